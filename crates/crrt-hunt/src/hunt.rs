@@ -1,0 +1,371 @@
+//! Running a [`RuleSet`] over evidence: the [`Hunter`].
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use jiff::Timestamp;
+use rayon::prelude::*;
+use rsigma_eval::{CorrelationConfig, CorrelationEngine, EvaluationResult};
+use serde_json::{Value, json};
+
+use crate::finding::{Finding, Severity};
+use crate::record::{EventView, Record};
+use crate::route::{Renames, Router};
+use crate::rules::RuleSet;
+use crate::source::{self, Evidence, Format, ReadContext, ReadLimits, RecordSink};
+
+/// Only events inside `[from, to]` are hunted. Events without a time are
+/// left out when a bound is set: nothing says they fall inside it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimeWindow {
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+impl TimeWindow {
+    fn contains(&self, ts: Option<Timestamp>) -> bool {
+        if self.from.is_none() && self.to.is_none() {
+            return true;
+        }
+        let Some(ts) = ts else {
+            return false;
+        };
+        self.from.is_none_or(|from| ts >= from) && self.to.is_none_or(|to| ts <= to)
+    }
+}
+
+/// Live counters a caller can poll from another thread for a progress display.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub bytes_total: AtomicU64,
+    pub bytes_done: AtomicU64,
+    pub records: AtomicU64,
+    pub findings: AtomicU64,
+}
+
+/// A file or archive member that could not be read, or only in part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadProblem {
+    pub evidence: String,
+    /// Records, lines or chunks skipped; 0 when the whole file failed.
+    pub skipped: u64,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HuntStats {
+    /// Files and archive members read, by format.
+    pub files_by_format: Vec<(Format, u64)>,
+    /// Files in no supported format (not errors: a triage folder holds many).
+    pub unsupported: Vec<String>,
+    pub records_read: u64,
+    pub records_outside_window: u64,
+    /// Partly readable files: what was skipped and why.
+    pub damaged: Vec<ReadProblem>,
+    /// Files that could not be read at all.
+    pub failed: Vec<ReadProblem>,
+}
+
+impl HuntStats {
+    pub fn files_read(&self) -> u64 {
+        self.files_by_format.iter().map(|(_, n)| n).sum()
+    }
+}
+
+#[derive(Debug)]
+pub struct HuntReport {
+    /// In time order (then file, record and rule), so two runs are identical.
+    pub findings: Vec<Finding>,
+    pub stats: HuntStats,
+}
+
+/// Hunts evidence with a rule set.
+///
+/// ```no_run
+/// use crrt_hunt::{Hunter, Progress, RuleLoader, discover};
+/// let rules = RuleLoader::new().path("rules/").load()?;
+/// let evidence = discover(&["evidence/".into()])?;
+/// let report = Hunter::new(&rules).run(&evidence, &Progress::default());
+/// println!("{} findings", report.findings.len());
+/// # Ok::<(), crrt_hunt::HuntError>(())
+/// ```
+pub struct Hunter<'r> {
+    rules: &'r RuleSet,
+    window: TimeWindow,
+    limits: ReadLimits,
+    syslog_year: i16,
+}
+
+impl<'r> Hunter<'r> {
+    pub fn new(rules: &'r RuleSet) -> Self {
+        let year = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).year();
+        Hunter {
+            rules,
+            window: TimeWindow::default(),
+            limits: ReadLimits::default(),
+            syslog_year: year,
+        }
+    }
+
+    pub fn window(mut self, window: TimeWindow) -> Self {
+        self.window = window;
+        self
+    }
+
+    pub fn limits(mut self, limits: ReadLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The year given to RFC 3164 syslog timestamps (default: this year).
+    pub fn syslog_year(mut self, year: i16) -> Self {
+        self.syslog_year = year;
+        self
+    }
+
+    pub fn run(&self, evidence: &[Evidence], progress: &Progress) -> HuntReport {
+        progress
+            .bytes_total
+            .fetch_add(evidence.iter().map(|e| e.size).sum(), Ordering::Relaxed);
+        let output_router = Router::build(&self.rules.output, &self.rules.mapping);
+        let correlation_router = self
+            .rules
+            .correlation
+            .as_ref()
+            .map(|c| Router::build(&c.buckets, &self.rules.mapping));
+        let collector = Collector {
+            rules: self.rules,
+            output_router,
+            correlation_router,
+            window: self.window,
+            progress,
+            findings: Mutex::new(Vec::new()),
+            correlation_feed: Mutex::new(Vec::new()),
+            stats: Mutex::new(HuntStats::default()),
+            outside_window: AtomicU64::new(0),
+        };
+        let ctx = ReadContext {
+            sink: &collector,
+            limits: self.limits,
+            syslog_year: self.syslog_year,
+        };
+        evidence.par_iter().for_each(|e| source::read_file(e, &ctx));
+
+        let Collector {
+            findings,
+            correlation_feed,
+            stats,
+            outside_window,
+            ..
+        } = collector;
+        let mut findings = findings.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut stats = stats.into_inner().unwrap_or_else(|e| e.into_inner());
+        stats.records_read = progress.records.load(Ordering::Relaxed);
+        stats.records_outside_window = outside_window.load(Ordering::Relaxed);
+        let feed = correlation_feed
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        findings.extend(self.correlate(feed));
+
+        findings.par_sort_by(|a, b| {
+            (
+                a.timestamp.is_none(),
+                a.timestamp,
+                &a.evidence_file,
+                a.record_id,
+                &a.rule_id,
+                &a.rule_title,
+            )
+                .cmp(&(
+                    b.timestamp.is_none(),
+                    b.timestamp,
+                    &b.evidence_file,
+                    b.record_id,
+                    &b.rule_id,
+                    &b.rule_title,
+                ))
+        });
+        stats.files_by_format.sort_by_key(|(f, _)| f.name());
+        stats.unsupported.sort();
+        stats.damaged.sort_by(|a, b| a.evidence.cmp(&b.evidence));
+        stats.failed.sort_by(|a, b| a.evidence.cmp(&b.evidence));
+        HuntReport { findings, stats }
+    }
+
+    /// Replays, in time order, the events that matched rules referenced by
+    /// correlations, through the correlation engine.
+    fn correlate(&self, mut feed: Vec<CorrelationItem>) -> Vec<Finding> {
+        let Some(set) = &self.rules.correlation else {
+            return Vec::new();
+        };
+        feed.sort_by(|a, b| {
+            (a.timestamp, &a.evidence, a.position).cmp(&(b.timestamp, &b.evidence, b.position))
+        });
+        let mut engine = CorrelationEngine::new(CorrelationConfig::default());
+        for rule in &set.detection_rules {
+            // Compiled once already at load time; errors were reported then.
+            let _ = engine.add_rule(rule);
+        }
+        for correlation in &set.correlations {
+            let _ = engine.add_correlation(correlation);
+        }
+        let mut out = Vec::new();
+        for item in feed {
+            let view = EventView::new(&item.record, &[]);
+            let seconds = item.timestamp.map_or(0, |t| t.as_second());
+            for result in engine.process_with_detections(&view, item.detections, seconds) {
+                let Some(body) = result.as_correlation() else {
+                    continue;
+                };
+                let event = json!({
+                    "correlation_type": format!("{:?}", body.correlation_type),
+                    "group": body.group_key.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
+                    "value": body.aggregated_value,
+                    "timespan_seconds": body.timespan_secs,
+                    "last_event": item.record.fields,
+                });
+                out.push(finding(&result, &item.record, &item.evidence, event));
+            }
+        }
+        out
+    }
+}
+
+struct CorrelationItem {
+    timestamp: Option<Timestamp>,
+    evidence: String,
+    position: u64,
+    record: Record,
+    detections: Vec<EvaluationResult>,
+}
+
+struct Collector<'a> {
+    rules: &'a RuleSet,
+    output_router: Router,
+    correlation_router: Option<Router>,
+    window: TimeWindow,
+    progress: &'a Progress,
+    findings: Mutex<Vec<Finding>>,
+    correlation_feed: Mutex<Vec<CorrelationItem>>,
+    stats: Mutex<HuntStats>,
+    outside_window: AtomicU64,
+}
+
+impl Collector<'_> {
+    fn stats(&self) -> std::sync::MutexGuard<'_, HuntStats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl RecordSink for Collector<'_> {
+    fn records(&self, evidence: &str, records: Vec<Record>) {
+        let mut found = Vec::new();
+        let mut correlated = Vec::new();
+        let mut n_outside = 0;
+        let n_records = records.len() as u64;
+        for record in records {
+            if !self.window.contains(record.timestamp) {
+                n_outside += 1;
+                continue;
+            }
+            self.output_router
+                .for_each_target(&record, |bucket, renames: &Renames| {
+                    let view = EventView::new(&record, renames);
+                    for result in self.rules.output.engines[bucket].evaluate(&view) {
+                        found.push(finding(&result, &record, evidence, record.fields.clone()));
+                    }
+                });
+            if let (Some(router), Some(set)) = (&self.correlation_router, &self.rules.correlation) {
+                let mut detections = Vec::new();
+                router.for_each_target(&record, |bucket, renames: &Renames| {
+                    detections.extend(
+                        set.buckets.engines[bucket].evaluate(&EventView::new(&record, renames)),
+                    );
+                });
+                if !detections.is_empty() {
+                    correlated.push(CorrelationItem {
+                        timestamp: record.timestamp,
+                        evidence: evidence.to_owned(),
+                        position: record.position,
+                        record,
+                        detections,
+                    });
+                }
+            }
+        }
+        self.progress
+            .records
+            .fetch_add(n_records, Ordering::Relaxed);
+        if n_outside > 0 {
+            self.outside_window.fetch_add(n_outside, Ordering::Relaxed);
+        }
+        if !found.is_empty() {
+            self.progress
+                .findings
+                .fetch_add(found.len() as u64, Ordering::Relaxed);
+            self.findings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(found);
+        }
+        if !correlated.is_empty() {
+            self.correlation_feed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(correlated);
+        }
+    }
+
+    fn damaged(&self, evidence: &str, count: u64, detail: String) {
+        let mut stats = self.stats();
+        match stats.damaged.iter_mut().find(|p| p.evidence == evidence) {
+            Some(problem) => problem.skipped += count,
+            None => stats.damaged.push(ReadProblem {
+                evidence: evidence.to_owned(),
+                skipped: count,
+                detail,
+            }),
+        }
+    }
+
+    fn failed(&self, evidence: &str, reason: String) {
+        self.stats().failed.push(ReadProblem {
+            evidence: evidence.to_owned(),
+            skipped: 0,
+            detail: reason,
+        });
+    }
+
+    fn unsupported(&self, evidence: &str) {
+        self.stats().unsupported.push(evidence.to_owned());
+    }
+
+    fn bytes_read(&self, n: u64) {
+        self.progress.bytes_done.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn file_started(&self, _evidence: &str, format: Format) {
+        let mut stats = self.stats();
+        match stats.files_by_format.iter_mut().find(|(f, _)| *f == format) {
+            Some((_, n)) => *n += 1,
+            None => stats.files_by_format.push((format, 1)),
+        }
+    }
+}
+
+fn finding(result: &EvaluationResult, record: &Record, evidence: &str, event: Value) -> Finding {
+    let header = &result.header;
+    Finding {
+        timestamp: record.timestamp,
+        host: record.host(),
+        channel: record.channel(),
+        event_id: record.event_id(),
+        record_id: Some(record.position),
+        rule_id: header.rule_id.clone(),
+        rule_title: header.rule_title.clone(),
+        level: Severity::from_sigma(header.level),
+        tags: header.tags.clone(),
+        evidence_file: evidence.to_owned(),
+        event,
+    }
+}

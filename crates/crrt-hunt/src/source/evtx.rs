@@ -1,0 +1,64 @@
+//! EVTX files, read chunk by chunk on all cores. A damaged chunk or record
+//! is counted and skipped; the rest of the file is still read.
+
+use std::io::{Read, Seek};
+use std::sync::Arc;
+
+use evtx::{EvtxParser, ParserSettings};
+use rayon::prelude::*;
+
+use super::ReadContext;
+
+pub(crate) fn read<T: Read + Seek + Send>(
+    parser: EvtxParser<T>,
+    name: &str,
+    ctx: &ReadContext<'_>,
+) {
+    // Parallelism comes from handing chunks to the pool, not from evtx's own threads.
+    let settings = ParserSettings::new()
+        .separate_json_attributes(true)
+        .num_threads(1);
+    let shared = Arc::new(settings.clone());
+    let mut parser = parser.with_configuration(settings);
+    parser.chunks().par_bridge().for_each(|chunk| {
+        let mut data = match chunk {
+            Ok(data) => data,
+            Err(e) => return ctx.sink.damaged(name, 1, format!("unreadable chunk: {e}")),
+        };
+        let mut chunk = match data.parse(Arc::clone(&shared)) {
+            Ok(chunk) => chunk,
+            Err(e) => return ctx.sink.damaged(name, 1, format!("unreadable chunk: {e}")),
+        };
+        let mut records = Vec::with_capacity(128);
+        let mut n_damaged = 0u64;
+        let mut first_problem = None;
+        for record in chunk.iter() {
+            match record.and_then(|r| r.into_json_value()) {
+                Ok(serialized) => {
+                    let id = serialized.event_record_id;
+                    match crate::windows::from_event_json(serialized.data, id) {
+                        Some(mut record) => {
+                            record.timestamp = Some(serialized.timestamp);
+                            record.position = id;
+                            records.push(record);
+                        }
+                        None => {
+                            n_damaged += 1;
+                            first_problem.get_or_insert_with(|| {
+                                format!("record {id} has no System section")
+                            });
+                        }
+                    }
+                }
+                Err(e) => {
+                    n_damaged += 1;
+                    first_problem.get_or_insert_with(|| format!("unreadable record: {e}"));
+                }
+            }
+        }
+        if let Some(problem) = first_problem {
+            ctx.sink.damaged(name, n_damaged, problem);
+        }
+        ctx.sink.records(name, records);
+    });
+}

@@ -1,0 +1,294 @@
+//! `crrt hunt`: Sigma rules over evidence files, on this machine.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use crrt_hunt::{
+    HuntReport, Hunter, LogSourceMap, Progress, ReadLimits, RuleLoader, RuleSelection, RuleSet,
+    Severity, Status, TimeWindow, discover,
+};
+
+use crate::output;
+
+/// Hunt evidence with Sigma rules: which rules fired, on which host, when.
+///
+/// PATH may be EVTX files, JSON or JSON Lines exports (evtx_dump, Winlogbeat,
+/// Velociraptor), web server access logs (combined or IIS W3C), syslog, ZIP
+/// triage packages (read in place) and folders of any of these. Formats are
+/// recognised from content; other files are counted and skipped.
+///
+/// Examples:
+///
+///   crrt hunt ./triage --sigma sigma/rules/windows
+///
+///   crrt hunt Security.evtx --sigma rules/ --min-level high --from 2022-02-23
+///
+///   crrt hunt triage.zip --sigma rules/ --format jsonl --output findings.jsonl
+///
+/// Exit status: 0 when the hunt ran (with or without findings), 2 on bad
+/// arguments or when the rules or evidence cannot be found.
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct HuntArgs {
+    /// Evidence files, folders (searched recursively) or ZIP packages.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// A Sigma rule file or a folder of rules (searched recursively). Repeatable.
+    #[arg(long = "sigma", short = 's', required = true, value_name = "RULES")]
+    sigma: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = OutputFormat::Table)]
+    format: OutputFormat,
+
+    /// Write findings to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Only rules of this level or above: informational, low, medium, high, critical.
+    #[arg(long, value_name = "LEVEL")]
+    min_level: Option<Severity>,
+
+    /// Only rules with this status (stable, test, experimental, deprecated, unsupported). Repeatable.
+    #[arg(long = "status", value_name = "STATUS", value_parser = parse_status)]
+    statuses: Vec<Status>,
+
+    /// Only rules with this tag, e.g. attack.t1059 (also selects attack.t1059.001). Repeatable.
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+
+    /// Only the rule with this id. Repeatable.
+    #[arg(long = "rule-id", value_name = "ID")]
+    rule_ids: Vec<String>,
+
+    /// Only events at or after TIME (RFC 3339, or a date such as 2022-02-23, taken as UTC).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    from: Option<jiff::Timestamp>,
+
+    /// Only events at or before TIME (a date alone means the end of that day, UTC).
+    #[arg(long, value_name = "TIME", value_parser = parse_time_end)]
+    to: Option<jiff::Timestamp>,
+
+    /// A log-source mapping file (YAML) added to the bundled Windows mapping.
+    #[arg(long, value_name = "FILE")]
+    mapping: Option<PathBuf>,
+
+    /// A value for an `expand` placeholder, as NAME=VALUE. Repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+
+    /// Refuse a ZIP package that expands past this many bytes (ZIP bomb guard).
+    #[arg(long, value_name = "BYTES", default_value_t = ReadLimits::default().max_unzipped_bytes)]
+    max_unzipped_bytes: u64,
+
+    /// The year for syslog timestamps, which carry none (default: this year).
+    #[arg(long, value_name = "YEAR")]
+    syslog_year: Option<i16>,
+
+    /// No progress bar and no summary on standard error.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// Findings grouped by severity, then a summary.
+    Table,
+    /// One JSON object per finding.
+    Jsonl,
+    /// One row per finding, with a header.
+    Csv,
+}
+
+pub fn run(args: HuntArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let rules = load_rules(&args)?;
+    let rules_time = started.elapsed();
+    report_rule_problems(&rules, args.quiet);
+    let evidence = discover(&args.paths)?;
+
+    let mut hunter = Hunter::new(&rules)
+        .window(TimeWindow {
+            from: args.from,
+            to: args.to,
+        })
+        .limits(ReadLimits {
+            max_unzipped_bytes: args.max_unzipped_bytes,
+        });
+    if let Some(year) = args.syslog_year {
+        hunter = hunter.syslog_year(year);
+    }
+    let progress = Progress::default();
+    let report = run_with_progress(&hunter, &evidence, &progress, args.quiet);
+    let hunt_time = started.elapsed() - rules_time;
+
+    write_findings(&args, &report)?;
+    if !args.quiet || args.format == OutputFormat::Table {
+        let summary = output::Summary {
+            rules: &rules,
+            report: &report,
+            rules_time,
+            hunt_time,
+        };
+        if args.format == OutputFormat::Table && args.output.is_none() {
+            output::print_summary(
+                &mut std::io::stdout().lock(),
+                &summary,
+                std::io::stdout().is_terminal(),
+            )?;
+        } else if !args.quiet {
+            output::print_summary(
+                &mut std::io::stderr().lock(),
+                &summary,
+                std::io::stderr().is_terminal(),
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_rules(args: &HuntArgs) -> Result<RuleSet> {
+    let mut mapping = LogSourceMap::windows_default();
+    if let Some(path) = &args.mapping {
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+        mapping
+            .extend(LogSourceMap::from_yaml(&text).with_context(|| format!("{}", path.display()))?);
+    }
+    let selection = RuleSelection {
+        min_level: args.min_level.map(Severity::to_sigma),
+        statuses: args.statuses.clone(),
+        tags: args.tags.clone(),
+        ids: args.rule_ids.clone(),
+    };
+    let mut loader = RuleLoader::new().selection(selection).mapping(mapping);
+    for path in &args.sigma {
+        loader = loader.path(path);
+    }
+    for (name, value) in &args.vars {
+        loader = loader.placeholder(name, vec![value.clone()]);
+    }
+    let rules = loader.load()?;
+    if rules.counts().selected == 0 && rules.counts().parsed > 0 {
+        bail!("no rule matches the selection (--min-level, --status, --tag, --rule-id)");
+    }
+    Ok(rules)
+}
+
+fn report_rule_problems(rules: &RuleSet, quiet: bool) {
+    if quiet {
+        return;
+    }
+    for problem in rules.diagnostics() {
+        eprintln!("warning: skipped {problem}");
+    }
+}
+
+fn run_with_progress(
+    hunter: &Hunter<'_>,
+    evidence: &[crrt_hunt::Evidence],
+    progress: &Progress,
+    quiet: bool,
+) -> HuntReport {
+    let show = !quiet && std::io::stderr().is_terminal();
+    if !show {
+        return hunter.run(evidence, progress);
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(|| hunter.run(evidence, progress));
+        while !worker.is_finished() {
+            bar.set_length(progress.bytes_total.load(Ordering::Relaxed));
+            bar.set_position(progress.bytes_done.load(Ordering::Relaxed));
+            bar.set_message(format!(
+                "{} events, {} findings",
+                progress.records.load(Ordering::Relaxed),
+                progress.findings.load(Ordering::Relaxed)
+            ));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bar.finish_and_clear();
+        match worker.join() {
+            Ok(report) => report,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+fn write_findings(args: &HuntArgs, report: &HuntReport) -> Result<()> {
+    let mut sink: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let color = args.output.is_none() && std::io::stdout().is_terminal();
+    let result = match args.format {
+        OutputFormat::Jsonl => output::write_jsonl(&mut sink, &report.findings),
+        OutputFormat::Csv => output::write_csv(&mut sink, &report.findings),
+        OutputFormat::Table => output::write_table(&mut sink, &report.findings, color),
+    };
+    match result.and_then(|()| sink.flush().map_err(Into::into)) {
+        // A closed pipe (`| head`) is the reader's choice, not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+fn parse_status(text: &str) -> Result<Status, String> {
+    text.parse::<Status>().map_err(|()| {
+        format!("unknown status {text:?}: expected stable, test, experimental, deprecated or unsupported")
+    })
+}
+
+fn parse_time(text: &str) -> Result<jiff::Timestamp, String> {
+    parse_time_bound(text, false)
+}
+
+fn parse_time_end(text: &str) -> Result<jiff::Timestamp, String> {
+    parse_time_bound(text, true)
+}
+
+fn parse_time_bound(text: &str, end_of_day: bool) -> Result<jiff::Timestamp, String> {
+    if let Some(ts) = crrt_hunt::parse_timestamp(text) {
+        return Ok(ts);
+    }
+    let date: jiff::civil::Date = text.parse().map_err(|_| {
+        format!(
+            "{text:?} is not a time: use RFC 3339 (2022-02-23T04:00:00Z) or a date (2022-02-23)"
+        )
+    })?;
+    let time = if end_of_day {
+        jiff::civil::Time::MAX
+    } else {
+        jiff::civil::Time::MIN
+    };
+    date.to_datetime(time)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .map_err(|e| e.to_string())
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?}: expected NAME=VALUE")),
+    }
+}

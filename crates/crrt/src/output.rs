@@ -1,0 +1,319 @@
+//! How findings and the hunt summary are printed.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Result;
+use crrt_hunt::{Finding, HuntReport, RuleSet, Severity};
+
+pub fn write_jsonl(out: &mut dyn Write, findings: &[Finding]) -> Result<()> {
+    for finding in findings {
+        serde_json::to_writer(&mut *out, finding)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+pub const CSV_HEADER: [&str; 11] = [
+    "timestamp",
+    "host",
+    "channel",
+    "event_id",
+    "record_id",
+    "rule_id",
+    "rule_title",
+    "level",
+    "tags",
+    "evidence_file",
+    "event",
+];
+
+pub fn write_csv(out: &mut dyn Write, findings: &[Finding]) -> Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(CSV_HEADER)?;
+    for f in findings {
+        writer.write_record([
+            f.timestamp
+                .map(crrt_hunt::format_timestamp)
+                .unwrap_or_default(),
+            f.host.clone().unwrap_or_default(),
+            f.channel.clone().unwrap_or_default(),
+            f.event_id.map(|id| id.to_string()).unwrap_or_default(),
+            f.record_id.map(|id| id.to_string()).unwrap_or_default(),
+            f.rule_id.clone().unwrap_or_default(),
+            f.rule_title.clone(),
+            f.level.as_str().to_owned(),
+            f.tags.join(";"),
+            f.evidence_file.clone(),
+            serde_json::to_string(&f.event)?,
+        ])?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// Findings grouped by severity, most severe first, in time order within.
+pub fn write_table(out: &mut dyn Write, findings: &[Finding], color: bool) -> Result<()> {
+    if findings.is_empty() {
+        writeln!(out, "No findings.")?;
+        return Ok(());
+    }
+    for severity in Severity::ALL {
+        let rows: Vec<[String; 5]> = findings
+            .iter()
+            .filter(|f| f.level == severity)
+            .map(row)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let title = format!("{} ({})", severity.as_str().to_uppercase(), rows.len());
+        writeln!(out, "\n{}", paint(&title, severity, color))?;
+        let header = ["time (UTC)", "host", "rule", "event", "evidence"];
+        let limits = [19, 24, 64, 28, 48];
+        let widths: Vec<usize> = (0..5)
+            .map(|i| {
+                rows.iter()
+                    .map(|r| r[i].chars().count())
+                    .chain([header[i].len()])
+                    .max()
+                    .unwrap_or(0)
+                    .min(limits[i])
+            })
+            .collect();
+        let line = |cells: [&str; 5]| -> String {
+            let mut text = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                let cell = truncate(cell, widths[i]);
+                if i == 4 {
+                    text.push_str(&cell);
+                } else {
+                    text.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+                }
+            }
+            text.trim_end().to_owned()
+        };
+        writeln!(out, "{}", line(header))?;
+        for r in &rows {
+            writeln!(out, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4]]))?;
+        }
+    }
+    Ok(())
+}
+
+fn row(f: &Finding) -> [String; 5] {
+    let time = f
+        .timestamp
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".to_owned());
+    let channel = f.channel.as_deref().map(short_channel).unwrap_or_default();
+    let event = match f.event_id {
+        Some(id) => format!("{channel} {id}"),
+        None => channel.to_owned(),
+    };
+    // The end of a path is the part that tells files apart.
+    let evidence = tail(&f.evidence_file, 48);
+    [
+        time,
+        f.host.clone().unwrap_or_else(|| "-".to_owned()),
+        f.rule_title.clone(),
+        event,
+        evidence,
+    ]
+}
+
+fn short_channel(channel: &str) -> &str {
+    match channel {
+        "Microsoft-Windows-Sysmon/Operational" => "Sysmon",
+        "Microsoft-Windows-PowerShell/Operational" => "PowerShell",
+        "Microsoft-Windows-Windows Defender/Operational" => "Defender",
+        other => other.strip_prefix("Microsoft-Windows-").unwrap_or(other),
+    }
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn tail(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    if n <= width {
+        return text.to_owned();
+    }
+    let mut out = String::from("…");
+    out.extend(text.chars().skip(n - width + 1));
+    out
+}
+
+fn paint(text: &str, severity: Severity, color: bool) -> String {
+    if !color {
+        return text.to_owned();
+    }
+    let code = match severity {
+        Severity::Critical => "1;35",
+        Severity::High => "1;31",
+        Severity::Medium => "1;33",
+        Severity::Low => "1;32",
+        Severity::Informational => "1",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+pub struct Summary<'a> {
+    pub rules: &'a RuleSet,
+    pub report: &'a HuntReport,
+    pub rules_time: Duration,
+    pub hunt_time: Duration,
+}
+
+pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Result<()> {
+    let stats = &s.report.stats;
+    let findings = &s.report.findings;
+    let bold = |t: &str| {
+        if color {
+            format!("\x1b[1m{t}\x1b[0m")
+        } else {
+            t.to_owned()
+        }
+    };
+    writeln!(out, "\n{}", bold("Summary"))?;
+
+    let formats: Vec<String> = stats
+        .files_by_format
+        .iter()
+        .map(|(f, n)| format!("{n} {}", f.name()))
+        .collect();
+    let mut evidence = format!("{} files read", stats.files_read());
+    if !formats.is_empty() {
+        evidence.push_str(&format!(" ({})", formats.join(", ")));
+    }
+    if !stats.unsupported.is_empty() {
+        evidence.push_str(&format!(
+            ", {} skipped (not a log format)",
+            stats.unsupported.len()
+        ));
+    }
+    if !stats.failed.is_empty() {
+        evidence.push_str(&format!(", {} unreadable", stats.failed.len()));
+    }
+    writeln!(out, "  evidence    {evidence}")?;
+
+    let mut events = format!("{} read", stats.records_read);
+    if stats.records_outside_window > 0 {
+        events.push_str(&format!(
+            ", {} outside the time window",
+            stats.records_outside_window
+        ));
+    }
+    let skipped: u64 = stats.damaged.iter().map(|d| d.skipped).sum();
+    if skipped > 0 {
+        events.push_str(&format!(
+            ", {skipped} damaged records or lines skipped in {} files",
+            stats.damaged.len()
+        ));
+    }
+    writeln!(out, "  events      {events}")?;
+
+    let counts = s.rules.counts();
+    let mut rules = format!("{} detection rules", s.rules.detection_rule_count());
+    if s.rules.correlation_rule_count() > 0 {
+        rules.push_str(&format!(
+            " and {} correlation rules",
+            s.rules.correlation_rule_count()
+        ));
+    }
+    rules.push_str(&format!(" from {} files", counts.files));
+    if counts.parsed > counts.selected {
+        rules.push_str(&format!(
+            ", {} left out by the selection",
+            counts.parsed - counts.selected
+        ));
+    }
+    if !s.rules.diagnostics().is_empty() {
+        rules.push_str(&format!(
+            ", {} skipped (see warnings)",
+            s.rules.diagnostics().len()
+        ));
+    }
+    writeln!(out, "  rules       {rules}")?;
+
+    let by_level: Vec<String> = Severity::ALL
+        .iter()
+        .map(|l| (l, findings.iter().filter(|f| f.level == *l).count()))
+        .filter(|(_, n)| *n > 0)
+        .map(|(l, n)| format!("{n} {}", l.as_str()))
+        .collect();
+    let detail = if by_level.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", by_level.join(", "))
+    };
+    writeln!(out, "  findings    {}{detail}", findings.len())?;
+
+    let mut by_rule: BTreeMap<(&str, Severity), usize> = BTreeMap::new();
+    let mut by_host: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in findings {
+        *by_rule.entry((&f.rule_title, f.level)).or_default() += 1;
+        *by_host.entry(f.host.as_deref().unwrap_or("-")).or_default() += 1;
+    }
+    let mut top_rules: Vec<_> = by_rule.into_iter().collect();
+    top_rules.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.1.cmp(&a.0.1)).then(a.0.0.cmp(b.0.0)));
+    for (i, ((title, level), n)) in top_rules.iter().take(10).enumerate() {
+        let label = if i == 0 { "top rules" } else { "" };
+        writeln!(
+            out,
+            "  {label:<10}  {n:>6}  {} [{}]",
+            truncate(title, 70),
+            level.as_str()
+        )?;
+    }
+    let mut hosts: Vec<_> = by_host.into_iter().collect();
+    hosts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    if !hosts.is_empty() {
+        let shown: Vec<String> = hosts
+            .iter()
+            .take(8)
+            .map(|(h, n)| format!("{h} ({n})"))
+            .collect();
+        let more = if hosts.len() > 8 {
+            format!(" and {} more", hosts.len() - 8)
+        } else {
+            String::new()
+        };
+        writeln!(out, "  hosts       {}{more}", shown.join(", "))?;
+    }
+    let seconds = s.hunt_time.as_secs_f64();
+    let rate = if seconds > 0.0 {
+        stats.records_read as f64 / seconds
+    } else {
+        0.0
+    };
+    writeln!(
+        out,
+        "  time        {:.2} s loading rules, {:.2} s hunting ({:.0} events/s)",
+        s.rules_time.as_secs_f64(),
+        seconds,
+        rate
+    )?;
+    for problem in &stats.failed {
+        writeln!(
+            out,
+            "  unreadable  {}: {}",
+            problem.evidence, problem.detail
+        )?;
+    }
+    for problem in &stats.damaged {
+        writeln!(
+            out,
+            "  damaged     {}: {} skipped ({})",
+            problem.evidence, problem.skipped, problem.detail
+        )?;
+    }
+    Ok(())
+}
