@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::finding::{Finding, Severity};
 use crate::record::{EventView, Record};
-use crate::route::{Renames, Router};
+use crate::route::Renames;
 use crate::rules::RuleSet;
 use crate::source::{self, Evidence, Format, ReadContext, ReadLimits, RecordSink};
 
@@ -127,16 +127,8 @@ impl<'r> Hunter<'r> {
         progress
             .bytes_total
             .fetch_add(evidence.iter().map(|e| e.size).sum(), Ordering::Relaxed);
-        let output_router = Router::build(&self.rules.output, &self.rules.mapping);
-        let correlation_router = self
-            .rules
-            .correlation
-            .as_ref()
-            .map(|c| Router::build(&c.buckets, &self.rules.mapping));
         let collector = Collector {
             rules: self.rules,
-            output_router,
-            correlation_router,
             window: self.window,
             progress,
             findings: Mutex::new(Vec::new()),
@@ -241,8 +233,6 @@ struct CorrelationItem {
 
 struct Collector<'a> {
     rules: &'a RuleSet,
-    output_router: Router,
-    correlation_router: Option<Router>,
     window: TimeWindow,
     progress: &'a Progress,
     findings: Mutex<Vec<Finding>>,
@@ -268,14 +258,17 @@ impl RecordSink for Collector<'_> {
                 n_outside += 1;
                 continue;
             }
-            self.output_router
+            self.rules
+                .output_router
                 .for_each_target(&record, |bucket, renames: &Renames| {
                     let view = EventView::new(&record, renames);
                     for result in self.rules.output.engines[bucket].evaluate(&view) {
                         found.push(finding(&result, &record, evidence, record.fields.clone()));
                     }
                 });
-            if let (Some(router), Some(set)) = (&self.correlation_router, &self.rules.correlation) {
+            if let (Some(router), Some(set)) =
+                (&self.rules.correlation_router, &self.rules.correlation)
+            {
                 let mut detections = Vec::new();
                 router.for_each_target(&record, |bucket, renames: &Renames| {
                     detections.extend(

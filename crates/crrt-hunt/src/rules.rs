@@ -9,11 +9,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use rsigma_eval::{CompiledRule, Engine, compile_rule};
+use rsigma_eval::{CompiledRule, Engine, EvaluationResult, compile_rule};
 use rsigma_parser::{CorrelationRule, FilterRule, Level, SigmaRule, Status};
 
 use crate::error::HuntError;
 use crate::logsource::{LogSourceMap, SourceKey};
+use crate::record::{EventView, Record};
+use crate::route::Router;
 
 /// A problem with one rule file or rule; the file's other rules still load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +112,8 @@ pub struct RuleLoader {
     selection: RuleSelection,
     mapping: Option<LogSourceMap>,
     placeholders: BTreeMap<String, Vec<String>>,
+    /// Rules given as text, each with the name diagnostics use for it.
+    texts: Vec<(PathBuf, String)>,
 }
 
 impl RuleLoader {
@@ -120,6 +124,12 @@ impl RuleLoader {
     /// A rule file, or a folder searched recursively for `.yml`/`.yaml`.
     pub fn path(mut self, path: impl Into<PathBuf>) -> Self {
         self.paths.push(path.into());
+        self
+    }
+
+    /// Rules given as YAML text; `name` stands for the file in diagnostics.
+    pub fn yaml(mut self, name: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        self.texts.push((name.into(), text.into()));
         self
     }
 
@@ -144,6 +154,11 @@ impl RuleLoader {
     }
 
     pub fn load(self) -> Result<RuleSet, HuntError> {
+        if self.paths.is_empty() && self.texts.is_empty() {
+            return Err(HuntError::NoRules {
+                path: PathBuf::new(),
+            });
+        }
         let mut files = Vec::new();
         for path in &self.paths {
             let before = files.len();
@@ -157,10 +172,19 @@ impl RuleLoader {
         let pipeline = placeholder_pipeline(&self.placeholders)?;
 
         // Parse every file on all cores; one file's failure is one diagnostic.
-        let parsed: Vec<ParsedFile> = files
+        let mut parsed: Vec<ParsedFile> = files
             .par_iter()
-            .map(|path| parse_file(path, pipeline.as_ref()))
+            .map(|path| match std::fs::read(path) {
+                Ok(bytes) => parse_text(path, bytes, pipeline.as_ref()),
+                Err(e) => ParsedFile::failed(path, e.to_string()),
+            })
             .collect();
+        parsed.extend(
+            self.texts
+                .into_iter()
+                .map(|(name, text)| parse_text(&name, text.into_bytes(), pipeline.as_ref())),
+        );
+        let n_files = parsed.len();
 
         let mut diagnostics = Vec::new();
         let mut detections: Vec<(PathBuf, SigmaRule)> = Vec::new();
@@ -176,7 +200,6 @@ impl RuleLoader {
             );
             filters.extend(file.filters);
         }
-        let n_files = files.len();
         let n_rules_parsed = detections.len() + correlations.len();
 
         // Correlations are selected like rules; the rules they reference are
@@ -228,9 +251,12 @@ impl RuleLoader {
             .sort_by(|a, b| (&a.path, &a.rule, &a.message).cmp(&(&b.path, &b.rule, &b.message)));
 
         Ok(RuleSet {
+            output_router: Router::build(&output, &mapping),
+            correlation_router: correlation
+                .as_ref()
+                .map(|c| Router::build(&c.buckets, &mapping)),
             output,
             correlation,
-            mapping,
             diagnostics,
             counts: RuleCounts {
                 files: n_files,
@@ -254,8 +280,9 @@ pub struct RuleCounts {
 /// Compiled rules, immutable and shared by every hunting thread.
 pub struct RuleSet {
     pub(crate) output: Buckets,
+    pub(crate) output_router: Router,
     pub(crate) correlation: Option<CorrelationSet>,
-    pub(crate) mapping: LogSourceMap,
+    pub(crate) correlation_router: Option<Router>,
     diagnostics: Vec<Diagnostic>,
     counts: RuleCounts,
 }
@@ -289,6 +316,17 @@ impl RuleSet {
         self.correlation
             .as_ref()
             .map_or(0, |c| c.correlations.len())
+    }
+
+    /// The detection rules that fire on one record. Correlations need a
+    /// sequence of events: use a [`crate::Hunter`] for those.
+    pub fn matches(&self, record: &Record) -> Vec<EvaluationResult> {
+        let mut out = Vec::new();
+        self.output_router
+            .for_each_target(record, |bucket, renames| {
+                out.extend(self.output.engines[bucket].evaluate(&EventView::new(record, renames)));
+            });
+        out
     }
 }
 
@@ -382,33 +420,32 @@ struct ParsedFile {
     diagnostics: Vec<Diagnostic>,
 }
 
-fn parse_file(path: &Path, pipeline: Option<&rsigma_eval::Pipeline>) -> ParsedFile {
-    let mut parsed = ParsedFile {
-        path: path.to_owned(),
-        rules: Vec::new(),
-        correlations: Vec::new(),
-        filters: Vec::new(),
-        diagnostics: Vec::new(),
+impl ParsedFile {
+    fn failed(path: &Path, message: String) -> Self {
+        ParsedFile {
+            path: path.to_owned(),
+            rules: Vec::new(),
+            correlations: Vec::new(),
+            filters: Vec::new(),
+            diagnostics: vec![Diagnostic {
+                path: path.to_owned(),
+                rule: None,
+                message,
+            }],
+        }
+    }
+}
+
+fn parse_text(path: &Path, bytes: Vec<u8>, pipeline: Option<&rsigma_eval::Pipeline>) -> ParsedFile {
+    let Ok(text) = String::from_utf8(bytes) else {
+        return ParsedFile::failed(path, "not UTF-8 text".to_owned());
     };
+    let mut parsed = ParsedFile::failed(path, String::new());
+    parsed.diagnostics.clear();
     let problem = |message: String| Diagnostic {
         path: path.to_owned(),
         rule: None,
         message,
-    };
-    let text = match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(_) => {
-                parsed
-                    .diagnostics
-                    .push(problem("not UTF-8 text".to_owned()));
-                return parsed;
-            }
-        },
-        Err(e) => {
-            parsed.diagnostics.push(problem(e.to_string()));
-            return parsed;
-        }
     };
     match rsigma_parser::parse_sigma_yaml(&text) {
         Ok(collection) => {
@@ -416,6 +453,14 @@ fn parse_file(path: &Path, pipeline: Option<&rsigma_eval::Pipeline>) -> ParsedFi
                 .diagnostics
                 .extend(collection.errors.into_iter().map(problem));
             for mut rule in collection.rules {
+                // rsigma matches correlation references against rule ids
+                // only; a rule known by its `name` alone is known by that.
+                if rule.id.is_none() {
+                    rule.id = rule.name.clone();
+                }
+                for detection in rule.detection.named.values_mut() {
+                    keyword_modifiers_have_no_field(detection);
+                }
                 if let Some(pipeline) = pipeline
                     && let Err(e) =
                         rsigma_eval::apply_pipelines(std::slice::from_ref(pipeline), &mut rule)
@@ -430,6 +475,10 @@ fn parse_file(path: &Path, pipeline: Option<&rsigma_eval::Pipeline>) -> ParsedFi
                 parsed.rules.push(rule);
             }
             parsed.correlations = collection.correlations;
+            parsed
+                .correlations
+                .iter_mut()
+                .for_each(temporal_needs_every_rule);
             parsed.filters = collection.filters;
         }
         Err(e) => parsed.diagnostics.push(problem(e.to_string())),
@@ -475,4 +524,78 @@ fn placeholder_pipeline(
     rsigma_eval::pipeline::parse_pipeline(&yaml)
         .map(Some)
         .map_err(|e| HuntError::Placeholders(e.to_string()))
+}
+
+/// Sigma writes keyword lists with modifiers as `'|all': [...]`. Keywords
+/// are searched for anywhere in the event, but a field-less item compiles to
+/// an exact match; give it the `contains` a keyword list has.
+fn keyword_modifiers_have_no_field(detection: &mut rsigma_parser::Detection) {
+    use rsigma_parser::{Detection, Modifier};
+    match detection {
+        Detection::AllOf(items) => {
+            let mut rewritten = Vec::with_capacity(items.len());
+            for mut item in items.drain(..) {
+                if item.field.name.is_some() {
+                    rewritten.push(item);
+                    continue;
+                }
+                let positioned = item.field.modifiers.iter().any(|m| {
+                    matches!(
+                        m,
+                        Modifier::Contains
+                            | Modifier::StartsWith
+                            | Modifier::EndsWith
+                            | Modifier::Re
+                    )
+                });
+                if !positioned {
+                    item.field.modifiers.insert(0, Modifier::Contains);
+                }
+                // `all` means each keyword somewhere in the event, not all in
+                // one value: one item per keyword, and items are AND-linked.
+                if item.field.modifiers.contains(&Modifier::All) && item.values.len() > 1 {
+                    item.field.modifiers.retain(|m| *m != Modifier::All);
+                    for value in std::mem::take(&mut item.values) {
+                        rewritten.push(rsigma_parser::DetectionItem {
+                            field: item.field.clone(),
+                            values: vec![value],
+                        });
+                    }
+                } else {
+                    rewritten.push(item);
+                }
+            }
+            *items = rewritten;
+        }
+        Detection::AnyOf(children) => children
+            .iter_mut()
+            .for_each(keyword_modifiers_have_no_field),
+        _ => {}
+    }
+}
+
+/// A temporal correlation without a condition fires when every rule it
+/// names has matched (Sigma specification); rsigma 0.23 defaults to one rule.
+/// An explicit `gte: 1` is indistinguishable here and equally meaningless
+/// for a temporal rule, so it is read the same way.
+fn temporal_needs_every_rule(correlation: &mut CorrelationRule) {
+    use rsigma_parser::{ConditionOperator, CorrelationCondition, CorrelationType};
+    if !matches!(
+        correlation.correlation_type,
+        CorrelationType::Temporal | CorrelationType::TemporalOrdered
+    ) {
+        return;
+    }
+    if let CorrelationCondition::Threshold {
+        predicates,
+        field: None,
+        ..
+    } = &mut correlation.condition
+        && predicates.as_slice() == [(ConditionOperator::Gte, 1)]
+    {
+        let mut distinct = correlation.rules.clone();
+        distinct.sort();
+        distinct.dedup();
+        predicates[0].1 = distinct.len() as u64;
+    }
 }

@@ -38,8 +38,10 @@ pub(crate) fn read<T: Read + Seek + Send>(
                     let id = serialized.event_record_id;
                     match crate::windows::from_event_json(serialized.data, id) {
                         Some(mut record) => {
-                            record.timestamp = Some(serialized.timestamp);
-                            record.position = id;
+                            // The event's own TimeCreated is what Event Viewer
+                            // shows; the record header's is a fallback (some
+                            // files carry zeroes there).
+                            record.timestamp.get_or_insert(serialized.timestamp);
                             records.push(record);
                         }
                         None => {

@@ -96,7 +96,9 @@ pub fn detect(head: &[u8]) -> Option<Format> {
         return Some(Format::Zip);
     }
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    if head.contains(&0) {
+    // Binary files have NULs early; a text log may carry a few later (junk
+    // that scanners send ends up in access logs).
+    if head[..head.len().min(1024)].contains(&0) {
         return None;
     }
     let text = String::from_utf8_lossy(head);

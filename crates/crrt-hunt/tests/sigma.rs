@@ -1,0 +1,467 @@
+//! Sigma semantics, one line per case: a detection, an event, fires or not.
+
+use crrt_hunt::{Hunter, Progress, Record, RecordKind, RuleLoader, discover};
+use serde_json::{Value, json};
+
+/// Does a rule with this `detection:` block fire on `event`?
+fn fires(detection: &str, event: Value) -> bool {
+    fires_with(detection, event, &[])
+}
+
+fn fires_with(detection: &str, event: Value, vars: &[(&str, &str)]) -> bool {
+    let yaml = format!(
+        "title: case\nid: 00000000-0000-0000-0000-000000000001\nlogsource:\n  product: test\nlevel: high\ndetection:\n{}\n",
+        indent(detection)
+    );
+    let mut loader = RuleLoader::new().yaml("case.yml", yaml);
+    for (name, value) in vars {
+        loader = loader.placeholder(*name, vec![(*value).to_owned()]);
+    }
+    let rules = loader.load().expect("rule loads");
+    assert!(rules.diagnostics().is_empty(), "{:?}", rules.diagnostics());
+    assert_eq!(rules.detection_rule_count(), 1);
+    let record = Record {
+        kind: RecordKind::Json,
+        fields: event,
+        timestamp: None,
+        position: 1,
+    };
+    !rules.matches(&record).is_empty()
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+fn check(detection: &str, event: Value, expected: bool) {
+    assert_eq!(
+        fires(detection, event.clone()),
+        expected,
+        "detection:\n{detection}\nevent: {event}"
+    );
+}
+
+#[test]
+fn plain_values_wildcards_and_escapes() {
+    let sel = |v: &str| format!("sel:\n  Image: '{v}'\ncondition: sel");
+    check(
+        &sel("C:\\x\\cmd.exe"),
+        json!({"Image": "c:\\X\\CMD.EXE"}),
+        true,
+    ); // case-insensitive
+    check(&sel("*\\cmd.exe"), json!({"Image": "C:\\x\\cmd.exe"}), true);
+    check(
+        &sel("*\\cmd.exe"),
+        json!({"Image": "C:\\x\\cmd.exe.bak"}),
+        false,
+    );
+    check(&sel("c?d.exe"), json!({"Image": "cmd.exe"}), true);
+    check(&sel("a\\*b"), json!({"Image": "a*b"}), true); // escaped wildcard is literal
+    check(&sel("a\\*b"), json!({"Image": "axxb"}), false);
+    check(
+        "sel:\n  Image:\n    - a\n    - b\ncondition: sel",
+        json!({"Image": "b"}),
+        true,
+    ); // list = OR
+    check(
+        "sel:\n  Image: null\ncondition: sel",
+        json!({"Other": 1}),
+        true,
+    );
+    check(
+        "sel:\n  Image: null\ncondition: sel",
+        json!({"Image": "x"}),
+        false,
+    );
+    check(
+        "sel:\n  Port: 445\ncondition: sel",
+        json!({"Port": 445}),
+        true,
+    );
+    check(
+        "sel:\n  nested.field: x\ncondition: sel",
+        json!({"nested": {"field": "x"}}),
+        true,
+    );
+}
+
+#[test]
+fn string_modifiers() {
+    check(
+        "sel:\n  C|contains: whoami\ncondition: sel",
+        json!({"C": "cmd /c WHOAMI /all"}),
+        true,
+    );
+    check(
+        "sel:\n  C|startswith: cmd\ncondition: sel",
+        json!({"C": "cmd /c x"}),
+        true,
+    );
+    check(
+        "sel:\n  C|startswith: cmd\ncondition: sel",
+        json!({"C": "x cmd"}),
+        false,
+    );
+    check(
+        "sel:\n  C|endswith: .ps1\ncondition: sel",
+        json!({"C": "a.PS1"}),
+        true,
+    );
+    check(
+        "sel:\n  C|contains|all: [a, b]\ncondition: sel",
+        json!({"C": "xaxbx"}),
+        true,
+    );
+    check(
+        "sel:\n  C|contains|all: [a, z]\ncondition: sel",
+        json!({"C": "xaxbx"}),
+        false,
+    );
+    check(
+        "sel:\n  C|windash|contains: ' -enc '\ncondition: sel",
+        json!({"C": "powershell /enc abc"}),
+        true,
+    );
+    check(
+        "sel:\n  C|windash|contains: ' -enc '\ncondition: sel",
+        json!({"C": "powershell \u{2013}enc abc"}),
+        true,
+    );
+    check(
+        "sel:\n  C|cased: Admin\ncondition: sel",
+        json!({"C": "admin"}),
+        false,
+    );
+    check(
+        "sel:\n  C|cased: Admin\ncondition: sel",
+        json!({"C": "Admin"}),
+        true,
+    );
+}
+
+#[test]
+fn encoding_modifiers() {
+    // base64("whoami") = d2hvYW1p
+    check(
+        "sel:\n  C|base64: whoami\ncondition: sel",
+        json!({"C": "d2hvYW1p"}),
+        true,
+    );
+    check(
+        "sel:\n  C|base64|contains: whoami\ncondition: sel",
+        json!({"C": "x d2hvYW1p y"}),
+        true,
+    );
+    // "xwhoami" base64 = eHdob2FtaQ==; offset 1 of "whoami" is "d2hvYW1p" shifted: dob2FtaQ
+    check(
+        "sel:\n  C|base64offset|contains: whoami\ncondition: sel",
+        json!({"C": "eHdob2FtaQ=="}),
+        true,
+    );
+    // UTF-16LE "ab" = 61 00 62 00 -> YQBiAA
+    check(
+        "sel:\n  C|utf16le|base64offset|contains: ab\ncondition: sel",
+        json!({"C": "-enc YQBiAA=="}),
+        true,
+    );
+    check(
+        "sel:\n  C|wide|base64offset|contains: ab\ncondition: sel",
+        json!({"C": "-enc YQBiAA=="}),
+        true,
+    );
+    // UTF-16BE "ab" = 00 61 00 62 -> AGEAYg
+    check(
+        "sel:\n  C|utf16be|base64offset|contains: ab\ncondition: sel",
+        json!({"C": "AGEAYg=="}),
+        true,
+    );
+}
+
+#[test]
+fn regex_and_its_flags() {
+    check(
+        "sel:\n  C|re: '^cmd\\.exe /c'\ncondition: sel",
+        json!({"C": "cmd.exe /c x"}),
+        true,
+    );
+    check(
+        "sel:\n  C|re: '^CMD'\ncondition: sel",
+        json!({"C": "cmd"}),
+        false,
+    ); // regexes are cased
+    check(
+        "sel:\n  C|re|i: '^CMD'\ncondition: sel",
+        json!({"C": "cmd"}),
+        true,
+    );
+    check(
+        "sel:\n  C|re|m: '^b$'\ncondition: sel",
+        json!({"C": "a\nb"}),
+        true,
+    );
+    check(
+        "sel:\n  C|re|s: 'a.b'\ncondition: sel",
+        json!({"C": "a\nb"}),
+        true,
+    );
+    check(
+        "sel:\n  C|re: 'a.b'\ncondition: sel",
+        json!({"C": "a\nb"}),
+        false,
+    );
+}
+
+#[test]
+fn network_numbers_and_fields() {
+    check(
+        "sel:\n  Ip|cidr: 10.0.0.0/8\ncondition: sel",
+        json!({"Ip": "10.1.2.3"}),
+        true,
+    );
+    check(
+        "sel:\n  Ip|cidr: 10.0.0.0/8\ncondition: sel",
+        json!({"Ip": "11.1.2.3"}),
+        false,
+    );
+    check(
+        "sel:\n  Ip|cidr: 'fe80::/10'\ncondition: sel",
+        json!({"Ip": "fe80::1"}),
+        true,
+    );
+    check("sel:\n  N|gt: 10\ncondition: sel", json!({"N": 11}), true);
+    check("sel:\n  N|gt: 10\ncondition: sel", json!({"N": 10}), false);
+    check("sel:\n  N|gte: 10\ncondition: sel", json!({"N": 10}), true);
+    check("sel:\n  N|lt: 10\ncondition: sel", json!({"N": "9"}), true);
+    check("sel:\n  N|lte: 10\ncondition: sel", json!({"N": 11}), false);
+    check(
+        "sel:\n  A|exists: true\ncondition: sel",
+        json!({"A": ""}),
+        true,
+    );
+    check(
+        "sel:\n  A|exists: false\ncondition: sel",
+        json!({"A": ""}),
+        false,
+    );
+    check(
+        "sel:\n  A|exists: false\ncondition: sel",
+        json!({"B": 1}),
+        true,
+    );
+    check(
+        "sel:\n  A|fieldref: B\ncondition: sel",
+        json!({"A": "x", "B": "x"}),
+        true,
+    );
+    check(
+        "sel:\n  A|fieldref: B\ncondition: sel",
+        json!({"A": "x", "B": "y"}),
+        false,
+    );
+}
+
+#[test]
+fn expand_placeholders() {
+    let detection = "sel:\n  Host|expand: '%Admins_Workstations%'\ncondition: sel";
+    assert!(fires_with(
+        detection,
+        json!({"Host": "ADM-01"}),
+        &[("Admins_Workstations", "ADM-01")]
+    ));
+    assert!(!fires_with(
+        detection,
+        json!({"Host": "PC-07"}),
+        &[("Admins_Workstations", "ADM-01")]
+    ));
+}
+
+#[test]
+fn keywords() {
+    check(
+        "keywords:\n  - mimikatz\n  - 'sekurlsa::'\ncondition: keywords",
+        json!({"a": {"b": "run MIMIKATZ now"}}),
+        true,
+    );
+    check(
+        "keywords:\n  - mimikatz\ncondition: keywords",
+        json!({"a": "benign"}),
+        false,
+    );
+    check(
+        "keywords:\n  '|all':\n    - a1\n    - b2\ncondition: keywords",
+        json!({"x": "a1", "y": "b2"}),
+        true,
+    );
+}
+
+#[test]
+fn conditions() {
+    let base = "sel1:\n  A: 1\nsel2:\n  B: 2\nfilter:\n  C: 3\n";
+    let c = |cond: &str, event: Value, expected: bool| {
+        check(&format!("{base}condition: {cond}"), event, expected)
+    };
+    c("sel1 and sel2", json!({"A": 1, "B": 2}), true);
+    c("sel1 and sel2", json!({"A": 1}), false);
+    c("sel1 or sel2", json!({"B": 2}), true);
+    c("sel1 and not filter", json!({"A": 1, "C": 3}), false);
+    c("sel1 and not filter", json!({"A": 1}), true);
+    c("(sel1 or sel2) and not filter", json!({"B": 2}), true);
+    c("not (sel1 or sel2)", json!({"Z": 0}), true);
+    c("1 of sel*", json!({"B": 2}), true);
+    c("all of sel*", json!({"B": 2}), false);
+    c("all of sel*", json!({"A": 1, "B": 2}), true);
+    c("1 of them", json!({"C": 3}), true);
+    c("all of them", json!({"A": 1, "B": 2, "C": 3}), true);
+    c("all of them", json!({"A": 1, "B": 2}), false);
+    c("any of sel*", json!({"A": 1}), true);
+    c(
+        "1 of sel* and not 1 of filter*",
+        json!({"A": 1, "C": 3}),
+        false,
+    );
+}
+
+#[test]
+fn a_malformed_rule_is_a_diagnostic_not_an_error() {
+    let rules = RuleLoader::new()
+        .yaml(
+            "good.yml",
+            "title: ok\nlogsource: {product: test}\ndetection:\n  sel: {A: 1}\n  condition: sel\n",
+        )
+        .yaml(
+            "bad.yml",
+            "title: broken\ndetection:\n  sel: {A: 1}\n  condition: sel and\n",
+        )
+        .yaml("notyaml.yml", "title: [unclosed\n")
+        .load()
+        .expect("loading goes on");
+    assert_eq!(rules.detection_rule_count(), 1);
+    let files: Vec<String> = rules
+        .diagnostics()
+        .iter()
+        .map(|d| d.path.display().to_string())
+        .collect();
+    assert!(files.contains(&"bad.yml".to_owned()), "{files:?}");
+    assert!(files.contains(&"notyaml.yml".to_owned()), "{files:?}");
+}
+
+/// Writes events as JSON Lines and hunts them with the given rule texts.
+fn hunt(rule_texts: &[&str], events: &[Value]) -> Vec<(String, Value)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.jsonl");
+    let lines: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    std::fs::write(&path, lines.join("\n")).expect("write");
+    let mut loader = RuleLoader::new();
+    for (i, text) in rule_texts.iter().enumerate() {
+        loader = loader.yaml(format!("rule{i}.yml"), *text);
+    }
+    let rules = loader.load().expect("rules");
+    assert!(rules.diagnostics().is_empty(), "{:?}", rules.diagnostics());
+    let evidence = discover(&[path]).expect("evidence");
+    let report = Hunter::new(&rules).run(&evidence, &Progress::default());
+    report
+        .findings
+        .into_iter()
+        .map(|f| (f.rule_title, f.event))
+        .collect()
+}
+
+const FAILED_LOGON: &str = "title: failed logon\nid: 11111111-0000-0000-0000-000000000001\nname: failed_logon\nlogsource: {product: test}\nlevel: low\ndetection:\n  sel: {action: fail}\n  condition: sel\n";
+
+fn logon(second: u32, user: &str, action: &str, src: &str) -> Value {
+    json!({"timestamp": format!("2022-02-23T04:00:{second:02}Z"), "user": user, "action": action, "src": src})
+}
+
+#[test]
+fn event_count_correlation_with_group_by() {
+    let correlation = "title: brute force\nid: 11111111-0000-0000-0000-000000000002\nlevel: high\ncorrelation:\n  type: event_count\n  rules: [failed_logon]\n  group-by: [user]\n  timespan: 1m\n  condition: {gte: 3}\n";
+    let events = [
+        logon(1, "bob", "fail", "a"),
+        logon(2, "bob", "fail", "a"),
+        logon(3, "eve", "fail", "a"),
+        logon(4, "bob", "fail", "a"),
+    ];
+    let findings = hunt(&[FAILED_LOGON, correlation], &events);
+    let titles: Vec<&str> = findings.iter().map(|(t, _)| t.as_str()).collect();
+    // generate: false (the default) keeps the counted rule's own findings out.
+    assert_eq!(titles, vec!["brute force"]);
+    assert_eq!(findings[0].1["group"]["user"], json!("bob"));
+}
+
+#[test]
+fn value_count_correlation() {
+    let correlation = "title: spray\nlevel: high\ncorrelation:\n  type: value_count\n  rules: [failed_logon]\n  group-by: [src]\n  timespan: 1m\n  condition: {field: user, gte: 3}\n";
+    let sprayed = [
+        logon(1, "a", "fail", "x"),
+        logon(2, "b", "fail", "x"),
+        logon(3, "c", "fail", "x"),
+    ];
+    assert_eq!(hunt(&[FAILED_LOGON, correlation], &sprayed).len(), 1);
+    let same_user = [
+        logon(1, "a", "fail", "x"),
+        logon(2, "a", "fail", "x"),
+        logon(3, "a", "fail", "x"),
+    ];
+    assert_eq!(hunt(&[FAILED_LOGON, correlation], &same_user).len(), 0);
+}
+
+#[test]
+fn temporal_correlations_and_order() {
+    let success = "title: success\nname: ok_logon\nlogsource: {product: test}\ndetection:\n  sel: {action: ok}\n  condition: sel\n";
+    let temporal = |kind: &str| {
+        format!(
+            "title: fail then success\nlevel: critical\ncorrelation:\n  type: {kind}\n  rules: [failed_logon, ok_logon]\n  group-by: [user]\n  timespan: 30s\n  generate: true\n"
+        )
+    };
+    let fail_then_ok = [logon(1, "bob", "fail", "x"), logon(5, "bob", "ok", "x")];
+    let ok_then_fail = [logon(1, "bob", "ok", "x"), logon(5, "bob", "fail", "x")];
+    let count = |rules: &[&str], events: &[Value]| {
+        hunt(rules, events)
+            .iter()
+            .filter(|(t, _)| t == "fail then success")
+            .count()
+    };
+    assert_eq!(
+        count(
+            &[FAILED_LOGON, success, &temporal("temporal")],
+            &ok_then_fail
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &[FAILED_LOGON, success, &temporal("temporal_ordered")],
+            &fail_then_ok
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &[FAILED_LOGON, success, &temporal("temporal_ordered")],
+            &ok_then_fail
+        ),
+        0
+    );
+    // generate: true keeps the referenced rules' findings as well.
+    assert_eq!(
+        hunt(
+            &[FAILED_LOGON, success, &temporal("temporal")],
+            &fail_then_ok
+        )
+        .len(),
+        3
+    );
+}
+
+#[test]
+fn filter_rules_suppress_known_good() {
+    let rule = "title: admin tool\nid: 22222222-0000-0000-0000-000000000001\nlogsource: {product: test}\ndetection:\n  sel: {Image|endswith: psexec.exe}\n  condition: sel\n";
+    let filter = "title: jump host\nfilter:\n  rules: [22222222-0000-0000-0000-000000000001]\n  selection: {Host: JUMP01}\n  condition: not selection\n";
+    let events = [
+        json!({"Image": "c:\\psexec.exe", "Host": "JUMP01"}),
+        json!({"Image": "c:\\psexec.exe", "Host": "PC7"}),
+    ];
+    let findings = hunt(&[rule, filter], &events);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].1["Host"], json!("PC7"));
+}
