@@ -117,10 +117,13 @@ impl LogSourceMap {
     }
 }
 
+/// A Sigma field name and the name the event uses for it.
+pub(crate) type Rename = (Box<str>, Box<str>);
+
 #[derive(Debug, Default)]
 pub(crate) struct WindowsSources {
     pub services: Vec<String>,
-    pub categories: Vec<(String, Vec<(Box<str>, Box<str>)>)>,
+    pub categories: Vec<(String, Vec<Rename>)>,
 }
 
 /// A rule's log source, lower-cased; the key of its bucket.

@@ -90,7 +90,7 @@ pub(crate) fn from_winlogbeat(root: &Map<String, Value>, position_hint: u64) -> 
     let timestamp = root
         .get("@timestamp")
         .and_then(Value::as_str)
-        .and_then(|s| crate::time::parse_timestamp(s));
+        .and_then(crate::time::parse_timestamp);
     if let Some(ts) = timestamp {
         flat.insert("TimeCreated".to_owned(), Value::String(ts.to_string()));
     }

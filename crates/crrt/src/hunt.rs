@@ -267,14 +267,14 @@ fn parse_time_end(text: &str) -> Result<jiff::Timestamp, String> {
 }
 
 fn parse_time_bound(text: &str, end_of_day: bool) -> Result<jiff::Timestamp, String> {
-    if let Some(ts) = crrt_hunt::parse_timestamp(text) {
-        return Ok(ts);
-    }
-    let date: jiff::civil::Date = text.parse().map_err(|_| {
-        format!(
-            "{text:?} is not a time: use RFC 3339 (2022-02-23T04:00:00Z) or a date (2022-02-23)"
-        )
-    })?;
+    // A date alone is a whole day: --from starts it, --to ends it.
+    let Ok(date) = text.trim().parse::<jiff::civil::Date>() else {
+        return crrt_hunt::parse_timestamp(text).ok_or_else(|| {
+            format!(
+                "{text:?} is not a time: use RFC 3339 (2022-02-23T04:00:00Z) or a date (2022-02-23)"
+            )
+        });
+    };
     let time = if end_of_day {
         jiff::civil::Time::MAX
     } else {

@@ -231,7 +231,7 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
     rules.push_str(&format!(" from {} files", counts.files));
     if counts.parsed > counts.selected {
         rules.push_str(&format!(
-            ", {} left out by the selection",
+            ", {} left out by the selection or used only by correlations",
             counts.parsed - counts.selected
         ));
     }

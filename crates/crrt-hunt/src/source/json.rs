@@ -117,7 +117,7 @@ fn record_from_value(value: Value, position: u64) -> Option<Record> {
         });
         let position = map
             .get("EventRecordID")
-            .and_then(|v| crate::record::value_as_u32(v))
+            .and_then(crate::record::value_as_u32)
             .map_or(position, u64::from);
         return Some(Record {
             kind: RecordKind::Windows,

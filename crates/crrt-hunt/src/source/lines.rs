@@ -182,3 +182,19 @@ pub(crate) fn parse_all(format: Format, text: &str, syslog_year: i16) -> Vec<Rec
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn w3c_fields_directive_applies_to_the_lines_after_it() {
+        let text = "#Software: IIS\n#Fields: date time c-ip\n2019-09-03 10:00:00 1.1.1.1\n\
+                    #Fields: date time cs-method c-ip\n2019-09-03 10:00:01 GET 2.2.2.2\nbroken line\n";
+        let records = parse_all(Format::W3c, text, 0);
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].fields["c-ip"], "1.1.1.1");
+        assert_eq!(records[1].fields["cs-method"], "GET");
+        assert_eq!(records[1].position, 5);
+    }
+}

@@ -1,0 +1,325 @@
+//! The real `crrt` binary on files the tests write.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const RULE: &str = "title: Whoami run\nid: 9a1c0000-0000-0000-0000-000000000001\nstatus: test\nlevel: high\ntags: [attack.discovery, attack.t1033]\nlogsource: {product: windows, category: process_creation}\ndetection:\n  sel: {Image|endswith: '\\whoami.exe'}\n  condition: sel\n";
+const LOW_RULE: &str = "title: Any cmd\nid: 9a1c0000-0000-0000-0000-000000000002\nlevel: low\nlogsource: {product: windows, category: process_creation}\ndetection:\n  sel: {Image|endswith: '\\cmd.exe'}\n  condition: sel\n";
+
+/// Sysmon 1 and Security 4688 events, as Winlogbeat and evtx_dump write them.
+fn events() -> String {
+    [
+        r#"{"@timestamp":"2022-02-23T04:00:01Z","winlog":{"channel":"Microsoft-Windows-Sysmon/Operational","event_id":1,"computer_name":"PC01","record_id":11,"event_data":{"Image":"C:\\Windows\\System32\\whoami.exe"}}}"#,
+        r##"{"Event":{"System":{"EventID":4688,"Channel":"Security","Computer":"DC01","EventRecordID":12,"TimeCreated":{"#attributes":{"SystemTime":"2022-02-24T05:00:00Z"}}},"EventData":{"NewProcessName":"C:\\Windows\\System32\\whoami.exe"}}}"##,
+        r#"{"@timestamp":"2022-02-23T04:00:02Z","winlog":{"channel":"Microsoft-Windows-Sysmon/Operational","event_id":1,"computer_name":"PC01","record_id":13,"event_data":{"Image":"C:\\Windows\\System32\\cmd.exe"}}}"#,
+    ]
+    .join("\n")
+}
+
+struct Case {
+    dir: tempfile::TempDir,
+}
+
+impl Case {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
+        std::fs::write(dir.path().join("rules/whoami.yml"), RULE).expect("write");
+        std::fs::write(dir.path().join("rules/cmd.yml"), LOW_RULE).expect("write");
+        std::fs::write(dir.path().join("events.jsonl"), events()).expect("write");
+        Case { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn crrt(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_crrt"))
+            .current_dir(self.dir.path())
+            .args(args)
+            .output()
+            .expect("runs")
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn jsonl(output: &Output) -> Vec<serde_json::Value> {
+    stdout(output)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+#[test]
+fn help_teaches_with_examples() {
+    let output = Case::new().crrt(&["hunt", "--help"]);
+    assert!(output.status.success());
+    let text = stdout(&output);
+    for expected in [
+        "--sigma",
+        "--format",
+        "--min-level",
+        "--from",
+        "Examples:",
+        "Exit status",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn jsonl_has_the_stable_keys_and_sysmon_and_4688_both_match() {
+    let case = Case::new();
+    let output = case.crrt(&[
+        "hunt",
+        "events.jsonl",
+        "--sigma",
+        "rules",
+        "--format",
+        "jsonl",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let findings = jsonl(&output);
+    let titles: Vec<&str> = findings
+        .iter()
+        .map(|f| f["rule_title"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        titles,
+        vec!["Whoami run", "Any cmd", "Whoami run"],
+        "time order"
+    );
+    let first = &findings[0];
+    let keys: Vec<&str> = first
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            "timestamp",
+            "host",
+            "channel",
+            "event_id",
+            "record_id",
+            "rule_id",
+            "rule_title",
+            "level",
+            "tags",
+            "evidence_file",
+            "event"
+        ]
+    );
+    assert_eq!(first["timestamp"], "2022-02-23T04:00:01.000000Z");
+    assert_eq!(first["host"], "PC01");
+    assert_eq!(first["event_id"], 1);
+    assert_eq!(first["record_id"], 11);
+    assert_eq!(
+        first["tags"],
+        serde_json::json!(["attack.discovery", "attack.t1033"])
+    );
+    assert_eq!(first["evidence_file"], "events.jsonl");
+    // Security 4688 matched the process_creation rule through the field renames.
+    assert_eq!(findings[2]["host"], "DC01");
+    assert_eq!(findings[2]["channel"], "Security");
+}
+
+#[test]
+fn selection_and_time_window() {
+    let case = Case::new();
+    let high = jsonl(&case.crrt(&[
+        "hunt",
+        "events.jsonl",
+        "-s",
+        "rules",
+        "-f",
+        "jsonl",
+        "--min-level",
+        "high",
+    ]));
+    assert_eq!(high.len(), 2);
+    let window = jsonl(&case.crrt(&[
+        "hunt",
+        "events.jsonl",
+        "-s",
+        "rules",
+        "-f",
+        "jsonl",
+        "--from",
+        "2022-02-24",
+        "--to",
+        "2022-02-24",
+    ]));
+    assert_eq!(window.len(), 1);
+    assert_eq!(window[0]["host"], "DC01");
+    let tagged = jsonl(&case.crrt(&[
+        "hunt",
+        "events.jsonl",
+        "-s",
+        "rules",
+        "-f",
+        "jsonl",
+        "--tag",
+        "attack.t1033",
+    ]));
+    assert_eq!(tagged.len(), 2);
+}
+
+#[test]
+fn csv_and_table_outputs() {
+    let case = Case::new();
+    let output = case.crrt(&[
+        "hunt",
+        "events.jsonl",
+        "-s",
+        "rules",
+        "-f",
+        "csv",
+        "-o",
+        "out.csv",
+    ]);
+    assert!(output.status.success());
+    let csv = std::fs::read_to_string(case.path("out.csv")).expect("csv written");
+    assert!(csv.starts_with("timestamp,host,channel,event_id,record_id,rule_id,rule_title,level,tags,evidence_file,event\n"));
+    assert_eq!(csv.lines().count(), 4);
+
+    let table = stdout(&case.crrt(&["hunt", "events.jsonl", "-s", "rules"]));
+    for expected in [
+        "HIGH (2)",
+        "LOW (1)",
+        "Whoami run",
+        "DC01",
+        "Summary",
+        "3 read",
+        "2 high",
+    ] {
+        assert!(
+            table.contains(expected),
+            "{expected} missing from:\n{table}"
+        );
+    }
+}
+
+#[test]
+fn two_runs_write_identical_files() {
+    let case = Case::new();
+    for name in ["a.jsonl", "b.jsonl"] {
+        assert!(
+            case.crrt(&["hunt", ".", "-s", "rules", "-f", "jsonl", "-q", "-o", name])
+                .status
+                .success()
+        );
+    }
+    let a = std::fs::read(case.path("a.jsonl")).expect("a");
+    assert!(!a.is_empty());
+    assert_eq!(a, std::fs::read(case.path("b.jsonl")).expect("b"));
+}
+
+#[test]
+fn bad_arguments_exit_2_naming_the_problem() {
+    let case = Case::new();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["hunt", "events.jsonl", "--sigma", "no-such-rules"],
+            "no-such-rules",
+        ),
+        (
+            &["hunt", "no-such-evidence", "--sigma", "rules"],
+            "no-such-evidence",
+        ),
+        (
+            &[
+                "hunt",
+                "events.jsonl",
+                "--sigma",
+                "rules",
+                "--min-level",
+                "severe",
+            ],
+            "severe",
+        ),
+        (
+            &[
+                "hunt",
+                "events.jsonl",
+                "--sigma",
+                "rules",
+                "--from",
+                "yesterday",
+            ],
+            "yesterday",
+        ),
+        (&["hunt", "events.jsonl"], "--sigma"),
+    ];
+    for (args, named) in cases {
+        let output = case.crrt(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&output).contains(named),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn a_broken_rule_is_reported_and_the_hunt_goes_on() {
+    let case = Case::new();
+    std::fs::write(
+        case.path("rules/broken.yml"),
+        "title: broken\ndetection:\n  condition: nope and\n",
+    )
+    .expect("write");
+    let output = case.crrt(&["hunt", "events.jsonl", "-s", "rules", "-f", "jsonl"]);
+    assert!(output.status.success());
+    assert!(
+        stderr(&output).contains("broken.yml"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(jsonl(&output).len(), 3);
+}
+
+/// The README's quick start: the bundled example intrusion.
+#[test]
+fn the_bundled_example_finds_the_whole_intrusion() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let output = Command::new(env!("CARGO_BIN_EXE_crrt"))
+        .current_dir(&root)
+        .args([
+            "hunt",
+            "examples/evidence",
+            "--sigma",
+            "examples/rules",
+            "--format",
+            "jsonl",
+        ])
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let titles: Vec<String> = jsonl(&output)
+        .iter()
+        .map(|f| f["rule_title"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "SSH Brute Force From One Source",
+            "Webshell Command In Query String",
+            "Account Discovery With Whoami",
+            "Shadow Copies Deleted With Vssadmin",
+            "Event Log Cleared With Wevtutil",
+            "Event Log Cleared",
+        ]
+    );
+}
