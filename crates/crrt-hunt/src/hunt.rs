@@ -203,7 +203,7 @@ impl<'r> Hunter<'r> {
         }
         let mut out = Vec::new();
         for item in feed {
-            let view = EventView::new(&item.record, &[]);
+            let view = EventView::new(&item.record, &item.renames);
             let seconds = item.timestamp.map_or(0, |t| t.as_second());
             for result in engine.process_with_detections(&view, item.detections, seconds) {
                 let Some(body) = result.as_correlation() else {
@@ -229,6 +229,8 @@ struct CorrelationItem {
     position: u64,
     record: Record,
     detections: Vec<EvaluationResult>,
+    /// The field renames of the log source the detections came from.
+    renames: Vec<(Box<str>, Box<str>)>,
 }
 
 struct Collector<'a> {
@@ -270,10 +272,16 @@ impl RecordSink for Collector<'_> {
                 (&self.rules.correlation_router, &self.rules.correlation)
             {
                 let mut detections = Vec::new();
+                let mut item_renames: Vec<(Box<str>, Box<str>)> = Vec::new();
                 router.for_each_target(&record, |bucket, renames: &Renames| {
+                    let before = detections.len();
                     detections.extend(
                         set.buckets.engines[bucket].evaluate(&EventView::new(&record, renames)),
                     );
+                    // Group-by fields are read under the names the rules use.
+                    if detections.len() > before && item_renames.is_empty() {
+                        item_renames = renames.to_vec();
+                    }
                 });
                 if !detections.is_empty() {
                     correlated.push(CorrelationItem {
@@ -282,6 +290,7 @@ impl RecordSink for Collector<'_> {
                         position: record.position,
                         record,
                         detections,
+                        renames: item_renames,
                     });
                 }
             }

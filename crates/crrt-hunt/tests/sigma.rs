@@ -465,3 +465,20 @@ fn filter_rules_suppress_known_good() {
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].1["Host"], json!("PC7"));
 }
+
+#[test]
+fn correlation_groups_security_4688_events_by_sigma_field_names() {
+    let rule = "title: shell\nname: shell\nlogsource: {product: windows, category: process_creation}\ndetection:\n  sel: {Image|endswith: '\\cmd.exe'}\n  condition: sel\n";
+    let correlation = "title: shell storm\nlevel: high\ncorrelation:\n  type: event_count\n  rules: [shell]\n  group-by: [Image]\n  timespan: 1m\n  condition: {gte: 2}\n";
+    let event = |second: u32, record: u32| {
+        json!({"Event": {"System": {"EventID": 4688, "Channel": "Security", "Computer": "DC01", "EventRecordID": record,
+            "TimeCreated": {"#attributes": {"SystemTime": format!("2022-02-23T04:00:{second:02}Z")}}},
+            "EventData": {"NewProcessName": "C:\\Windows\\System32\\cmd.exe"}}})
+    };
+    let findings = hunt(&[rule, correlation], &[event(1, 1), event(2, 2)]);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(
+        findings[0].1["group"]["Image"],
+        json!("C:\\Windows\\System32\\cmd.exe")
+    );
+}
