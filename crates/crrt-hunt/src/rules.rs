@@ -421,18 +421,24 @@ struct ParsedFile {
 }
 
 impl ParsedFile {
-    fn failed(path: &Path, message: String) -> Self {
+    fn empty(path: &Path) -> Self {
         ParsedFile {
             path: path.to_owned(),
             rules: Vec::new(),
             correlations: Vec::new(),
             filters: Vec::new(),
-            diagnostics: vec![Diagnostic {
-                path: path.to_owned(),
-                rule: None,
-                message,
-            }],
+            diagnostics: Vec::new(),
         }
+    }
+
+    fn failed(path: &Path, message: String) -> Self {
+        let mut parsed = Self::empty(path);
+        parsed.diagnostics.push(Diagnostic {
+            path: path.to_owned(),
+            rule: None,
+            message,
+        });
+        parsed
     }
 }
 
@@ -440,8 +446,7 @@ fn parse_text(path: &Path, bytes: Vec<u8>, pipeline: Option<&rsigma_eval::Pipeli
     let Ok(text) = String::from_utf8(bytes) else {
         return ParsedFile::failed(path, "not UTF-8 text".to_owned());
     };
-    let mut parsed = ParsedFile::failed(path, String::new());
-    parsed.diagnostics.clear();
+    let mut parsed = ParsedFile::empty(path);
     let problem = |message: String| Diagnostic {
         path: path.to_owned(),
         rule: None,
