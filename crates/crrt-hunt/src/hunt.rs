@@ -264,7 +264,7 @@ impl RecordSink for Collector<'_> {
                 .output_router
                 .for_each_target(&record, |bucket, renames: &Renames| {
                     let view = EventView::new(&record, renames);
-                    for result in self.rules.output.engines[bucket].evaluate(&view) {
+                    for result in self.rules.output.buckets[bucket].evaluate(&view) {
                         found.push(finding(&result, &record, evidence, record.fields.clone()));
                     }
                 });
@@ -276,7 +276,7 @@ impl RecordSink for Collector<'_> {
                 router.for_each_target(&record, |bucket, renames: &Renames| {
                     let before = detections.len();
                     detections.extend(
-                        set.buckets.engines[bucket].evaluate(&EventView::new(&record, renames)),
+                        set.buckets.buckets[bucket].evaluate(&EventView::new(&record, renames)),
                     );
                     // Group-by fields are read under the names the rules use.
                     if detections.len() > before && item_renames.is_empty() {

@@ -24,6 +24,8 @@
 //! # Ok::<(), crrt_hunt::HuntError>(())
 //! ```
 
+mod bucket;
+mod cache;
 mod error;
 mod finding;
 mod hunt;

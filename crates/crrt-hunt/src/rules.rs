@@ -9,9 +9,17 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use rsigma_eval::{CompiledRule, Engine, EvaluationResult, compile_rule};
-use rsigma_parser::{CorrelationRule, FilterRule, Level, SigmaRule, Status};
+use std::sync::Arc;
 
+use rsigma_eval::compiler::compile_detection;
+use rsigma_eval::{CompiledDetection, CompiledRule, EvaluationResult};
+use rsigma_ir::IrRule;
+use rsigma_parser::{
+    ConditionExpr, CorrelationRule, FilterRule, FilterRuleTarget, Level, SigmaRule, Status,
+};
+
+use crate::bucket::Bucket;
+use crate::cache::RuleCache;
 use crate::error::HuntError;
 use crate::logsource::{LogSourceMap, SourceKey};
 use crate::record::{EventView, Record};
@@ -114,6 +122,7 @@ pub struct RuleLoader {
     placeholders: BTreeMap<String, Vec<String>>,
     /// Rules given as text, each with the name diagnostics use for it.
     texts: Vec<(PathBuf, String)>,
+    cache_dir: Option<PathBuf>,
 }
 
 impl RuleLoader {
@@ -153,6 +162,13 @@ impl RuleLoader {
         self
     }
 
+    /// Keeps parsed rules in `dir` so that the next load of the same rule
+    /// files skips YAML parsing (see the `cache` module). Off by default.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
     pub fn load(self) -> Result<RuleSet, HuntError> {
         if self.paths.is_empty() && self.texts.is_empty() {
             return Err(HuntError::NoRules {
@@ -170,24 +186,68 @@ impl RuleLoader {
         files.sort();
         files.dedup();
         let pipeline = placeholder_pipeline(&self.placeholders)?;
+        let salt = {
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(&self.placeholders, &mut hasher);
+            std::hash::Hasher::finish(&hasher)
+        };
+        let cache = self.cache_dir.as_deref().map(RuleCache::open);
 
-        // Parse every file on all cores; one file's failure is one diagnostic.
+        // Read and parse every file on all cores (or take its rules from the
+        // cache); one file's failure is one diagnostic.
         let mut parsed: Vec<ParsedFile> = files
             .par_iter()
             .map(|path| match std::fs::read(path) {
-                Ok(bytes) => parse_text(path, bytes, pipeline.as_ref()),
+                Ok(bytes) => {
+                    let key = RuleCache::key(&bytes, salt);
+                    if let Some(rules) = cache.as_ref().and_then(|c| c.get(key)) {
+                        let mut file = ParsedFile::empty(path);
+                        file.rules = rules;
+                        file.cache = CacheUse::Hit(key);
+                        return file;
+                    }
+                    let mut file = parse_text(path, bytes, pipeline.as_ref());
+                    if file.correlations.is_empty()
+                        && file.filters.is_empty()
+                        && file.diagnostics.is_empty()
+                    {
+                        file.cache = CacheUse::Miss(key);
+                    }
+                    file
+                }
                 Err(e) => ParsedFile::failed(path, e.to_string()),
             })
             .collect();
         parsed.extend(
             self.texts
-                .into_iter()
-                .map(|(name, text)| parse_text(&name, text.into_bytes(), pipeline.as_ref())),
+                .iter()
+                .map(|(name, text)| parse_text(name, text.clone().into_bytes(), pipeline.as_ref())),
         );
         let n_files = parsed.len();
+        let n_cached = parsed
+            .iter()
+            .filter(|f| matches!(f.cache, CacheUse::Hit(_)))
+            .count();
+        let cache_problem = cache.and_then(|cache| {
+            let used: Vec<u64> = parsed
+                .iter()
+                .filter_map(|f| match f.cache {
+                    CacheUse::Hit(key) => Some(key),
+                    _ => None,
+                })
+                .collect();
+            let new: Vec<(u64, Vec<IrRule>)> = parsed
+                .iter()
+                .filter_map(|f| match f.cache {
+                    CacheUse::Miss(key) => Some((key, f.rules.clone())),
+                    _ => None,
+                })
+                .collect();
+            cache.save(&used, new).err()
+        });
 
         let mut diagnostics = Vec::new();
-        let mut detections: Vec<(PathBuf, SigmaRule)> = Vec::new();
+        let mut detections: Vec<(PathBuf, IrRule)> = Vec::new();
         let mut correlations: Vec<(PathBuf, CorrelationRule)> = Vec::new();
         let mut filters: Vec<FilterRule> = Vec::new();
         for file in parsed {
@@ -217,33 +277,73 @@ impl RuleLoader {
             .filter(|(_, c)| !c.generate)
             .flat_map(|(_, c)| c.rules.iter().map(String::as_str))
             .collect();
-        let names = |r: &SigmaRule| -> Vec<String> {
-            [r.id.clone(), r.name.clone()]
+        let known_as = |r: &IrRule, set: &HashSet<&str>| {
+            [&r.metadata.id, &r.metadata.name]
                 .into_iter()
                 .flatten()
-                .collect()
+                .any(|n| set.contains(n.as_str()))
         };
-        let correlated: Vec<(PathBuf, SigmaRule)> = detections
+        let correlated: Vec<(PathBuf, IrRule)> = detections
             .iter()
-            .filter(|(_, r)| names(r).iter().any(|n| referenced.contains(n.as_str())))
+            .filter(|(_, r)| known_as(r, &referenced))
             .cloned()
             .collect();
         detections.retain(|(_, r)| {
+            let m = &r.metadata;
             self.selection
-                .selects(r.id.as_deref(), r.level, r.status, &r.tags)
-                && !names(r).iter().any(|n| silent.contains(n.as_str()))
+                .selects(m.id.as_deref(), m.level, m.status, &m.tags)
+                && !known_as(r, &silent)
         });
         let n_selected = detections.len() + correlations.len();
 
         let mapping = self.mapping.unwrap_or_else(LogSourceMap::windows_default);
-        let output = Buckets::compile(&detections, &filters, &mut diagnostics);
+        let filters = Arc::new(CompiledFilter::compile_all(&filters, &mut diagnostics));
+        for (path, rule) in detections.iter().chain(&correlated) {
+            if let Some(problem) = static_problem(rule) {
+                diagnostics.push(Diagnostic {
+                    path: path.clone(),
+                    rule: Some(rule.metadata.title.clone()),
+                    message: problem,
+                });
+            }
+        }
+        detections.retain(|(_, r)| static_problem(r).is_none());
+        let output = Buckets::build(detections, &filters);
         let correlation = if correlations.is_empty() {
             None
         } else {
-            let buckets = Buckets::compile(&correlated, &filters, &mut diagnostics);
+            // The correlation engine takes rules in their parsed form: read
+            // again the (few) files that hold the rules correlations count.
+            let wanted: HashSet<&Path> = correlated.iter().map(|(p, _)| p.as_path()).collect();
+            let mut detection_rules = Vec::new();
+            for path in wanted {
+                let given = self.texts.iter().find(|(name, _)| name == path);
+                let Some(text) = given
+                    .map(|(_, text)| text.clone())
+                    .or_else(|| std::fs::read_to_string(path).ok())
+                else {
+                    continue;
+                };
+                if let Ok(collection) = rsigma_parser::parse_sigma_yaml(&text) {
+                    for rule in collection.rules {
+                        if let Ok(rule) = prepare_rule(rule, pipeline.as_ref())
+                            && [&rule.id, &rule.name]
+                                .into_iter()
+                                .flatten()
+                                .any(|n| referenced.contains(n.as_str()))
+                        {
+                            detection_rules.push(rule);
+                        }
+                    }
+                }
+            }
+            let correlated: Vec<(PathBuf, IrRule)> = correlated
+                .into_iter()
+                .filter(|(_, r)| static_problem(r).is_none())
+                .collect();
             Some(CorrelationSet {
-                buckets,
-                detection_rules: correlated.into_iter().map(|(_, r)| r).collect(),
+                buckets: Buckets::build(correlated, &filters),
+                detection_rules,
                 correlations: correlations.into_iter().map(|(_, c)| c).collect(),
             })
         };
@@ -262,7 +362,9 @@ impl RuleLoader {
                 files: n_files,
                 parsed: n_rules_parsed,
                 selected: n_selected,
+                cached_files: n_cached,
             },
+            cache_problem,
         })
     }
 }
@@ -275,6 +377,8 @@ pub struct RuleCounts {
     pub parsed: usize,
     /// Of those, the ones the selection kept.
     pub selected: usize,
+    /// Files whose rules came from the rule cache.
+    pub cached_files: usize,
 }
 
 /// Compiled rules, immutable and shared by every hunting thread.
@@ -285,6 +389,7 @@ pub struct RuleSet {
     pub(crate) correlation_router: Option<Router>,
     diagnostics: Vec<Diagnostic>,
     counts: RuleCounts,
+    cache_problem: Option<String>,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -298,9 +403,33 @@ impl std::fmt::Debug for RuleSet {
 }
 
 impl RuleSet {
-    /// Rules and files that could not be loaded, with the reason.
-    pub fn diagnostics(&self) -> &[Diagnostic] {
-        &self.diagnostics
+    /// Rules and files that could not be loaded, with the reason. Rules
+    /// are compiled when first needed, so after a hunt this also lists any
+    /// rule whose compilation failed then (a regex beyond the size limit).
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        let mut out = self.diagnostics.clone();
+        let sets =
+            std::iter::once(&self.output).chain(self.correlation.as_ref().map(|c| &c.buckets));
+        for buckets in sets {
+            for rule in buckets.buckets.iter().flat_map(|b| b.rules()) {
+                if let Some(message) = rule.failure() {
+                    out.push(Diagnostic {
+                        path: rule.path.clone(),
+                        rule: Some(rule.ir.metadata.title.clone()),
+                        message: message.to_owned(),
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.path, &a.rule, &a.message).cmp(&(&b.path, &b.rule, &b.message)));
+        out.dedup();
+        out
+    }
+
+    /// Why the rule cache could not be written, if it could not; the rules
+    /// loaded all the same.
+    pub fn cache_problem(&self) -> Option<&str> {
+        self.cache_problem.as_deref()
     }
 
     pub fn counts(&self) -> RuleCounts {
@@ -324,84 +453,150 @@ impl RuleSet {
         let mut out = Vec::new();
         self.output_router
             .for_each_target(record, |bucket, renames| {
-                out.extend(self.output.engines[bucket].evaluate(&EventView::new(record, renames)));
+                out.extend(self.output.buckets[bucket].evaluate(&EventView::new(record, renames)));
             });
         out
     }
 }
 
-/// Rules grouped into one engine per log source.
+/// Rules grouped into one [`Bucket`] per log source.
 pub(crate) struct Buckets {
-    pub engines: Vec<Engine>,
+    pub buckets: Vec<Bucket>,
     pub index: HashMap<SourceKey, usize>,
     pub n_rules: usize,
 }
 
 impl Buckets {
-    fn compile(
-        rules: &[(PathBuf, SigmaRule)],
-        filters: &[FilterRule],
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> Self {
-        let compiled: Vec<(SourceKey, Result<CompiledRule, String>)> = rules
-            .par_iter()
-            .map(|(_, rule)| {
-                (
-                    SourceKey::of(&rule.logsource),
-                    compile_rule(rule).map_err(|e| e.to_string()),
-                )
-            })
-            .collect();
-        let mut grouped: BTreeMap<SourceKey, Vec<CompiledRule>> = BTreeMap::new();
-        let mut n_rules = 0;
-        for ((path, rule), (key, result)) in rules.iter().zip(compiled) {
-            match result {
-                Ok(compiled) => {
-                    grouped.entry(key).or_default().push(compiled);
-                    n_rules += 1;
-                }
-                Err(message) => diagnostics.push(Diagnostic {
-                    path: path.clone(),
-                    rule: Some(rule.title.clone()),
-                    message,
-                }),
-            }
+    fn build(rules: Vec<(PathBuf, IrRule)>, filters: &Arc<Vec<CompiledFilter>>) -> Self {
+        let n_rules = rules.len();
+        let mut grouped: BTreeMap<SourceKey, Vec<(PathBuf, IrRule)>> = BTreeMap::new();
+        for (path, rule) in rules {
+            grouped
+                .entry(SourceKey::of(&rule.logsource))
+                .or_default()
+                .push((path, rule));
         }
-        let groups: Vec<(SourceKey, Vec<CompiledRule>)> = grouped.into_iter().collect();
-        // Building an engine indexes its rules; the buckets build in parallel.
-        let engines: Vec<(SourceKey, Engine)> = groups
+        let groups: Vec<(SourceKey, Vec<(PathBuf, IrRule)>)> = grouped.into_iter().collect();
+        let built: Vec<(SourceKey, Bucket)> = groups
             .into_par_iter()
-            .map(|(key, rules)| {
-                let mut engine = Engine::new();
-                engine.extend_compiled_rules(rules);
-                for filter in filters {
-                    // A filter that fails to compile fails for every bucket;
-                    // it is reported once, below.
-                    let _ = engine.apply_filter(filter);
-                }
-                (key, engine)
-            })
+            .map(|(key, rules)| (key, Bucket::new(rules, Arc::clone(filters))))
             .collect();
-        for filter in filters {
-            if let Err(e) = Engine::new().apply_filter(filter) {
-                diagnostics.push(Diagnostic {
-                    path: PathBuf::new(),
-                    rule: Some(filter.title.clone()),
-                    message: format!("filter not applied: {e}"),
-                });
-            }
-        }
         let mut index = HashMap::new();
-        let mut out = Vec::with_capacity(engines.len());
-        for (i, (key, engine)) in engines.into_iter().enumerate() {
+        let mut buckets = Vec::with_capacity(built.len());
+        for (i, (key, bucket)) in built.into_iter().enumerate() {
             index.insert(key, i);
-            out.push(engine);
+            buckets.push(bucket);
         }
         Buckets {
-            engines: out,
+            buckets,
             index,
             n_rules,
         }
+    }
+}
+
+/// A Sigma filter compiled once and spliced into every rule it targets:
+/// its detections are added under private names and each of the rule's
+/// conditions becomes `condition and filter-condition` (what rsigma's
+/// `Engine::apply_filter` does, without rebuilding an engine per filter).
+pub(crate) struct CompiledFilter {
+    target: FilterRuleTarget,
+    logsource: Option<rsigma_parser::LogSource>,
+    detections: Vec<(String, CompiledDetection)>,
+    condition: ConditionExpr,
+}
+
+impl CompiledFilter {
+    fn compile_all(filters: &[FilterRule], diagnostics: &mut Vec<Diagnostic>) -> Vec<Self> {
+        let mut out = Vec::new();
+        for (n, filter) in filters.iter().enumerate() {
+            match Self::compile(filter, n) {
+                Ok(Some(compiled)) => out.push(compiled),
+                Ok(None) => {}
+                Err(e) => diagnostics.push(Diagnostic {
+                    path: PathBuf::new(),
+                    rule: Some(filter.title.clone()),
+                    message: format!("filter not applied: {e}"),
+                }),
+            }
+        }
+        out
+    }
+
+    fn compile(filter: &FilterRule, n: usize) -> Result<Option<Self>, rsigma_eval::EvalError> {
+        let prefix = format!("__filter_{n}_");
+        let mut detections = Vec::new();
+        let mut names: Vec<&String> = filter.detection.named.keys().collect();
+        names.sort();
+        for name in names {
+            let compiled = compile_detection(&filter.detection.named[name])?;
+            detections.push((format!("{prefix}{name}"), compiled));
+        }
+        if detections.is_empty() {
+            return Ok(None);
+        }
+        let condition = match filter.detection.conditions.first() {
+            Some(expr) => prefix_identifiers(expr, &prefix),
+            None => ConditionExpr::And(
+                detections
+                    .iter()
+                    .map(|(name, _)| ConditionExpr::Identifier(name.clone()))
+                    .collect(),
+            ),
+        };
+        Ok(Some(CompiledFilter {
+            target: filter.rules.clone(),
+            logsource: filter.logsource.clone(),
+            detections,
+            condition,
+        }))
+    }
+
+    pub(crate) fn apply(&self, rule: &mut CompiledRule) {
+        let targeted = match &self.target {
+            FilterRuleTarget::Any => true,
+            FilterRuleTarget::Specific(refs) => refs
+                .iter()
+                .any(|r| rule.id.as_deref() == Some(r.as_str()) || rule.title == *r),
+        };
+        let same_source = self.logsource.as_ref().is_none_or(|ls| {
+            let within = |f: &Option<String>, r: &Option<String>| {
+                f.as_ref()
+                    .is_none_or(|f| r.as_ref().is_some_and(|r| f.eq_ignore_ascii_case(r)))
+            };
+            within(&ls.category, &rule.logsource.category)
+                && within(&ls.product, &rule.logsource.product)
+                && within(&ls.service, &rule.logsource.service)
+        });
+        if !(targeted && same_source) {
+            return;
+        }
+        for (name, detection) in &self.detections {
+            rule.detections.insert(name.clone(), detection.clone());
+        }
+        for condition in &mut rule.conditions {
+            let original = std::mem::replace(condition, ConditionExpr::And(Vec::new()));
+            *condition = ConditionExpr::And(vec![original, self.condition.clone()]);
+        }
+    }
+}
+
+fn prefix_identifiers(expr: &ConditionExpr, prefix: &str) -> ConditionExpr {
+    let each = |children: &[ConditionExpr]| {
+        children
+            .iter()
+            .map(|c| prefix_identifiers(c, prefix))
+            .collect()
+    };
+    match expr {
+        ConditionExpr::Identifier(name) => ConditionExpr::Identifier(format!("{prefix}{name}")),
+        ConditionExpr::And(children) => ConditionExpr::And(each(children)),
+        ConditionExpr::Or(children) => ConditionExpr::Or(each(children)),
+        ConditionExpr::Not(child) => {
+            ConditionExpr::Not(Box::new(prefix_identifiers(child, prefix)))
+        }
+        // Selectors name patterns, and `them` skips the `__` names.
+        ConditionExpr::Selector { .. } => expr.clone(),
     }
 }
 
@@ -412,12 +607,21 @@ pub(crate) struct CorrelationSet {
     pub correlations: Vec<CorrelationRule>,
 }
 
+/// Whether a file's rules came from, or can go into, the rule cache.
+#[derive(Clone, Copy)]
+enum CacheUse {
+    No,
+    Hit(u64),
+    Miss(u64),
+}
+
 struct ParsedFile {
     path: PathBuf,
-    rules: Vec<SigmaRule>,
+    rules: Vec<IrRule>,
     correlations: Vec<CorrelationRule>,
     filters: Vec<FilterRule>,
     diagnostics: Vec<Diagnostic>,
+    cache: CacheUse,
 }
 
 impl ParsedFile {
@@ -428,6 +632,7 @@ impl ParsedFile {
             correlations: Vec::new(),
             filters: Vec::new(),
             diagnostics: Vec::new(),
+            cache: CacheUse::No,
         }
     }
 
@@ -447,37 +652,26 @@ fn parse_text(path: &Path, bytes: Vec<u8>, pipeline: Option<&rsigma_eval::Pipeli
         return ParsedFile::failed(path, "not UTF-8 text".to_owned());
     };
     let mut parsed = ParsedFile::empty(path);
-    let problem = |message: String| Diagnostic {
+    let problem = |rule: Option<&str>, message: String| Diagnostic {
         path: path.to_owned(),
-        rule: None,
+        rule: rule.map(str::to_owned),
         message,
     };
     match rsigma_parser::parse_sigma_yaml(&text) {
         Ok(collection) => {
             parsed
                 .diagnostics
-                .extend(collection.errors.into_iter().map(problem));
-            for mut rule in collection.rules {
-                // rsigma matches correlation references against rule ids
-                // only; a rule known by its `name` alone is known by that.
-                if rule.id.is_none() {
-                    rule.id = rule.name.clone();
+                .extend(collection.errors.into_iter().map(|e| problem(None, e)));
+            for rule in collection.rules {
+                let title = rule.title.clone();
+                let lowered = prepare_rule(rule, pipeline).and_then(|rule| {
+                    rsigma_ir::lower_rule(&rule, &rsigma_ir::LowerOptions::default())
+                        .map_err(|e| e.to_string())
+                });
+                match lowered {
+                    Ok(ir) => parsed.rules.push(ir),
+                    Err(message) => parsed.diagnostics.push(problem(Some(&title), message)),
                 }
-                for detection in rule.detection.named.values_mut() {
-                    keyword_modifiers_have_no_field(detection);
-                }
-                if let Some(pipeline) = pipeline
-                    && let Err(e) =
-                        rsigma_eval::apply_pipelines(std::slice::from_ref(pipeline), &mut rule)
-                {
-                    parsed.diagnostics.push(Diagnostic {
-                        path: path.to_owned(),
-                        rule: Some(rule.title.clone()),
-                        message: format!("placeholders: {e}"),
-                    });
-                    continue;
-                }
-                parsed.rules.push(rule);
             }
             parsed.correlations = collection.correlations;
             parsed
@@ -486,9 +680,94 @@ fn parse_text(path: &Path, bytes: Vec<u8>, pipeline: Option<&rsigma_eval::Pipeli
                 .for_each(temporal_needs_every_rule);
             parsed.filters = collection.filters;
         }
-        Err(e) => parsed.diagnostics.push(problem(e.to_string())),
+        Err(e) => parsed.diagnostics.push(problem(None, e.to_string())),
     }
     parsed
+}
+
+/// Our corrections to a parsed rule, then the `expand` placeholders.
+fn prepare_rule(
+    mut rule: SigmaRule,
+    pipeline: Option<&rsigma_eval::Pipeline>,
+) -> Result<SigmaRule, String> {
+    // rsigma matches correlation references against rule ids only; a rule
+    // known by its `name` alone is known by that.
+    if rule.id.is_none() {
+        rule.id = rule.name.clone();
+    }
+    for detection in rule.detection.named.values_mut() {
+        keyword_modifiers_have_no_field(detection);
+    }
+    if let Some(pipeline) = pipeline {
+        rsigma_eval::apply_pipelines(std::slice::from_ref(pipeline), &mut rule)
+            .map_err(|e| format!("placeholders: {e}"))?;
+    }
+    Ok(rule)
+}
+
+/// Problems that would make the rule fail to compile, found without
+/// compiling it (rules are compiled when first needed): empty detections,
+/// regexes that do not parse, malformed CIDR blocks.
+fn static_problem(rule: &IrRule) -> Option<String> {
+    use rsigma_ir::{IrDetection, IrMatcher};
+    fn matcher(m: &IrMatcher) -> Option<String> {
+        match m {
+            IrMatcher::Regex {
+                pattern,
+                case_insensitive,
+                multiline,
+                dotall,
+                ..
+            } => regex_syntax::ParserBuilder::new()
+                .case_insensitive(*case_insensitive)
+                .multi_line(*multiline)
+                .dot_matches_new_line(*dotall)
+                .build()
+                .parse(pattern)
+                .err()
+                .map(|e| format!("invalid regex {pattern:?}: {e}")),
+            IrMatcher::Cidr { network } => cidr_problem(network),
+            IrMatcher::Not(inner) | IrMatcher::TimestampPart { inner, .. } => matcher(inner),
+            IrMatcher::AnyOf(children) | IrMatcher::AllOf(children) => {
+                children.iter().find_map(matcher)
+            }
+            _ => None,
+        }
+    }
+    fn detection(d: &IrDetection) -> Option<String> {
+        match d {
+            IrDetection::AllOf(items) if items.is_empty() => Some("empty selection".to_owned()),
+            IrDetection::AnyOf(children) | IrDetection::And(children) if children.is_empty() => {
+                Some("empty selection".to_owned())
+            }
+            IrDetection::AllOf(items) => items.iter().find_map(|i| matcher(&i.matcher)),
+            IrDetection::AnyOf(children) | IrDetection::And(children) => {
+                children.iter().find_map(detection)
+            }
+            IrDetection::Keywords(m) => matcher(m),
+            IrDetection::ArrayMatch { body, .. } => detection(body),
+            IrDetection::Conditional { named, .. } if named.is_empty() => {
+                Some("empty selection".to_owned())
+            }
+            IrDetection::Conditional { named, .. } => named.values().find_map(detection),
+        }
+    }
+    let mut names: Vec<&String> = rule.detections.keys().collect();
+    names.sort();
+    names
+        .into_iter()
+        .find_map(|n| detection(&rule.detections[n]))
+}
+
+fn cidr_problem(network: &str) -> Option<String> {
+    let valid = network.split_once('/').is_some_and(|(addr, len)| {
+        match (addr.parse::<std::net::IpAddr>(), len.parse::<u8>()) {
+            (Ok(std::net::IpAddr::V4(_)), Ok(len)) => len <= 32,
+            (Ok(std::net::IpAddr::V6(_)), Ok(len)) => len <= 128,
+            _ => false,
+        }
+    });
+    (!valid).then(|| format!("invalid CIDR block {network:?}"))
 }
 
 fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), HuntError> {

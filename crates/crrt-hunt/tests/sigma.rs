@@ -482,3 +482,92 @@ fn correlation_groups_security_4688_events_by_sigma_field_names() {
         json!("C:\\Windows\\System32\\cmd.exe")
     );
 }
+
+#[test]
+fn the_rule_cache_is_used_invalidated_by_content_and_survives_corruption() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules_dir = dir.path().join("rules");
+    let cache = dir.path().join("cache");
+    std::fs::create_dir(&rules_dir).expect("mkdir");
+    let rule = |n: u32, value: &str| {
+        format!(
+            "title: rule {n}\nid: 00000000-0000-0000-0000-00000000000{n}\nlogsource: {{product: test}}\nlevel: high\ndetection:\n  sel: {{CommandLine|contains: '{value}'}}\n  condition: sel\n"
+        )
+    };
+    std::fs::write(rules_dir.join("a.yml"), rule(1, "mimikatz")).expect("write");
+    std::fs::write(rules_dir.join("b.yml"), rule(2, "vssadmin")).expect("write");
+    let load = || {
+        RuleLoader::new()
+            .path(&rules_dir)
+            .cache_dir(&cache)
+            .load()
+            .expect("rules")
+    };
+    let fired = |rules: &crrt_hunt::RuleSet, command: &str| {
+        let record = Record {
+            kind: RecordKind::Json,
+            fields: json!({"CommandLine": command}),
+            timestamp: None,
+            position: 1,
+        };
+        let mut titles: Vec<String> = rules
+            .matches(&record)
+            .into_iter()
+            .map(|r| r.header.rule_title)
+            .collect();
+        titles.sort();
+        titles
+    };
+
+    let cold = load();
+    assert_eq!(cold.counts().cached_files, 0);
+    assert_eq!(cold.cache_problem(), None);
+    let warm = load();
+    assert_eq!(warm.counts().cached_files, 2);
+    assert_eq!(fired(&warm, "x mimikatz y"), ["rule 1"]);
+    assert_eq!(fired(&warm, "vssadmin delete shadows"), ["rule 2"]);
+
+    // An edited rule is read again; the other still comes from the cache.
+    std::fs::write(rules_dir.join("b.yml"), rule(2, "wbadmin")).expect("write");
+    let edited = load();
+    assert_eq!(edited.counts().cached_files, 1);
+    assert!(fired(&edited, "vssadmin delete shadows").is_empty());
+    assert_eq!(fired(&edited, "wbadmin delete catalog"), ["rule 2"]);
+
+    // A damaged cache file is ignored, then rewritten.
+    for entry in std::fs::read_dir(&cache).expect("cache dir") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read");
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("truncate");
+    }
+    let after_damage = load();
+    assert_eq!(after_damage.counts().cached_files, 0);
+    assert_eq!(fired(&after_damage, "wbadmin delete catalog"), ["rule 2"]);
+    assert_eq!(load().counts().cached_files, 2);
+}
+
+#[test]
+fn a_rule_with_an_invalid_regex_is_reported_at_load() {
+    let rules = RuleLoader::new()
+        .yaml(
+            "bad-regex.yml",
+            "title: bad regex\nlogsource: {product: test}\ndetection:\n  sel: {Image|endswith: '\\x.exe', CommandLine|re: '(unclosed'}\n  condition: sel\n",
+        )
+        .yaml(
+            "bad-cidr.yml",
+            "title: bad cidr\nlogsource: {product: test}\ndetection:\n  sel: {SourceIp|cidr: '10.0.0.0/99'}\n  condition: sel\n",
+        )
+        .load()
+        .expect("loading goes on");
+    assert_eq!(rules.detection_rule_count(), 0);
+    let problems: Vec<String> = rules.diagnostics().iter().map(|d| d.to_string()).collect();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].contains("bad-cidr.yml") && problems[0].contains("CIDR"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].contains("bad-regex.yml") && problems[1].contains("regex"),
+        "{problems:?}"
+    );
+}

@@ -91,6 +91,15 @@ pub struct HuntArgs {
     #[arg(long, value_name = "YEAR")]
     syslog_year: Option<i16>,
 
+    /// Keep parsed rules in DIR so later hunts with the same rule files start
+    /// faster [default: $XDG_CACHE_HOME/crrt, else ~/.cache/crrt].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_rule_cache")]
+    rule_cache: Option<PathBuf>,
+
+    /// Parse every rule file, and neither read nor write the rule cache.
+    #[arg(long)]
+    no_rule_cache: bool,
+
     /// No progress bar and no summary on standard error.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -110,7 +119,13 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let rules = load_rules(&args)?;
     let rules_time = started.elapsed();
-    report_rule_problems(&rules, args.quiet);
+    let early_problems = rules.diagnostics();
+    report_rule_problems(&early_problems, args.quiet);
+    if let Some(problem) = rules.cache_problem()
+        && !args.quiet
+    {
+        eprintln!("warning: rule cache not written: {problem}");
+    }
     let evidence = discover(&args.paths)?;
 
     let mut hunter = Hunter::new(&rules)
@@ -127,6 +142,13 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
     let progress = Progress::default();
     let report = run_with_progress(&hunter, &evidence, &progress, args.quiet);
     let hunt_time = started.elapsed() - rules_time;
+    // Rules compile when first needed; a failure then is reported now.
+    let late_problems: Vec<_> = rules
+        .diagnostics()
+        .into_iter()
+        .filter(|d| !early_problems.contains(d))
+        .collect();
+    report_rule_problems(&late_problems, args.quiet);
 
     write_findings(&args, &report)?;
     if !args.quiet || args.format == OutputFormat::Table {
@@ -170,6 +192,9 @@ fn load_rules(args: &HuntArgs) -> Result<RuleSet> {
     for path in &args.sigma {
         loader = loader.path(path);
     }
+    if let Some(dir) = rule_cache_dir(args) {
+        loader = loader.cache_dir(dir);
+    }
     for (name, value) in &args.vars {
         loader = loader.placeholder(name, vec![value.clone()]);
     }
@@ -180,11 +205,25 @@ fn load_rules(args: &HuntArgs) -> Result<RuleSet> {
     Ok(rules)
 }
 
-fn report_rule_problems(rules: &RuleSet, quiet: bool) {
+fn rule_cache_dir(args: &HuntArgs) -> Option<PathBuf> {
+    if args.no_rule_cache {
+        return None;
+    }
+    if let Some(dir) = &args.rule_cache {
+        return Some(dir.clone());
+    }
+    let nonempty = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    nonempty("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| nonempty("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .map(|base| base.join("crrt"))
+}
+
+fn report_rule_problems(problems: &[crrt_hunt::Diagnostic], quiet: bool) {
     if quiet {
         return;
     }
-    for problem in rules.diagnostics() {
+    for problem in problems {
         eprintln!("warning: skipped {problem}");
     }
 }

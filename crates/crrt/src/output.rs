@@ -229,17 +229,18 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
         ));
     }
     rules.push_str(&format!(" from {} files", counts.files));
+    if counts.cached_files > 0 {
+        rules.push_str(&format!(" ({} from the rule cache)", counts.cached_files));
+    }
     if counts.parsed > counts.selected {
         rules.push_str(&format!(
             ", {} left out by the selection or used only by correlations",
             counts.parsed - counts.selected
         ));
     }
-    if !s.rules.diagnostics().is_empty() {
-        rules.push_str(&format!(
-            ", {} skipped (see warnings)",
-            s.rules.diagnostics().len()
-        ));
+    let problems = s.rules.diagnostics().len();
+    if problems > 0 {
+        rules.push_str(&format!(", {problems} skipped (see warnings)"));
     }
     writeln!(out, "  rules       {rules}")?;
 

@@ -37,6 +37,8 @@ impl Case {
     fn crrt(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_crrt"))
             .current_dir(self.dir.path())
+            // The rule cache goes to the case's folder, not the user's.
+            .env("XDG_CACHE_HOME", self.path("cache"))
             .args(args)
             .output()
             .expect("runs")
@@ -298,6 +300,7 @@ fn the_bundled_example_finds_the_whole_intrusion() {
         .current_dir(&root)
         .args([
             "hunt",
+            "--no-rule-cache",
             "examples/evidence",
             "--sigma",
             "examples/rules",
@@ -322,4 +325,42 @@ fn the_bundled_example_finds_the_whole_intrusion() {
             "Event Log Cleared",
         ]
     );
+}
+
+#[test]
+fn a_second_hunt_takes_its_rules_from_the_cache() {
+    let case = Case::new();
+    let args = [
+        "hunt",
+        "events.jsonl",
+        "--sigma",
+        "rules",
+        "--format",
+        "jsonl",
+    ];
+    let first = case.crrt(&args);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(!stderr(&first).contains("rule cache"), "{}", stderr(&first));
+    let second = case.crrt(&args);
+    assert!(
+        stderr(&second).contains("(2 from the rule cache)"),
+        "{}",
+        stderr(&second)
+    );
+    assert_eq!(stdout(&first), stdout(&second));
+    let uncached = case.crrt(&[
+        "hunt",
+        "events.jsonl",
+        "--sigma",
+        "rules",
+        "--format",
+        "jsonl",
+        "--no-rule-cache",
+    ]);
+    assert!(
+        !stderr(&uncached).contains("rule cache"),
+        "{}",
+        stderr(&uncached)
+    );
+    assert_eq!(stdout(&first), stdout(&uncached));
 }
