@@ -24,7 +24,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use rsigma_eval::{CompiledRule, EvaluationResult, compile_to_compiled, evaluate_rule};
-use rsigma_ir::{IrCondition, IrDetection, IrDetectionItem, IrMatcher, IrPatternPart, IrRule};
+use rsigma_ir::{
+    IrCondition, IrDetection, IrDetectionItem, IrEncoding, IrMatcher, IrNumber, IrPatternPart,
+    IrRule,
+};
 use rsigma_parser::Quantifier;
 
 use crate::rules::CompiledFilter;
@@ -34,15 +37,29 @@ pub(crate) struct Bucket {
     rules: Vec<LazyRule>,
     filters: Arc<Vec<CompiledFilter>>,
     fields: Vec<FieldIndex>,
-    /// Rules evaluated for every event, ascending.
-    always: Vec<u32>,
+    /// Numeric equality gates (`EventID: 4688`): field, value, rules.
+    numbers: Vec<(String, HashMap<i64, Vec<u32>>)>,
+    /// Where each event's candidate bits start (see [`Bits`]).
+    base: Bits,
 }
 
+/// Where a literal must occur: one field's value, or (for keywords) any
+/// string value of the event.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Target {
+    Field(String),
+    Keywords,
+}
+
+/// Literals (ASCII-lowercased) that share an anchor, each with its slot codes.
+type Literals = Vec<(Box<str>, Vec<u32>)>;
+
 struct FieldIndex {
-    field: String,
+    target: Target,
     automaton: AhoCorasick,
-    /// Pattern id to the rules it gates.
-    rules_of: Vec<Vec<u32>>,
+    /// Pattern (anchor) id to the literals it stands for, ASCII-lowercased,
+    /// each with the rules it gates.
+    rules_of: Vec<Literals>,
 }
 
 /// A rule in its intermediate form, compiled on first use.
@@ -77,41 +94,63 @@ impl LazyRule {
 
 impl Bucket {
     pub(crate) fn new(rules: Vec<(PathBuf, IrRule)>, filters: Arc<Vec<CompiledFilter>>) -> Self {
-        let mut always = Vec::new();
-        // field -> literal -> rules; BTreeMaps so the build is deterministic.
-        let mut by_field: BTreeMap<String, BTreeMap<String, Vec<u32>>> = BTreeMap::new();
+        // Candidate bits every event starts with: both slots of rules run
+        // always, the second slot of rules gated by one condition only.
+        let mut base = Bits::new(rules.len());
+        // field -> literal -> slot codes; BTreeMaps so the build is deterministic.
+        let mut by_field: BTreeMap<Target, BTreeMap<String, Vec<u32>>> = BTreeMap::new();
+        let mut by_number: BTreeMap<String, HashMap<i64, Vec<u32>>> = BTreeMap::new();
         for (i, (_, rule)) in rules.iter().enumerate() {
             let i = i as u32;
             match rule_gate(rule) {
                 Some(gate) => {
-                    for (field, literal) in gate.pairs {
-                        by_field
-                            .entry(field)
-                            .or_default()
-                            .entry(literal)
-                            .or_default()
-                            .push(i);
+                    if gate.slots.len() < 2 {
+                        base.set(Bits::code(i, 1));
+                    }
+                    let atoms = gate.slots.into_iter().zip(0..).flat_map(|(slot, n)| {
+                        slot.into_iter().map(move |atom| (atom, Bits::code(i, n)))
+                    });
+                    for (atom, i) in atoms {
+                        match atom {
+                            Atom::Text(target, literal) => by_field
+                                .entry(target)
+                                .or_default()
+                                .entry(literal)
+                                .or_default()
+                                .push(i),
+                            Atom::Number(field, value) => by_number
+                                .entry(field)
+                                .or_default()
+                                .entry(value)
+                                .or_default()
+                                .push(i),
+                        }
                     }
                 }
-                None => always.push(i),
+                None => {
+                    base.set(Bits::code(i, 0));
+                    base.set(Bits::code(i, 1));
+                }
             }
         }
+        let numbers = by_number.into_iter().collect();
         let mut fields = Vec::with_capacity(by_field.len());
-        for (field, literals) in by_field {
+        for (target, literals) in by_field {
             // Search for one short anchor per literal rather than the literal
             // itself: the automaton stays a few states per rule and builds in
             // microseconds, and a candidate is verified in full anyway.
             let anchors = anchors(literals.keys().map(String::as_str));
-            let mut by_anchor: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-            for ((_, rules), anchor) in literals.iter().zip(&anchors) {
-                by_anchor.entry(anchor).or_default().extend(rules);
+            let mut by_anchor: BTreeMap<&str, Literals> = BTreeMap::new();
+            for ((literal, rules), anchor) in literals.iter().zip(&anchors) {
+                let mut rules = rules.clone();
+                rules.sort_unstable();
+                rules.dedup();
+                by_anchor
+                    .entry(anchor)
+                    .or_default()
+                    .push((literal.to_ascii_lowercase().into(), rules));
             }
-            let (patterns, mut rules_of): (Vec<&str>, Vec<Vec<u32>>) =
-                by_anchor.into_iter().unzip();
-            for r in &mut rules_of {
-                r.sort_unstable();
-                r.dedup();
-            }
+            let (patterns, rules_of): (Vec<&str>, Vec<Literals>) = by_anchor.into_iter().unzip();
             // Standard match kind: overlapping search must report an anchor
             // even when a longer one contains it.
             match AhoCorasick::builder()
@@ -120,17 +159,19 @@ impl Bucket {
                 .build(&patterns)
             {
                 Ok(automaton) => fields.push(FieldIndex {
-                    field,
+                    target,
                     automaton,
                     rules_of,
                 }),
                 // Cannot happen for short string patterns; if it does, the
                 // rules stay correct by being always run.
-                Err(_) => always.extend(rules_of.into_iter().flatten()),
+                Err(_) => {
+                    for code in rules_of.into_iter().flatten().flat_map(|(_, r)| r) {
+                        base.set(code);
+                    }
+                }
             }
         }
-        always.sort_unstable();
-        always.dedup();
         let rules = rules
             .into_iter()
             .map(|(path, ir)| LazyRule {
@@ -142,7 +183,8 @@ impl Bucket {
         Bucket {
             rules,
             fields,
-            always,
+            numbers,
+            base,
             filters,
         }
     }
@@ -153,13 +195,26 @@ impl Bucket {
 
     /// Every rule of this bucket that matches the event, in rule order.
     pub(crate) fn evaluate(&self, event: &impl Event) -> Vec<EvaluationResult> {
-        let mut candidates = Bits::new(self.rules.len());
-        for &i in &self.always {
-            candidates.set(i);
-        }
+        let mut candidates = self.base.clone();
         for index in &self.fields {
-            if let Some(value) = event.get_field(&index.field) {
-                visit_strings(&value, &mut |s| index.mark(s, &mut candidates));
+            match &index.target {
+                Target::Field(field) => {
+                    if let Some(value) = event.get_field(field) {
+                        visit_strings(&value, &mut |s| index.mark(s, &mut candidates));
+                    }
+                }
+                Target::Keywords => {
+                    event.visit_string_values(&mut |s| index.mark(s, &mut candidates));
+                }
+            }
+        }
+        for (field, values) in &self.numbers {
+            if let Some(value) = event.get_field(field) {
+                visit_numbers(&value, &mut |n| {
+                    for &rule in values.get(&n).into_iter().flatten() {
+                        candidates.set(rule);
+                    }
+                });
             }
         }
         let mut out = Vec::new();
@@ -177,16 +232,27 @@ impl Bucket {
 impl FieldIndex {
     fn mark(&self, haystack: &str, out: &mut Bits) {
         if haystack.is_ascii() {
+            // An anchor is a hint; the literal it stands for is checked in
+            // the lowercased value before its rules become candidates.
+            let mut lowered: Option<String> = None;
             for m in self.automaton.find_overlapping_iter(haystack) {
-                for &rule in &self.rules_of[m.pattern().as_usize()] {
-                    out.set(rule);
+                for (literal, rules) in &self.rules_of[m.pattern().as_usize()] {
+                    let present = literal.len() == m.len() || {
+                        let lowered = lowered.get_or_insert_with(|| haystack.to_ascii_lowercase());
+                        memchr::memmem::find(lowered.as_bytes(), literal.as_bytes()).is_some()
+                    };
+                    if present {
+                        for &rule in rules {
+                            out.set(rule);
+                        }
+                    }
                 }
             }
         } else {
             // Unicode case folding (`to_lowercase`, regex `(?i)`) can map
             // text onto a literal in ways ASCII folding does not see; such
             // values are rare, so every rule gated here is evaluated.
-            for rules in &self.rules_of {
+            for (_, rules) in self.rules_of.iter().flatten() {
                 for &rule in rules {
                     out.set(rule);
                 }
@@ -236,50 +302,129 @@ fn visit_strings(value: &EventValue<'_>, visit: &mut dyn FnMut(&str)) {
     }
 }
 
+/// The integers a numeric-equality matcher could equal: rsigma compares
+/// `|v - n| < f64::EPSILON` after reading strings as `f64`, and gates only
+/// hold integers `1 <= |n| < 2^52`, so the nearest integer is the one.
+fn visit_numbers(value: &EventValue<'_>, visit: &mut dyn FnMut(i64)) {
+    let v = match value {
+        EventValue::Array(items) => return items.iter().for_each(|v| visit_numbers(v, visit)),
+        EventValue::Int(n) => *n as f64,
+        EventValue::Float(f) => *f,
+        EventValue::Str(s) => match s.parse::<f64>() {
+            Ok(f) => f,
+            Err(_) => return,
+        },
+        _ => return,
+    };
+    let nearest = v.round();
+    if (v - nearest).abs() < f64::EPSILON && nearest.abs() < MAX_EXACT {
+        visit(nearest as i64);
+    }
+}
+
+const MAX_EXACT: f64 = (1u64 << 52) as f64;
+
+/// Two bits per rule, one per gate slot: a rule is a candidate when both
+/// are set. Slot codes (`rule * 2 + slot`) are what the indexes store.
+#[derive(Clone)]
 struct Bits(Vec<u64>);
 
 impl Bits {
-    fn new(n: usize) -> Self {
-        Bits(vec![0; n.div_ceil(64)])
+    fn new(rules: usize) -> Self {
+        Bits(vec![0; (rules * 2).div_ceil(64)])
     }
-    fn set(&mut self, i: u32) {
-        self.0[(i / 64) as usize] |= 1 << (i % 64);
+    fn code(rule: u32, slot: u32) -> u32 {
+        rule * 2 + slot
     }
+    fn set(&mut self, code: u32) {
+        self.0[(code / 64) as usize] |= 1 << (code % 64);
+    }
+    /// Rules with both slots set, ascending.
     fn for_each(&self, mut f: impl FnMut(usize)) {
         for (w, &word) in self.0.iter().enumerate() {
-            let mut word = word;
-            while word != 0 {
-                let bit = word.trailing_zeros() as usize;
-                f(w * 64 + bit);
-                word &= word - 1;
+            let mut both = word & (word >> 1) & 0x5555_5555_5555_5555;
+            while both != 0 {
+                let bit = both.trailing_zeros() as usize;
+                f((w * 64 + bit) / 2);
+                both &= both - 1;
             }
         }
     }
 }
 
-/// A disjunction of `(field, lowercase literal)` pairs, one of which holds
-/// whenever the rule matches.
+/// One necessary condition of a rule, as the prefilter can test it.
+#[derive(Debug, Clone, PartialEq)]
+enum Atom {
+    /// The literal occurs in the target (ASCII case folded).
+    Text(Target, String),
+    /// The field's value equals this integer.
+    Number(String, i64),
+}
+
+impl Atom {
+    /// How selective the atom is likely to be: longer literals are rarer;
+    /// a number such as an event id is worth a short literal.
+    fn selectivity(&self) -> usize {
+        match self {
+            Atom::Text(_, literal) => literal.len().min(8),
+            Atom::Number(..) => 3,
+        }
+    }
+}
+
+/// A conjunction of one or two slots, each a disjunction of atoms: when the
+/// rule matches, some atom of every slot holds. Two slots let a rule such as
+/// `Image|endswith: \powershell.exe` and `CommandLine|contains: -enc` wait
+/// for both, not for every PowerShell process.
 #[derive(Debug, Clone, PartialEq)]
 struct Gate {
-    pairs: Vec<(String, String)>,
+    slots: Vec<Vec<Atom>>,
+}
+
+fn slot_score(slot: &[Atom]) -> (usize, usize) {
+    let worst = slot.iter().map(Atom::selectivity).min().unwrap_or(0);
+    (worst, usize::MAX - slot.len())
 }
 
 impl Gate {
-    fn union(gates: impl IntoIterator<Item = Option<Gate>>) -> Option<Gate> {
-        let mut pairs = Vec::new();
-        for gate in gates {
-            pairs.extend(gate?.pairs);
-        }
-        (!pairs.is_empty()).then_some(Gate { pairs })
+    fn of(atoms: Vec<Atom>) -> Option<Gate> {
+        (!atoms.is_empty()).then(|| Gate { slots: vec![atoms] })
     }
 
-    /// Of several gates that must all hold, the most selective one: longest
-    /// shortest literal, then fewest literals.
+    /// One of several gates holds. `(A1 and B1) or (A2 and B2)` implies
+    /// `(A1 or A2) and (B1 or B2)`, so slots unite position by position.
+    fn union(gates: impl IntoIterator<Item = Option<Gate>>) -> Option<Gate> {
+        let mut slots: Option<Vec<Vec<Atom>>> = None;
+        for gate in gates {
+            let gate = gate?;
+            slots = Some(match slots {
+                None => gate.slots,
+                Some(mut acc) => {
+                    acc.truncate(gate.slots.len());
+                    for (into, from) in acc.iter_mut().zip(gate.slots) {
+                        into.extend(from);
+                    }
+                    acc
+                }
+            });
+        }
+        Some(Gate { slots: slots? })
+    }
+
+    /// All of several gates hold: keep the two most selective slots.
     fn best(gates: impl IntoIterator<Item = Option<Gate>>) -> Option<Gate> {
-        gates.into_iter().flatten().max_by_key(|g| {
-            let shortest = g.pairs.iter().map(|(_, l)| l.len()).min().unwrap_or(0);
-            (shortest.min(8), usize::MAX - g.pairs.len())
-        })
+        let mut slots: Vec<Vec<Atom>> = Vec::new();
+        for gate in gates.into_iter().flatten() {
+            for slot in gate.slots {
+                if !slots.contains(&slot) {
+                    slots.push(slot);
+                }
+            }
+        }
+        // Stable sort: among equals the first written stays first.
+        slots.sort_by_key(|s| std::cmp::Reverse(slot_score(s)));
+        slots.truncate(2);
+        (!slots.is_empty()).then_some(Gate { slots })
     }
 }
 
@@ -327,10 +472,9 @@ fn detection_gate(detection: &IrDetection) -> Option<Gate> {
         IrDetection::AllOf(items) => Gate::best(items.iter().map(item_gate)),
         IrDetection::AnyOf(children) => Gate::union(children.iter().map(detection_gate)),
         IrDetection::And(children) => Gate::best(children.iter().map(detection_gate)),
-        // Keywords search every value; array scopes look inside members.
-        IrDetection::Keywords(_)
-        | IrDetection::ArrayMatch { .. }
-        | IrDetection::Conditional { .. } => None,
+        IrDetection::Keywords(matcher) => Gate::of(matcher_atoms(matcher, &Target::Keywords)?),
+        // Array scopes look inside members.
+        IrDetection::ArrayMatch { .. } | IrDetection::Conditional { .. } => None,
     }
 }
 
@@ -338,18 +482,42 @@ fn item_gate(item: &IrDetectionItem) -> Option<Gate> {
     if item.exists.is_some() {
         return None;
     }
-    let field = item.field.as_ref()?;
-    let literals = matcher_literals(&item.matcher)?;
-    Some(Gate {
-        pairs: literals.into_iter().map(|l| (field.clone(), l)).collect(),
-    })
+    let target = match &item.field {
+        Some(field) => Target::Field(field.clone()),
+        // A field-less item is a keyword: any string value of the event.
+        None => Target::Keywords,
+    };
+    Gate::of(matcher_atoms(&item.matcher, &target)?)
 }
 
-/// Literals one of which the value must contain for the matcher to hold;
-/// `None` when no such set exists. Case-insensitive matchers compare the
-/// Unicode-lowercased value, so their literal is lowercased the same way;
-/// the automaton also folds ASCII case, which only widens the gate.
-fn matcher_literals(matcher: &IrMatcher) -> Option<Vec<String>> {
+/// Atoms one of which holds whenever the matcher does; `None` when no such
+/// set exists. Case-insensitive matchers compare the Unicode-lowercased
+/// value, so their literal is lowercased the same way; the automaton also
+/// folds ASCII case, which only widens the gate.
+fn matcher_atoms(matcher: &IrMatcher, target: &Target) -> Option<Vec<Atom>> {
+    let text = |literal: &str, case_insensitive: bool| {
+        // Under case folding a cased non-ASCII letter may match ASCII text
+        // (`ſ` matches `s`, the Kelvin sign `k`): keep the longest piece
+        // between such letters. Caseless ones (emoji, U+2800) stay.
+        let cased = |c: char| {
+            let caseless = c.to_lowercase().eq([c]) && c.to_uppercase().eq([c]);
+            !c.is_ascii() && !caseless
+        };
+        let piece = if case_insensitive {
+            literal.split(cased).max_by_key(|p| p.len())?
+        } else {
+            literal
+        };
+        if piece.is_empty() {
+            return None;
+        }
+        let piece = if case_insensitive {
+            piece.to_lowercase()
+        } else {
+            piece.to_owned()
+        };
+        Some(vec![Atom::Text(target.clone(), piece)])
+    };
     match matcher {
         IrMatcher::Str {
             pattern,
@@ -366,38 +534,83 @@ fn matcher_literals(matcher: &IrMatcher) -> Option<Vec<String>> {
                     _ => None,
                 })
                 .max_by_key(|t| t.len())?;
-            // A non-ASCII literal may fold onto ASCII text (`ſ` onto `s`).
-            if longest.is_empty() || (*case_insensitive && !longest.is_ascii()) {
-                return None;
-            }
-            Some(vec![if *case_insensitive {
-                longest.to_lowercase()
-            } else {
-                longest.clone()
-            }])
+            text(longest, *case_insensitive)
         }
+        // Windash varies only the dashes: the text between them is required.
+        IrMatcher::Encoded {
+            encodings,
+            value,
+            case_insensitive,
+            ..
+        } if encodings.as_slice() == [IrEncoding::Windash] => {
+            let longest = value.split(['-', '/']).max_by_key(|t| t.len())?;
+            text(longest, *case_insensitive)
+        }
+        IrMatcher::Regex {
+            pattern,
+            case_insensitive,
+            multiline,
+            dotall,
+            ..
+        } => regex_prefixes(pattern, *case_insensitive, *multiline, *dotall).map(|prefixes| {
+            prefixes
+                .into_iter()
+                .map(|p| Atom::Text(target.clone(), p))
+                .collect()
+        }),
+        IrMatcher::NumericEq(IrNumber::Literal(n)) => match target {
+            Target::Field(field) if n.fract() == 0.0 && n.abs() >= 1.0 && n.abs() < MAX_EXACT => {
+                Some(vec![Atom::Number(field.clone(), *n as i64)])
+            }
+            _ => None,
+        },
         IrMatcher::AnyOf(children) => {
             let mut out = Vec::new();
             for child in children {
-                out.extend(matcher_literals(child)?);
+                out.extend(matcher_atoms(child, target)?);
             }
             (!out.is_empty()).then_some(out)
         }
-        IrMatcher::AllOf(children) => {
-            children
-                .iter()
-                .filter_map(matcher_literals)
-                .max_by_key(|l| {
-                    (
-                        l.iter().map(String::len).min().unwrap_or(0),
-                        usize::MAX - l.len(),
-                    )
-                })
-        }
-        // Encodings (base64, UTF-16, windash), regexes, numbers, CIDR,
-        // negations, field references: no literal of the raw value is implied.
+        IrMatcher::AllOf(children) => children
+            .iter()
+            .filter_map(|c| matcher_atoms(c, target))
+            .max_by_key(|atoms| slot_score(atoms)),
+        // Other encodings (base64, UTF-16), ranges, CIDR, negations,
+        // field references: no literal of the raw value is implied.
         _ => None,
     }
+}
+
+/// Literals one of which every match of the regex starts with (so the value
+/// contains it), ASCII-lowercased; `None` when the regex has no finite set
+/// of non-empty ASCII prefixes (`.*x`, `\w+`, a case-folded `ſ`).
+fn regex_prefixes(
+    pattern: &str,
+    case_insensitive: bool,
+    multiline: bool,
+    dotall: bool,
+) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new()
+        .case_insensitive(case_insensitive)
+        .multi_line(multiline)
+        .dot_matches_new_line(dotall)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let mut out: Vec<String> = Vec::new();
+    for literal in seq.literals()? {
+        let text = std::str::from_utf8(literal.as_bytes()).ok()?;
+        if text.is_empty() || !text.is_ascii() {
+            return None;
+        }
+        let text = text.to_ascii_lowercase();
+        if !out.contains(&text) {
+            out.push(text);
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// The prefilter must never change what fires: over the whole attack corpus

@@ -571,3 +571,85 @@ fn a_rule_with_an_invalid_regex_is_reported_at_load() {
         "{problems:?}"
     );
 }
+
+/// Cases where the prefilter (gates on literals, numbers, keywords and regex
+/// prefixes) could wrongly skip a rule; each must fire as rsigma says.
+#[test]
+fn prefilter_never_hides_a_match() {
+    // Numbers: event ids as integers, floats and numeric strings.
+    for id in [json!(4688), json!(4688.0), json!("4688"), json!(" 4688")] {
+        let expected = id != json!(" 4688");
+        check(
+            "  sel: {EventID: 4688}\n  condition: sel",
+            json!({"EventID": id}),
+            expected,
+        );
+    }
+    check(
+        "  sel: {EventID: [4688, 1]}\n  condition: sel",
+        json!({"EventID": [7, 1]}),
+        true,
+    );
+    check(
+        "  sel: {EventID: 0}\n  condition: sel",
+        json!({"EventID": 0}),
+        true,
+    );
+    // Two conditions: both gate, either alone is not enough.
+    let both = "  img: {Image|endswith: '\\powershell.exe'}\n  cmd: {CommandLine|contains: ' -enc '}\n  condition: img and cmd";
+    check(
+        both,
+        json!({"Image": "C:\\powershell.exe", "CommandLine": "x -enc y"}),
+        true,
+    );
+    check(
+        both,
+        json!({"Image": "C:\\powershell.exe", "CommandLine": "x"}),
+        false,
+    );
+    // ...and an `or` of two `and`s still finds each branch.
+    let branches = "  a: {A: alpha}\n  b: {B: bravo}\n  c: {C: charlie}\n  d: {D: delta}\n  condition: (a and b) or (c and d)";
+    check(branches, json!({"C": "charlie", "D": "delta"}), true);
+    check(branches, json!({"A": "alpha", "D": "delta"}), false);
+    // Keywords are searched in every string value, nested too.
+    check(
+        "  keywords: [mimikatz]\n  condition: keywords",
+        json!({"X": {"Y": ["a", "MIMIKATZ.exe"]}}),
+        true,
+    );
+    // Regex prefixes, case-insensitive, and alternations.
+    check(
+        "  sel: {CommandLine|re|i: '(vssadmin|wbadmin)\\s+delete'}\n  condition: sel",
+        json!({"CommandLine": "WBADMIN  DELETE catalog"}),
+        true,
+    );
+    // Windash: any dash variant, the text between dashes is what gates.
+    check(
+        "  sel: {CommandLine|windash|contains: ' -accepteula'}\n  condition: sel",
+        json!({"CommandLine": "psexec /accepteula"}),
+        true,
+    );
+    // Non-ASCII values: Unicode case folding (the Kelvin sign is a `k`).
+    check(
+        "  sel: {CommandLine|contains: 'kill'}\n  condition: sel",
+        json!({"CommandLine": "\u{212A}ILL"}),
+        true,
+    );
+    check(
+        "  sel: {CommandLine|contains: '*kill*x'}\n  condition: sel",
+        json!({"CommandLine": "\u{212A}illx"}),
+        true,
+    );
+    // Caseless non-ASCII literals (Braille blank) gate without folding.
+    check(
+        "  sel: {Image|endswith: '\u{2800}\u{2800}.exe'}\n  condition: sel",
+        json!({"Image": "a\u{2800}\u{2800}.exe"}),
+        true,
+    );
+    // Numbers compared as text.
+    check(
+        "  sel: {Port|contains: '44'}\n  condition: sel",
+        json!({"Port": 4443}),
+        true,
+    );
+}
