@@ -22,7 +22,7 @@ use rsigma_ir::IrRule;
 const MAGIC: &[u8; 16] = b"crrt-sigma-ir-1\n";
 /// Bump when the loader's rewriting of rules changes, so cached rules are
 /// re-read with the new rewriting.
-const LOADER_REVISION: u32 = 1;
+const LOADER_REVISION: u32 = 2;
 /// Entries not used by the current load are kept up to this total size, so
 /// switching between rule sets does not thrash.
 const KEEP_BYTES: usize = 64 << 20;

@@ -665,8 +665,10 @@ fn parse_text(path: &Path, bytes: Vec<u8>, pipeline: Option<&rsigma_eval::Pipeli
             for rule in collection.rules {
                 let title = rule.title.clone();
                 let lowered = prepare_rule(rule, pipeline).and_then(|rule| {
-                    rsigma_ir::lower_rule(&rule, &rsigma_ir::LowerOptions::default())
-                        .map_err(|e| e.to_string())
+                    let mut ir = rsigma_ir::lower_rule(&rule, &rsigma_ir::LowerOptions::default())
+                        .map_err(|e| e.to_string())?;
+                    windash_slashes(&mut ir);
+                    Ok(ir)
                 });
                 match lowered {
                     Ok(ir) => parsed.rules.push(ir),
@@ -705,6 +707,50 @@ fn prepare_rule(
     Ok(rule)
 }
 
+/// Sigma's `windash` permutes `-` and `/` (pySigma: at the start of a word);
+/// rsigma 0.23 permutes `-` only, so `' /i '` missed `' -i '`. A `/` opening
+/// a word becomes `-`, which rsigma expands to `-`, `/` and the three dashes.
+fn windash_slashes(rule: &mut IrRule) {
+    use rsigma_ir::{IrDetection, IrEncoding, IrMatcher};
+    fn matcher(m: &mut IrMatcher) {
+        match m {
+            IrMatcher::Encoded {
+                encodings, value, ..
+            } if encodings.contains(&IrEncoding::Windash) => {
+                let chars: Vec<char> = value.chars().collect();
+                let word = |c: Option<&char>| c.is_some_and(|c| c.is_alphanumeric() || *c == '_');
+                *value = chars
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &c)| {
+                        let opens_word = c == '/'
+                            && !word(i.checked_sub(1).and_then(|p| chars.get(p)))
+                            && word(chars.get(i + 1));
+                        if opens_word { '-' } else { c }
+                    })
+                    .collect();
+            }
+            IrMatcher::Not(inner) | IrMatcher::TimestampPart { inner, .. } => matcher(inner),
+            IrMatcher::AnyOf(children) | IrMatcher::AllOf(children) => {
+                children.iter_mut().for_each(matcher)
+            }
+            _ => {}
+        }
+    }
+    fn detection(d: &mut IrDetection) {
+        match d {
+            IrDetection::AllOf(items) => items.iter_mut().for_each(|i| matcher(&mut i.matcher)),
+            IrDetection::AnyOf(children) | IrDetection::And(children) => {
+                children.iter_mut().for_each(detection)
+            }
+            IrDetection::Keywords(m) => matcher(m),
+            IrDetection::ArrayMatch { body, .. } => detection(body),
+            IrDetection::Conditional { named, .. } => named.values_mut().for_each(detection),
+        }
+    }
+    rule.detections.values_mut().for_each(detection);
+}
+
 /// Problems that would make the rule fail to compile, found without
 /// compiling it (rules are compiled when first needed): empty detections,
 /// regexes that do not parse, malformed CIDR blocks.
@@ -727,6 +773,13 @@ fn static_problem(rule: &IrRule) -> Option<String> {
                 .err()
                 .map(|e| format!("invalid regex {pattern:?}: {e}")),
             IrMatcher::Cidr { network } => cidr_problem(network),
+            IrMatcher::Encoded {
+                encodings, value, ..
+            } if encodings.contains(&rsigma_ir::IrEncoding::Windash)
+                && value.matches('-').count() > 8 =>
+            {
+                Some(format!("windash value {value:?} has more than 8 dashes"))
+            }
             IrMatcher::Not(inner) | IrMatcher::TimestampPart { inner, .. } => matcher(inner),
             IrMatcher::AnyOf(children) | IrMatcher::AllOf(children) => {
                 children.iter().find_map(matcher)

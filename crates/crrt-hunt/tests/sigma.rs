@@ -127,6 +127,17 @@ fn string_modifiers() {
         json!({"C": "powershell \u{2013}enc abc"}),
         true,
     );
+    // Sigma permutes `/` as well as `-` (rsigma 0.23 only `-`; we fix it).
+    check(
+        "sel:\n  C|windash|contains: ' /i \"lsass'\ncondition: sel",
+        json!({"C": "findstr -i \"lsass\""}),
+        true,
+    );
+    check(
+        "sel:\n  C|windash|contains: 'a/b'\ncondition: sel",
+        json!({"C": "a-b"}),
+        false,
+    );
     check(
         "sel:\n  C|cased: Admin\ncondition: sel",
         json!({"C": "admin"}),
