@@ -2,6 +2,7 @@
 
 mod hunt;
 mod output;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -9,8 +10,8 @@ use clap::{Parser, Subcommand};
 
 /// CRRT, the Cyber Rapid Response Toolkit.
 ///
-/// Hunt through a victim's evidence offline with Sigma rules. The team
-/// platform (`crrt serve`) is on its way; see README.md.
+/// Hunt through a victim's evidence offline with Sigma rules (`crrt hunt`),
+/// or run the team platform (`crrt serve`) and administer it (`crrt admin`).
 #[derive(Debug, Parser)]
 #[command(name = "crrt", version, propagate_version = true)]
 struct Cli {
@@ -21,12 +22,16 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Hunt(hunt::HuntArgs),
+    Serve(serve::ServeArgs),
+    Admin(serve::AdminArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hunt(args) => hunt::run(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Admin(args) => serve::admin(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,68 @@
+//! Authorisation, decided here and nowhere else: by role, organisation and
+//! (with missions) membership. Every platform operation calls [`require`]
+//! before it reads or writes; the server never decides access itself.
+
+use crate::{Actor, AssistanceRequest, PlatformError, Result, Role};
+
+/// What an actor is trying to do, with the object when it matters.
+#[derive(Debug, Clone, Copy)]
+pub enum Action<'a> {
+    /// Organisations, users and tokens of others.
+    Administer,
+    ListOrganisations,
+    ListUsers,
+    ReadAudit,
+    FileRequest,
+    ListRequests,
+    ReadRequest(&'a AssistanceRequest),
+    WithdrawRequest(&'a AssistanceRequest),
+    /// Start the review of, and record the activation decision on, a request.
+    DecideRequest(&'a AssistanceRequest),
+}
+
+/// `Ok` when the actor may do it; otherwise a message naming what is missing.
+pub fn require(actor: &Actor, action: Action<'_>) -> Result<()> {
+    if allowed(actor, action) {
+        Ok(())
+    } else {
+        Err(PlatformError::Forbidden(format!(
+            "a {} may not {}",
+            actor.role,
+            describe(action)
+        )))
+    }
+}
+
+pub fn allowed(actor: &Actor, action: Action<'_>) -> bool {
+    use Role::*;
+    let own_org = |r: &AssistanceRequest| r.org_id == actor.org_id();
+    match (actor.role, action) {
+        (Admin, Action::Administer | Action::ReadAudit) => true,
+        (Admin | Coordinator, Action::ListOrganisations | Action::ListUsers) => true,
+        (Responder, Action::ListOrganisations) => true,
+        (Requester, Action::FileRequest) => true,
+        // Requesters see their own institution's requests only; the list
+        // itself is filtered by the platform to match.
+        (Admin | Coordinator | Requester, Action::ListRequests) => true,
+        (Admin | Coordinator, Action::ReadRequest(_)) => true,
+        (Requester, Action::ReadRequest(r) | Action::WithdrawRequest(r)) => own_org(r),
+        (Coordinator, Action::DecideRequest(_)) => true,
+        // Responders see requests through the missions they are on (a later
+        // issue); partners see none of this.
+        _ => false,
+    }
+}
+
+fn describe(action: Action<'_>) -> &'static str {
+    match action {
+        Action::Administer => "administer organisations, users or tokens",
+        Action::ListOrganisations => "list organisations",
+        Action::ListUsers => "list users",
+        Action::ReadAudit => "read the audit trail",
+        Action::FileRequest => "file an assistance request",
+        Action::ListRequests => "list assistance requests",
+        Action::ReadRequest(_) => "read this assistance request",
+        Action::WithdrawRequest(_) => "withdraw this assistance request",
+        Action::DecideRequest(_) => "review or decide assistance requests",
+    }
+}

@@ -1,0 +1,434 @@
+//! Routes and handlers of `/api/v1`. Handlers translate HTTP to platform
+//! calls and back; the platform checks access and validates.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use crrt_platform::{Actor, Decision, NewOrg, NewRequest, NewUser, Page, UserView};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{AppError, AppState};
+
+const SESSION_COOKIE: &str = "crrt_session";
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/session", post(login).delete(logout))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/organisations", get(list_orgs).post(create_org))
+        .route("/api/v1/users", get(list_users).post(create_user))
+        .route("/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/tokens/{id}", delete(revoke_token))
+        .route("/api/v1/requests", get(list_requests).post(file_request))
+        .route("/api/v1/requests/{id}", get(get_request))
+        .route("/api/v1/requests/{id}/withdraw", post(withdraw_request))
+        .route("/api/v1/requests/{id}/review", post(review_request))
+        .route("/api/v1/requests/{id}/decision", post(decide_request))
+        .route("/api/v1/audit", get(audit))
+        .fallback(|| async { AppError::not_found("no such endpoint") })
+}
+
+/// JSON bodies whose rejections use our error format.
+pub(crate) struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// `?limit=&offset=`: every list is paginated (default 50, at most 500).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+impl PageQuery {
+    fn page(&self) -> Result<Page, AppError> {
+        let limit = self.limit.unwrap_or(50);
+        let offset = self.offset.unwrap_or(0);
+        if !(1..=500).contains(&limit) || offset < 0 {
+            return Err(AppError::bad_request(
+                "limit must be 1 to 500 and offset 0 or more",
+            ));
+        }
+        Ok(Page { limit, offset })
+    }
+}
+
+async fn page_of(
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Page, AppError> {
+    let Query(query) = query?;
+    query.page()
+}
+
+/// A page of items, and where the next one starts when there may be one.
+#[derive(Debug, Serialize)]
+pub(crate) struct Paged<T> {
+    items: Vec<T>,
+    limit: i64,
+    offset: i64,
+    next_offset: Option<i64>,
+}
+
+impl<T> Paged<T> {
+    fn new(items: Vec<T>, page: Page) -> Self {
+        let next_offset = (items.len() as i64 == page.limit).then_some(page.offset + page.limit);
+        Paged {
+            items,
+            limit: page.limit,
+            offset: page.offset,
+            next_offset,
+        }
+    }
+}
+
+/// The signed-in actor, from `Authorization: Bearer TOKEN` or the session
+/// cookie. Handlers that take it refuse anonymous requests with 401.
+pub(crate) struct Signed(pub Actor);
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or_else(|| {
+                    AppError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthenticated",
+                        "Authorization must be `Bearer TOKEN`",
+                    )
+                })?;
+            return Ok(Signed(state.platform.token_actor(token.trim()).await?));
+        }
+        let token = session_cookie(&parts.headers).ok_or_else(|| {
+            AppError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first")
+        })?;
+        Ok(Signed(state.platform.session_actor(&token).await?))
+    }
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.platform.store().ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the database does not answer",
+            )
+            .into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    email: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    ApiJson(body): ApiJson<Login>,
+) -> Result<Response, AppError> {
+    let credentials = state
+        .platform
+        .login(&body.email, &body.password, &address.ip().to_string())
+        .await
+        .map_err(|e| match e {
+            crrt_platform::PlatformError::Unauthenticated => AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "wrong email or password",
+            ),
+            other => other.into(),
+        })?;
+    let secure = if state.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        credentials.session_token,
+        crrt_platform::auth::SESSION_HOURS * 3600
+    );
+    let mut response = Json(json!({
+        "user": UserView::from(&credentials.user),
+        "expires_at": credentials.expires_at,
+    }))
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    if let Some(token) = session_cookie(&headers) {
+        state.platform.logout(&token).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let expired = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    if let Ok(value) = HeaderValue::from_str(&expired) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+async fn me(Signed(actor): Signed) -> Json<UserView> {
+    Json(UserView::from(&actor.user))
+}
+
+async fn list_orgs(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let page = page_of(query).await?;
+    let items = state.platform.organisations(&actor, page).await?;
+    Ok(Json(Paged::new(items, page)))
+}
+
+async fn create_org(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    ApiJson(body): ApiJson<NewOrg>,
+) -> Result<impl IntoResponse, AppError> {
+    let org = state.platform.create_org(Some(&actor), body).await?;
+    Ok((StatusCode::CREATED, Json(org)))
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let page = page_of(query).await?;
+    let items = state.platform.users(&actor, page).await?;
+    Ok(Json(Paged::new(items, page)))
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    ApiJson(body): ApiJson<NewUser>,
+) -> Result<impl IntoResponse, AppError> {
+    let (user, password) = state.platform.create_user(Some(&actor), body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"user": UserView::from(&user), "generated_password": password})),
+    ))
+}
+
+async fn list_tokens(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+) -> Result<impl IntoResponse, AppError> {
+    let items = state.platform.tokens(&actor).await?;
+    let page = Page {
+        limit: items.len().max(1) as i64,
+        offset: 0,
+    };
+    Ok(Json(Paged {
+        next_offset: None,
+        ..Paged::new(items, page)
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTokenBody {
+    name: String,
+    /// An admin may create a token for someone else.
+    email: Option<String>,
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    ApiJson(body): ApiJson<NewTokenBody>,
+) -> Result<impl IntoResponse, AppError> {
+    let email = body.email.unwrap_or_else(|| actor.user.email.clone());
+    let new = state
+        .platform
+        .create_token(Some(&actor), &email, &body.name)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"token": new.token, "secret": new.secret})),
+    ))
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    state.platform.revoke_token(&actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_requests(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let page = page_of(query).await?;
+    let items = state.platform.requests(&actor, page).await?;
+    Ok(Json(Paged::new(items, page)))
+}
+
+async fn file_request(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    ApiJson(body): ApiJson<NewRequest>,
+) -> Result<impl IntoResponse, AppError> {
+    let request = state.platform.file_request(&actor, body).await?;
+    Ok((StatusCode::CREATED, Json(request)))
+}
+
+async fn get_request(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(state.platform.request(&actor, &id).await?))
+}
+
+/// The version of the object the client read, for optimistic concurrency.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Versioned {
+    version: i64,
+}
+
+async fn withdraw_request(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Versioned>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(
+        state
+            .platform
+            .withdraw_request(&actor, &id, body.version)
+            .await?,
+    ))
+}
+
+async fn review_request(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Versioned>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(
+        state
+            .platform
+            .review_request(&actor, &id, body.version)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+enum Outcome {
+    Accept,
+    Decline,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    version: i64,
+    outcome: Outcome,
+    /// Required with `decline`: it goes to the requester.
+    reason: Option<String>,
+}
+
+async fn decide_request(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<DecisionBody>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(
+        state
+            .platform
+            .decide_request(
+                &actor,
+                &id,
+                body.version,
+                match body.outcome {
+                    Outcome::Accept => Decision::Accept,
+                    Outcome::Decline => Decision::Decline {
+                        reason: body.reason.unwrap_or_default(),
+                    },
+                },
+            )
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    from: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn audit(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let Query(query) = query?;
+    let page = PageQuery {
+        limit: query.limit,
+        offset: Some(query.from.unwrap_or(1).max(1) - 1),
+    }
+    .page()?;
+    let items = state
+        .platform
+        .audit_trail(&actor, page.offset + 1, page.limit)
+        .await?;
+    Ok(Json(Paged::new(items, page)))
+}

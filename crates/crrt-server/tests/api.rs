@@ -1,0 +1,677 @@
+//! The API over real HTTP on loopback, on SQLite and (when configured)
+//! PostgreSQL: every role against every endpoint, sign-in, tokens, bad
+//! input, concurrent edits, state machine.
+
+use std::collections::BTreeMap;
+
+use crrt_platform::{
+    Actor, NewOrg, NewRequest, NewUser, OrgKind, Platform, Role, Skill, Tlp, Urgency,
+};
+use crrt_store::testing::{backends, fresh_database};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A running server with one user per role and their API tokens.
+struct Fixture {
+    base: String,
+    platform: Platform,
+    tokens: BTreeMap<&'static str, String>,
+    client: Client,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+const ROLES: [&str; 7] = [
+    "admin",
+    "coordinator",
+    "responder",
+    "requester",
+    "other_requester",
+    "partner",
+    "anonymous",
+];
+
+impl Fixture {
+    async fn start(backend: &str) -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = fresh_database(backend, dir.path()).await;
+        let platform = Platform::open(&url).await.expect("platform");
+        for (name, kind, country) in [
+            ("NCSC-LT", OrgKind::Member, "LT"),
+            ("Ministry", OrgKind::Requester, "UA"),
+            ("Other Ministry", OrgKind::Requester, "MD"),
+            ("Vendor", OrgKind::Partner, "US"),
+        ] {
+            platform
+                .create_org(
+                    None,
+                    NewOrg {
+                        name: name.into(),
+                        kind,
+                        country: country.into(),
+                    },
+                )
+                .await
+                .expect("org");
+        }
+        let mut tokens = BTreeMap::new();
+        for (key, org, role) in [
+            ("admin", "NCSC-LT", Role::Admin),
+            ("coordinator", "NCSC-LT", Role::Coordinator),
+            ("responder", "NCSC-LT", Role::Responder),
+            ("requester", "Ministry", Role::Requester),
+            ("other_requester", "Other Ministry", Role::Requester),
+            ("partner", "Vendor", Role::Partner),
+        ] {
+            let email = format!("{key}@example.org");
+            platform
+                .create_user(
+                    None,
+                    NewUser {
+                        email: email.clone(),
+                        display_name: None,
+                        org: org.into(),
+                        role,
+                        password: Some(PASSWORD.into()),
+                        skills: vec![Skill::Forensics],
+                        languages: vec!["en".into()],
+                        availability: Vec::new(),
+                    },
+                )
+                .await
+                .expect("user");
+            let token = platform
+                .create_token(None, &email, "tests")
+                .await
+                .expect("token");
+            tokens.insert(key, token.secret);
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server_platform = platform.clone();
+        tokio::spawn(async move {
+            crrt_server::run(
+                listener,
+                server_platform,
+                crrt_server::Config::default(),
+                async {
+                    let _ = rx.await;
+                },
+            )
+            .await
+            .expect("server runs");
+        });
+        Fixture {
+            base,
+            platform,
+            tokens,
+            client: Client::new(),
+            _shutdown: tx,
+            _dir: dir,
+        }
+    }
+
+    async fn actor(&self, key: &str) -> Actor {
+        let user = self
+            .platform
+            .store()
+            .user_by_email(&format!("{key}@example.org"))
+            .await
+            .expect("read")
+            .expect("exists");
+        Actor::new(user).expect("role")
+    }
+
+    /// A fresh request filed by the Ministry's requester.
+    async fn request(&self) -> crrt_platform::AssistanceRequest {
+        self.platform
+            .file_request(&self.actor("requester").await, new_request())
+            .await
+            .expect("filed")
+    }
+
+    async fn call(
+        &self,
+        role: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = self.tokens.get(role) {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("HTTP works");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+fn new_request() -> NewRequest {
+    NewRequest {
+        summary: "Wiper on file servers".into(),
+        symptoms: "MBR overwritten on two servers".into(),
+        affected_systems: vec!["FS01".into()],
+        urgency: Urgency::Critical,
+        tlp: Tlp::Amber,
+        capabilities: vec![Skill::Forensics],
+        mitigations: String::new(),
+    }
+}
+
+fn request_body() -> Value {
+    json!({"summary": "Defacement", "symptoms": "Front page replaced", "urgency": "high", "tlp": "green"})
+}
+
+/// Expected status per role, in the order of [`ROLES`].
+fn expect(codes: [u16; 7]) -> [StatusCode; 7] {
+    codes.map(|c| StatusCode::from_u16(c).expect("status"))
+}
+
+#[tokio::test]
+async fn every_role_against_every_endpoint() {
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let n = std::sync::atomic::AtomicU32::new(0);
+        let unique = || n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // (method, path or "{request}", body, expected per role)
+        type Case = (
+            Method,
+            &'static str,
+            fn(u32) -> Option<Value>,
+            [StatusCode; 7],
+        );
+        let cases: Vec<Case> = vec![
+            (
+                Method::GET,
+                "/api/v1/me",
+                |_| None,
+                expect([200, 200, 200, 200, 200, 200, 401]),
+            ),
+            (
+                Method::GET,
+                "/api/v1/organisations",
+                |_| None,
+                expect([200, 200, 200, 403, 403, 403, 401]),
+            ),
+            (
+                Method::POST,
+                "/api/v1/organisations",
+                |i| Some(json!({"name": format!("Org {i}"), "kind": "member", "country": "HR"})),
+                expect([201, 403, 403, 403, 403, 403, 401]),
+            ),
+            (
+                Method::GET,
+                "/api/v1/users",
+                |_| None,
+                expect([200, 200, 403, 403, 403, 403, 401]),
+            ),
+            (
+                Method::POST,
+                "/api/v1/users",
+                |i| {
+                    Some(
+                        json!({"email": format!("new{i}@example.org"), "org": "NCSC-LT", "role": "responder"}),
+                    )
+                },
+                expect([201, 403, 403, 403, 403, 403, 401]),
+            ),
+            (
+                Method::GET,
+                "/api/v1/requests",
+                |_| None,
+                expect([200, 200, 403, 200, 200, 403, 401]),
+            ),
+            (
+                Method::POST,
+                "/api/v1/requests",
+                |_| Some(request_body()),
+                expect([403, 403, 403, 201, 201, 403, 401]),
+            ),
+            (
+                Method::GET,
+                "{request}",
+                |_| None,
+                expect([200, 200, 404, 200, 404, 404, 401]),
+            ),
+            (
+                Method::POST,
+                "{request}/review",
+                |_| Some(json!({"version": 1})),
+                expect([403, 200, 404, 403, 404, 404, 401]),
+            ),
+            (
+                Method::POST,
+                "{request}/withdraw",
+                |_| Some(json!({"version": 1})),
+                expect([403, 403, 404, 200, 404, 404, 401]),
+            ),
+            (
+                Method::GET,
+                "/api/v1/audit",
+                |_| None,
+                expect([200, 403, 403, 403, 403, 403, 401]),
+            ),
+            (
+                Method::GET,
+                "/api/v1/tokens",
+                |_| None,
+                expect([200, 200, 200, 200, 200, 200, 401]),
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (method, path, body, expected) in &cases {
+            for (role, want) in ROLES.iter().zip(expected) {
+                // Every attempt on a request gets a fresh one, so one role's
+                // success does not change what the next role meets.
+                let path = if path.starts_with("{request}") {
+                    let request = f.request().await;
+                    path.replace("{request}", &format!("/api/v1/requests/{}", request.id))
+                } else {
+                    (*path).to_owned()
+                };
+                let (status, response) = f.call(role, method.clone(), &path, body(unique())).await;
+                if status != *want {
+                    failures.push(format!(
+                        "{backend}: {role} {method} {path}: {status}, expected {want}: {response}"
+                    ));
+                }
+                if !status.is_success() {
+                    assert!(
+                        response["error"]["code"].is_string(),
+                        "{role} {method} {path}: {response}"
+                    );
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
+
+#[tokio::test]
+async fn requesters_see_only_their_institution() {
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let mine = f.request().await;
+        let (_, own) = f
+            .call("requester", Method::GET, "/api/v1/requests", None)
+            .await;
+        let (_, other) = f
+            .call("other_requester", Method::GET, "/api/v1/requests", None)
+            .await;
+        let (_, coordinator) = f
+            .call("coordinator", Method::GET, "/api/v1/requests", None)
+            .await;
+        assert_eq!(own["items"][0]["id"], json!(mine.id), "{backend}");
+        assert_eq!(other["items"], json!([]), "{backend}");
+        assert_eq!(
+            coordinator["items"].as_array().map(Vec::len),
+            Some(1),
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_changes_nothing() {
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let audit_before = f
+            .platform
+            .store()
+            .audit_events(1, 10_000)
+            .await
+            .expect("audit")
+            .len();
+        let url = format!("{}/api/v1/requests", f.base);
+        let token = &f.tokens["requester"];
+        let post = |body: Vec<u8>, content_type: &'static str| {
+            f.client
+                .post(&url)
+                .bearer_auth(token)
+                .header("content-type", content_type)
+                .body(body)
+        };
+        let mut unknown = request_body();
+        unknown["owner"] = json!("me");
+        let mut wrong_type = request_body();
+        wrong_type["urgency"] = json!(5);
+        let mut bad_enum = request_body();
+        bad_enum["tlp"] = json!("purple");
+        let mut empty = request_body();
+        empty["summary"] = json!("   ");
+        let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
+            (
+                "malformed",
+                post(b"{\"summary\": ".to_vec(), "application/json"),
+                400,
+                "bad_request",
+            ),
+            (
+                "unknown field",
+                post(unknown.to_string().into_bytes(), "application/json"),
+                400,
+                "bad_request",
+            ),
+            (
+                "wrong type",
+                post(wrong_type.to_string().into_bytes(), "application/json"),
+                400,
+                "bad_request",
+            ),
+            (
+                "unknown TLP",
+                post(bad_enum.to_string().into_bytes(), "application/json"),
+                400,
+                "bad_request",
+            ),
+            (
+                "empty summary",
+                post(empty.to_string().into_bytes(), "application/json"),
+                422,
+                "invalid",
+            ),
+            (
+                "oversized",
+                post(vec![b' '; 2 << 20], "application/json"),
+                413,
+                "too_large",
+            ),
+            (
+                "not JSON",
+                post(request_body().to_string().into_bytes(), "text/plain"),
+                415,
+                "unsupported_media_type",
+            ),
+        ];
+        for (name, request, status, code) in cases {
+            let response = request.send().await.expect("HTTP");
+            assert_eq!(response.status().as_u16(), status, "{backend}: {name}");
+            let body: Value = response.json().await.expect("JSON error");
+            assert_eq!(
+                body["error"]["code"],
+                json!(code),
+                "{backend}: {name}: {body}"
+            );
+            assert!(
+                !body["error"]["message"].as_str().unwrap_or("").is_empty(),
+                "{name}"
+            );
+        }
+        let (status, body) = f
+            .call("requester", Method::GET, "/api/v1/requests?limit=0", None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (status, body) = f
+            .call("requester", Method::GET, "/api/v1/nowhere", None)
+            .await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (StatusCode::NOT_FOUND, &json!("not_found"))
+        );
+        let (_, list) = f
+            .call("coordinator", Method::GET, "/api/v1/requests", None)
+            .await;
+        assert_eq!(list["items"], json!([]), "{backend}: nothing was stored");
+        let audit_after = f
+            .platform
+            .store()
+            .audit_events(1, 10_000)
+            .await
+            .expect("audit")
+            .len();
+        assert_eq!(audit_before, audit_after, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn sessions_rate_limits_and_tokens() {
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let login = |password: &'static str| {
+            f.client
+                .post(format!("{}/api/v1/session", f.base))
+                .json(&json!({"email": "responder@example.org", "password": password}))
+                .send()
+        };
+        let response = login(PASSWORD).await.expect("HTTP");
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .expect("a session cookie")
+            .to_owned();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        let session = cookie.split(';').next().expect("pair").to_owned();
+        let me = f
+            .client
+            .get(format!("{}/api/v1/me", f.base))
+            .header("cookie", &session)
+            .send()
+            .await
+            .expect("HTTP");
+        assert_eq!(me.status(), StatusCode::OK);
+        // Signing out ends the session.
+        f.client
+            .delete(format!("{}/api/v1/session", f.base))
+            .header("cookie", &session)
+            .send()
+            .await
+            .expect("HTTP");
+        let after = f
+            .client
+            .get(format!("{}/api/v1/me", f.base))
+            .header("cookie", &session)
+            .send()
+            .await
+            .expect("HTTP");
+        assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+
+        // Five wrong passwords, then even the right one waits.
+        for _ in 0..5 {
+            assert_eq!(
+                login("wrong password!!").await.expect("HTTP").status(),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        let limited = login(PASSWORD).await.expect("HTTP");
+        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS, "{backend}");
+        assert!(limited.headers().contains_key("retry-after"));
+
+        // A token works until it is revoked.
+        let (status, created) = f
+            .call(
+                "partner",
+                Method::POST,
+                "/api/v1/tokens",
+                Some(json!({"name": "script"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let secret = created["secret"].as_str().expect("secret").to_owned();
+        let id = created["token"]["id"].as_str().expect("id").to_owned();
+        assert!(
+            created["token"].get("token_hash").is_none(),
+            "the hash never leaves"
+        );
+        let with = |secret: &str| {
+            f.client
+                .get(format!("{}/api/v1/me", f.base))
+                .bearer_auth(secret)
+                .send()
+        };
+        assert_eq!(with(&secret).await.expect("HTTP").status(), StatusCode::OK);
+        let (status, _) = f
+            .call(
+                "partner",
+                Method::DELETE,
+                &format!("/api/v1/tokens/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(
+            with(&secret).await.expect("HTTP").status(),
+            StatusCode::UNAUTHORIZED
+        );
+        // Someone else's token is not found, not revoked.
+        let (status, _) = f
+            .call(
+                "responder",
+                Method::DELETE,
+                &format!("/api/v1/tokens/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_edits_lose_nothing_and_the_state_machine_holds() {
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let request = f.request().await;
+        let path = format!("/api/v1/requests/{}", request.id);
+        // Coordinator reviews while the requester withdraws, both from version 1.
+        let (review_path, withdraw_path) = (format!("{path}/review"), format!("{path}/withdraw"));
+        let review = f.call(
+            "coordinator",
+            Method::POST,
+            &review_path,
+            Some(json!({"version": 1})),
+        );
+        let withdraw = f.call(
+            "requester",
+            Method::POST,
+            &withdraw_path,
+            Some(json!({"version": 1})),
+        );
+        let ((a, _), (b, _)) = tokio::join!(review, withdraw);
+        let mut statuses = [a.as_u16(), b.as_u16()];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "{backend}: exactly one wins");
+        let (_, current) = f.call("coordinator", Method::GET, &path, None).await;
+        assert_eq!(current["version"], json!(2));
+
+        // Illegal moves are refused with the reason.
+        let request = f.request().await;
+        let path = format!("/api/v1/requests/{}", request.id);
+        let (status, body) = f
+            .call(
+                "coordinator",
+                Method::POST,
+                &format!("{path}/decision"),
+                Some(json!({"version": 1, "outcome": "accept"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("submitted cannot become accepted"),
+            "{body}"
+        );
+        let (status, _) = f
+            .call(
+                "coordinator",
+                Method::POST,
+                &format!("{path}/review"),
+                Some(json!({"version": 1})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = f
+            .call(
+                "coordinator",
+                Method::POST,
+                &format!("{path}/decision"),
+                Some(json!({"version": 2, "outcome": "decline"})),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a decline needs its reason: {body}"
+        );
+        let (status, body) = f
+            .call("coordinator", Method::POST, &format!("{path}/decision"), Some(json!({"version": 2, "outcome": "decline", "reason": "Outside the memorandum's scope"})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, seen) = f.call("requester", Method::GET, &path, None).await;
+        assert_eq!(
+            seen["decline_reason"],
+            json!("Outside the memorandum's scope")
+        );
+        let (status, _) = f
+            .call(
+                "requester",
+                Method::POST,
+                &format!("{path}/withdraw"),
+                Some(json!({"version": 3})),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::CONFLICT,
+            "a decided request cannot be withdrawn"
+        );
+
+        // Every change was audited, with before and after, and the chain holds.
+        let events = f
+            .platform
+            .store()
+            .audit_of("request", &request.id)
+            .await
+            .expect("audit");
+        let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            ["request.submit", "request.review", "request.decline"]
+        );
+        assert_eq!(
+            events[2].before.as_ref().map(|b| &b["status"]),
+            Some(&json!("under_review"))
+        );
+        assert_eq!(
+            events[2].after.as_ref().map(|a| &a["status"]),
+            Some(&json!("declined"))
+        );
+        assert!(matches!(
+            f.platform.verify_audit().await.expect("verify"),
+            crrt_platform::AuditVerification::Intact { .. }
+        ));
+    }
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let f = Fixture::start("sqlite").await;
+    let (status, body) = f.call("anonymous", Method::GET, "/healthz", None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!("ok")));
+    let response = f
+        .client
+        .get(format!("{}/readyz", f.base))
+        .send()
+        .await
+        .expect("HTTP");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().contains_key("x-request-id"));
+}

@@ -1,0 +1,602 @@
+//! CRRT's storage: one schema on SQLite (the embedded default: one file, no
+//! other service) and on PostgreSQL (for replicas and workers). This is the
+//! only crate that writes SQL.
+//!
+//! - [`Store::open`] connects (`sqlite://PATH` or `postgres://...`), creates or
+//!   upgrades the schema ([`migrations`]) and hands out reads and
+//!   transactions.
+//! - [`Tx`] is one transaction: every state change of the platform and its
+//!   [`audit`] event commit together or not at all.
+//! - Rows are plain records ([`Organisation`], [`User`], [`AssistanceRequest`],
+//!   ...); their meaning (roles, states, who may do what) belongs to
+//!   `crrt-platform`.
+//!
+//! Queries are written once, with `$1`-style parameters in order, in the SQL
+//! both engines accept; values are `TEXT` and `BIGINT` (times as RFC 3339
+//! UTC strings, which sort chronologically), so one code path serves both.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), crrt_store::StoreError> {
+//! let store = crrt_store::Store::open("sqlite://crrt-data/crrt.db").await?;
+//! let mut tx = store.begin().await?;
+//! // ... tx.insert_org(...), tx.append_audit(...)
+//! tx.commit().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod audit;
+mod migrations;
+mod rows;
+pub mod testing;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Row};
+
+pub use audit::{AuditEntry, AuditEvent, AuditVerification};
+pub use rows::*;
+
+/// Which database engine a [`Store`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL {0:?} is neither sqlite:// nor postgres://")]
+    BadUrl(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0} already exists")]
+    Duplicate(String),
+    #[error("{0} was changed by someone else; reload and try again")]
+    Conflict(String),
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A page of a list: at most `limit` rows after skipping `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects and brings the schema up to date. SQLite files are created
+    /// when missing, in WAL mode with full synchronous writes, so a process
+    /// killed mid-write leaves the last committed state.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::BadUrl(url.to_owned()));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_owned(),
+        };
+        let mut options = AnyPoolOptions::new().max_connections(match backend {
+            // One writer at a time either way; a few readers beside it.
+            Backend::Sqlite => 4,
+            Backend::Postgres => 16,
+        });
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::raw_sql(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .execute(conn)
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&url).await?;
+        let store = Store { pool, backend };
+        migrations::run(&store).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn begin(&self) -> Result<Tx> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Sqlite {
+            // Take the write lock now rather than on the first write, so two
+            // read-then-write transactions cannot deadlock on the upgrade.
+            sqlx::query("UPDATE audit_head SET id = id WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(Tx { tx })
+    }
+
+    // ----- organisations -----
+
+    pub async fn org(&self, id: &str) -> Result<Option<Organisation>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {ORG_COLUMNS} FROM organisations WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Organisation::from_row(&r)).transpose()
+    }
+
+    pub async fn org_by_name(&self, name: &str) -> Result<Option<Organisation>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {ORG_COLUMNS} FROM organisations WHERE name = $1"
+        )))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Organisation::from_row(&r)).transpose()
+    }
+
+    pub async fn orgs(&self, page: Page) -> Result<Vec<Organisation>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {ORG_COLUMNS} FROM organisations ORDER BY name LIMIT $1 OFFSET $2"
+        )))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Organisation::from_row).collect()
+    }
+
+    // ----- users -----
+
+    pub async fn user(&self, id: &str) -> Result<Option<User>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| User::from_row(&r)).transpose()
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+        )))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| User::from_row(&r)).transpose()
+    }
+
+    /// Users, optionally of one organisation, by email.
+    pub async fn users(&self, org_id: Option<&str>, page: Page) -> Result<Vec<User>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE ($1 = '' OR org_id = $1) \
+             ORDER BY email LIMIT $2 OFFSET $3"
+        )))
+        .bind(org_id.unwrap_or(""))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(User::from_row).collect()
+    }
+
+    pub async fn count_users(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    // ----- sessions and API tokens -----
+
+    /// The user of a live session (`now` before its expiry).
+    pub async fn session_user(&self, token_hash: &str, now: &str) -> Result<Option<User>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {USER_COLUMNS_U} FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2"
+        )))
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| User::from_row(&r)).transpose()
+    }
+
+    /// The user of an API token that has not been revoked.
+    pub async fn token_user(&self, token_hash: &str) -> Result<Option<User>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {USER_COLUMNS_U} FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
+        )))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| User::from_row(&r)).transpose()
+    }
+
+    pub async fn tokens_of(&self, user_id: &str) -> Result<Vec<ApiToken>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY created_at, id"
+        )))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ApiToken::from_row).collect()
+    }
+
+    pub async fn token(&self, id: &str) -> Result<Option<ApiToken>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| ApiToken::from_row(&r)).transpose()
+    }
+
+    // ----- assistance requests -----
+
+    pub async fn request(&self, id: &str) -> Result<Option<AssistanceRequest>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| AssistanceRequest::from_row(&r)).transpose()
+    }
+
+    /// Requests, newest first, optionally of one requesting organisation.
+    pub async fn requests(
+        &self,
+        org_id: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<AssistanceRequest>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE ($1 = '' OR org_id = $1) \
+             ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
+        )))
+        .bind(org_id.unwrap_or(""))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(AssistanceRequest::from_row).collect()
+    }
+
+    // ----- audit -----
+
+    /// Audit events in chain order, from sequence number `from` on.
+    pub async fn audit_events(&self, from: i64, limit: i64) -> Result<Vec<AuditEvent>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2"
+        )))
+        .bind(from)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(AuditEvent::from_row).collect()
+    }
+
+    /// Audit events about one object, in order.
+    pub async fn audit_of(&self, object_type: &str, object_id: &str) -> Result<Vec<AuditEvent>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE object_type = $1 AND object_id = $2 \
+             ORDER BY seq"
+        )))
+        .bind(object_type)
+        .bind(object_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(AuditEvent::from_row).collect()
+    }
+
+    /// Recomputes the whole chain; reports the first row that does not fit.
+    pub async fn verify_audit(&self) -> Result<AuditVerification> {
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        let head_seq: i64 = head.try_get(0)?;
+        let head_hash: String = head.try_get(1)?;
+        let mut expected_prev = audit::GENESIS.to_owned();
+        let mut expected_seq = 1;
+        loop {
+            let batch = self.audit_events(expected_seq, 1000).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for event in batch {
+                if let Some(problem) = audit::check_link(&event, expected_seq, &expected_prev) {
+                    return Ok(AuditVerification::Broken {
+                        seq: expected_seq,
+                        problem,
+                    });
+                }
+                expected_prev = event.hash;
+                expected_seq += 1;
+            }
+        }
+        let n_events = expected_seq - 1;
+        if n_events != head_seq || expected_prev != head_hash {
+            return Ok(AuditVerification::Broken {
+                seq: n_events + 1,
+                problem: format!(
+                    "the chain ends at event {n_events} but its head records event {head_seq}: \
+                     events were removed from the end"
+                ),
+            });
+        }
+        Ok(AuditVerification::Intact { n_events })
+    }
+}
+
+/// One transaction. Dropped without [`Tx::commit`], it rolls back.
+pub struct Tx {
+    tx: sqlx::Transaction<'static, Any>,
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tx")
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn insert_org(&mut self, org: &Organisation) -> Result<()> {
+        let result = sqlx::query(
+            "INSERT INTO organisations (id, name, kind, country, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&org.id)
+        .bind(&org.name)
+        .bind(&org.kind)
+        .bind(&org.country)
+        .bind(&org.created_at)
+        .execute(&mut *self.tx)
+        .await;
+        unique(result, || format!("organisation {:?}", org.name))
+    }
+
+    pub async fn insert_user(&mut self, user: &User) -> Result<()> {
+        let result = sqlx::query(
+            "INSERT INTO users (id, email, display_name, org_id, role, password_hash, skills, \
+             languages, availability, disabled, version, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&user.id)
+        .bind(&user.email)
+        .bind(&user.display_name)
+        .bind(&user.org_id)
+        .bind(&user.role)
+        .bind(&user.password_hash)
+        .bind(json(&user.skills))
+        .bind(json(&user.languages))
+        .bind(json(&user.availability))
+        .bind(i64::from(user.disabled))
+        .bind(user.version)
+        .bind(&user.created_at)
+        .execute(&mut *self.tx)
+        .await;
+        unique(result, || format!("user {:?}", user.email))
+    }
+
+    pub async fn insert_session(&mut self, session: &Session) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&session.token_hash)
+        .bind(&session.user_id)
+        .bind(&session.created_at)
+        .bind(&session.expires_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&mut self, token_hash: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Removes sessions that expired before `now`.
+    pub async fn delete_expired_sessions(&mut self, now: &str) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn insert_token(&mut self, token: &ApiToken) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&token.id)
+        .bind(&token.user_id)
+        .bind(&token.name)
+        .bind(&token.token_hash)
+        .bind(&token.created_at)
+        .bind(token.revoked_at.as_deref())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn revoke_token(&mut self, id: &str, at: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn insert_request(&mut self, request: &AssistanceRequest) -> Result<()> {
+        sqlx::query(dynamic(format!(
+            "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        )))
+        .bind(&request.id)
+        .bind(&request.org_id)
+        .bind(&request.filed_by)
+        .bind(&request.summary)
+        .bind(&request.symptoms)
+        .bind(json(&request.affected_systems))
+        .bind(&request.urgency)
+        .bind(&request.tlp)
+        .bind(json(&request.capabilities))
+        .bind(&request.mitigations)
+        .bind(&request.status)
+        .bind(request.decline_reason.as_deref())
+        .bind(request.version)
+        .bind(&request.created_at)
+        .bind(&request.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Writes `request` if the stored row still has `request.version - 1`:
+    /// optimistic versioning, so two concurrent edits cannot both win.
+    pub async fn update_request(&mut self, request: &AssistanceRequest) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE requests SET summary = $1, symptoms = $2, affected_systems = $3, \
+             urgency = $4, tlp = $5, capabilities = $6, mitigations = $7, status = $8, \
+             decline_reason = $9, version = $10, updated_at = $11 \
+             WHERE id = $12 AND version = $13",
+        )
+        .bind(&request.summary)
+        .bind(&request.symptoms)
+        .bind(json(&request.affected_systems))
+        .bind(&request.urgency)
+        .bind(&request.tlp)
+        .bind(json(&request.capabilities))
+        .bind(&request.mitigations)
+        .bind(&request.status)
+        .bind(request.decline_reason.as_deref())
+        .bind(request.version)
+        .bind(&request.updated_at)
+        .bind(&request.id)
+        .bind(request.version - 1)
+        .execute(&mut *self.tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("request {}", request.id)));
+        }
+        Ok(())
+    }
+
+    /// Appends to the hash chain. The head row is updated first: on
+    /// PostgreSQL that locks it until commit, on SQLite the transaction
+    /// already holds the write lock, so appenders are serialised.
+    pub async fn append_audit(&mut self, entry: &AuditEntry) -> Result<AuditEvent> {
+        let head =
+            sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+                .fetch_one(&mut *self.tx)
+                .await?;
+        let seq: i64 = head.try_get(0)?;
+        let prev_hash: String = head.try_get(1)?;
+        let event = AuditEvent::chain(entry, seq, prev_hash);
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+            .bind(&event.hash)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(dynamic(format!(
+            "INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )))
+        .bind(event.seq)
+        .bind(&event.at)
+        .bind(event.actor.as_deref())
+        .bind(&event.action)
+        .bind(&event.object_type)
+        .bind(&event.object_id)
+        .bind(event.before.as_ref().map(|v| v.to_string()))
+        .bind(event.after.as_ref().map(|v| v.to_string()))
+        .bind(&event.prev_hash)
+        .bind(&event.hash)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(event)
+    }
+}
+
+/// Queries built from this crate's own column lists, never from input.
+fn dynamic(sql: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    // Serialising plain strings and vectors of them cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// A unique-constraint violation becomes [`StoreError::Duplicate`].
+fn unique(
+    result: std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error>,
+    what: impl FnOnce() -> String,
+) -> Result<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::Duplicate(what()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn text(row: &AnyRow, column: &str) -> Result<String> {
+    Ok(row.try_get(column)?)
+}
+
+pub(crate) fn opt_text(row: &AnyRow, column: &str) -> Result<Option<String>> {
+    Ok(row.try_get(column)?)
+}
+
+pub(crate) fn int(row: &AnyRow, column: &str) -> Result<i64> {
+    Ok(row.try_get(column)?)
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T> {
+    let raw = text(row, column)?;
+    serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}

@@ -1,0 +1,114 @@
+//! The schema, as numbered steps applied once each, in order, each in its
+//! own transaction. The SQL is what SQLite and PostgreSQL both accept.
+
+use sqlx::Row;
+
+use crate::{Result, Store};
+
+const STEPS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE organisations (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        country TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        display_name TEXT NOT NULL,
+        org_id TEXT NOT NULL REFERENCES organisations (id),
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        skills TEXT NOT NULL,
+        languages TEXT NOT NULL,
+        availability TEXT NOT NULL,
+        disabled BIGINT NOT NULL,
+        version BIGINT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX users_org ON users (org_id);
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (id),
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (id),
+        name TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES organisations (id),
+        filed_by TEXT NOT NULL REFERENCES users (id),
+        summary TEXT NOT NULL,
+        symptoms TEXT NOT NULL,
+        affected_systems TEXT NOT NULL,
+        urgency TEXT NOT NULL,
+        tlp TEXT NOT NULL,
+        capabilities TEXT NOT NULL,
+        mitigations TEXT NOT NULL,
+        status TEXT NOT NULL,
+        decline_reason TEXT,
+        version BIGINT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX requests_org ON requests (org_id, created_at);
+    CREATE TABLE audit_events (
+        seq BIGINT PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT,
+        action TEXT NOT NULL,
+        object_type TEXT NOT NULL,
+        object_id TEXT NOT NULL,
+        before_json TEXT,
+        after_json TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX audit_object ON audit_events (object_type, object_id, seq);
+    CREATE TABLE audit_head (
+        id BIGINT PRIMARY KEY,
+        seq BIGINT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    INSERT INTO audit_head (id, seq, hash)
+        VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');",
+)];
+
+pub(crate) async fn run(store: &Store) -> Result<()> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS crrt_schema (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )
+    .execute(&store.pool)
+    .await?;
+    for (version, sql) in STEPS {
+        let mut tx = store.pool.begin().await?;
+        let applied = sqlx::query("SELECT COUNT(*) FROM crrt_schema WHERE version = $1")
+            .bind(*version)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64, _>(0)?
+            > 0;
+        if applied {
+            continue;
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO crrt_schema (version, applied_at) VALUES ($1, $2)")
+            .bind(*version)
+            .bind(jiff::Timestamp::now().to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}

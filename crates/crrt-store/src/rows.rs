@@ -1,0 +1,168 @@
+//! The records the store reads and writes. Fields hold what the platform
+//! decided (roles, kinds and states as their lowercase names).
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+
+use crate::{Result, from_json, int, opt_text, text};
+
+pub(crate) const ORG_COLUMNS: &str = "id, name, kind, country, created_at";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organisation {
+    pub id: String,
+    pub name: String,
+    /// `member`, `requester` or `partner`.
+    pub kind: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    pub created_at: String,
+}
+
+impl Organisation {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(Organisation {
+            id: text(row, "id")?,
+            name: text(row, "name")?,
+            kind: text(row, "kind")?,
+            country: text(row, "country")?,
+            created_at: text(row, "created_at")?,
+        })
+    }
+}
+
+pub(crate) const USER_COLUMNS: &str = "id, email, display_name, org_id, role, password_hash, \
+     skills, languages, availability, disabled, version, created_at";
+/// The same columns through the alias `u`, for joins.
+pub(crate) const USER_COLUMNS_U: &str = "u.id, u.email, u.display_name, u.org_id, u.role, \
+     u.password_hash, u.skills, u.languages, u.availability, u.disabled, u.version, u.created_at";
+
+/// A period a responder can deploy, as dates (`2022-02-24`), both included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Availability {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub org_id: String,
+    pub role: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub skills: Vec<String>,
+    pub languages: Vec<String>,
+    pub availability: Vec<Availability>,
+    pub disabled: bool,
+    pub version: i64,
+    pub created_at: String,
+}
+
+impl User {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(User {
+            id: text(row, "id")?,
+            email: text(row, "email")?,
+            display_name: text(row, "display_name")?,
+            org_id: text(row, "org_id")?,
+            role: text(row, "role")?,
+            password_hash: text(row, "password_hash")?,
+            skills: from_json(row, "skills")?,
+            languages: from_json(row, "languages")?,
+            availability: from_json(row, "availability")?,
+            disabled: int(row, "disabled")? != 0,
+            version: int(row, "version")?,
+            created_at: text(row, "created_at")?,
+        })
+    }
+}
+
+/// A login session; the cookie holds the token, the store its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub token_hash: String,
+    pub user_id: String,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+pub(crate) const TOKEN_COLUMNS: &str = "id, user_id, name, token_hash, created_at, revoked_at";
+
+/// An API token for scripts; only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    #[serde(skip)]
+    pub token_hash: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+impl ApiToken {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(ApiToken {
+            id: text(row, "id")?,
+            user_id: text(row, "user_id")?,
+            name: text(row, "name")?,
+            token_hash: text(row, "token_hash")?,
+            created_at: text(row, "created_at")?,
+            revoked_at: opt_text(row, "revoked_at")?,
+        })
+    }
+}
+
+pub(crate) const REQUEST_COLUMNS: &str = "id, org_id, filed_by, summary, symptoms, \
+     affected_systems, urgency, tlp, capabilities, mitigations, status, decline_reason, \
+     version, created_at, updated_at";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssistanceRequest {
+    pub id: String,
+    /// The requesting institution.
+    pub org_id: String,
+    /// The user who filed it.
+    pub filed_by: String,
+    pub summary: String,
+    pub symptoms: String,
+    pub affected_systems: Vec<String>,
+    pub urgency: String,
+    pub tlp: String,
+    pub capabilities: Vec<String>,
+    pub mitigations: String,
+    pub status: String,
+    pub decline_reason: Option<String>,
+    /// Bumped by every change; updates name the version they read.
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl AssistanceRequest {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(AssistanceRequest {
+            id: text(row, "id")?,
+            org_id: text(row, "org_id")?,
+            filed_by: text(row, "filed_by")?,
+            summary: text(row, "summary")?,
+            symptoms: text(row, "symptoms")?,
+            affected_systems: from_json(row, "affected_systems")?,
+            urgency: text(row, "urgency")?,
+            tlp: text(row, "tlp")?,
+            capabilities: from_json(row, "capabilities")?,
+            mitigations: text(row, "mitigations")?,
+            status: text(row, "status")?,
+            decline_reason: opt_text(row, "decline_reason")?,
+            version: int(row, "version")?,
+            created_at: text(row, "created_at")?,
+            updated_at: text(row, "updated_at")?,
+        })
+    }
+}
+
+pub(crate) const AUDIT_COLUMNS: &str =
+    "seq, at, actor, action, object_type, object_id, before_json, after_json, prev_hash, hash";

@@ -1,0 +1,307 @@
+//! `crrt serve` and `crrt admin`: the team platform and its administration
+//! from the command line, against the same data directory or database.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use crrt_platform::{AuditVerification, NewOrg, NewUser, OrgKind, Platform, Role, Skill};
+
+mod demo;
+
+/// Where the platform keeps its state.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Folder for the embedded SQLite database (and, later, evidence).
+    #[arg(long, value_name = "DIR", default_value = "crrt-data")]
+    data_dir: PathBuf,
+
+    /// A database URL instead of the embedded SQLite file, e.g.
+    /// postgres://crrt@localhost/crrt.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+}
+
+impl StoreArgs {
+    async fn open(&self) -> Result<Platform> {
+        let url = match &self.database {
+            Some(url) => url.clone(),
+            None => {
+                std::fs::create_dir_all(&self.data_dir)
+                    .with_context(|| format!("creating {}", self.data_dir.display()))?;
+                sqlite_url(&self.data_dir.join("crrt.db"))
+            }
+        };
+        Platform::open(&url)
+            .await
+            .with_context(|| format!("opening the database at {}", redact(&url)))
+    }
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+/// A URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Run the team platform: the HTTP API over the embedded SQLite database
+/// (or PostgreSQL).
+///
+/// On first start it creates the schema and an admin account, and prints
+/// that account's one-time password. With --demo it loads a realistic
+/// exercise (member-state teams, a requesting ministry, responders, requests)
+/// and prints the demo accounts.
+///
+/// Examples:
+///
+///   crrt serve --demo
+///
+///   crrt serve --listen 0.0.0.0:8080 --data-dir /var/lib/crrt
+///
+///   crrt serve --database postgres://crrt@db.internal/crrt
+///
+/// Stops cleanly on Ctrl-C or SIGTERM: requests in flight finish first.
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+
+    #[command(flatten)]
+    store: StoreArgs,
+
+    /// Load the demo exercise (into an empty data directory) and print its accounts.
+    #[arg(long)]
+    demo: bool,
+
+    /// Mark session cookies Secure (when clients reach the server over HTTPS).
+    #[arg(long)]
+    secure_cookies: bool,
+}
+
+pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    init_logging();
+    runtime()?.block_on(async move {
+        let platform = args.store.open().await?;
+        if args.demo {
+            demo::load(&platform).await?;
+        } else if let Some((email, password)) = platform.ensure_admin().await? {
+            println!("First start: created the administrator account.");
+            println!("  email:    {email}");
+            println!("  password: {password}");
+            println!("It is shown this once; store it now.");
+        }
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        println!("CRRT platform listening on http://{address} (API under /api/v1; Ctrl-C stops)");
+        let config = crrt_server::Config {
+            secure_cookies: args.secure_cookies,
+        };
+        crrt_server::run(listener, platform, config, shutdown_signal()).await?;
+        println!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Administer the platform from the command line (same --data-dir or
+/// --database as `crrt serve`; works while it runs).
+///
+/// Examples:
+///
+///   crrt admin create-org --name CERT-EE --kind member --country EE
+///
+///   crrt admin create-user --email anna@cert.ee --org CERT-EE --role responder --skill forensics --language et --language en
+///
+///   crrt admin create-token --email anna@cert.ee --name timeline-script
+///
+///   crrt admin verify-audit
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an organisation: a member-state team, a requesting institution or a partner.
+    CreateOrg {
+        #[arg(long)]
+        name: String,
+        /// member, requester or partner.
+        #[arg(long, value_parser = parse::<OrgKind>)]
+        kind: OrgKind,
+        /// ISO 3166-1 alpha-2 code, e.g. EE, UA.
+        #[arg(long)]
+        country: String,
+    },
+    /// Create a user; prints a generated password when --password is not given.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        /// The organisation's name.
+        #[arg(long)]
+        org: String,
+        /// admin, coordinator, responder (member teams), requester, partner.
+        #[arg(long, value_parser = parse::<Role>)]
+        role: Role,
+        /// At least 12 characters. Prefer the generated one.
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// forensics, malware-analysis, network, web, ot-ics, cloud,
+        /// threat-intelligence, legal-communication. Repeatable.
+        #[arg(long = "skill", value_parser = parse::<Skill>)]
+        skills: Vec<Skill>,
+        /// ISO 639-1 code, e.g. en, uk. Repeatable.
+        #[arg(long = "language")]
+        languages: Vec<String>,
+    },
+    /// Create an API token for a user; prints it once.
+    CreateToken {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// Check the audit trail's hash chain; exit 1 and name the first broken link if altered.
+    VerifyAudit,
+}
+
+fn parse<T: std::str::FromStr<Err = crrt_platform::PlatformError>>(
+    text: &str,
+) -> Result<T, String> {
+    text.parse()
+        .map_err(|e: crrt_platform::PlatformError| e.to_string())
+}
+
+pub fn admin(args: AdminArgs) -> Result<ExitCode> {
+    runtime()?.block_on(async move {
+        let platform = args.store.open().await?;
+        match args.command {
+            AdminCommand::CreateOrg {
+                name,
+                kind,
+                country,
+            } => {
+                let org = platform
+                    .create_org(None, NewOrg { name, kind, country })
+                    .await?;
+                println!("created organisation {} ({}, {}) id {}", org.name, org.kind, org.country, org.id);
+            }
+            AdminCommand::CreateUser {
+                email,
+                org,
+                role,
+                password,
+                name,
+                skills,
+                languages,
+            } => {
+                let (user, generated) = platform
+                    .create_user(
+                        None,
+                        NewUser {
+                            email,
+                            display_name: name,
+                            org,
+                            role,
+                            password,
+                            skills,
+                            languages,
+                            availability: Vec::new(),
+                        },
+                    )
+                    .await?;
+                println!("created user {} ({}) id {}", user.email, user.role, user.id);
+                if let Some(password) = generated {
+                    println!("password: {password}");
+                    println!("It is shown this once.");
+                }
+            }
+            AdminCommand::CreateToken { email, name } => {
+                let new = platform.create_token(None, &email, &name).await?;
+                println!("{}", new.secret);
+                eprintln!("token {:?} for {email}: shown this once; use it as `Authorization: Bearer TOKEN`", new.token.name);
+            }
+            AdminCommand::VerifyAudit => match platform.verify_audit().await? {
+                AuditVerification::Intact { n_events } => {
+                    println!("audit trail intact: {n_events} events, every link verified");
+                }
+                AuditVerification::Broken { seq, problem } => {
+                    println!("audit trail BROKEN at event {seq}: {problem}");
+                    return Ok(ExitCode::from(1));
+                }
+            },
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CRRT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Refuses a database that is not what the caller expects (used by demo).
+pub(crate) fn ensure(condition: bool, message: &str) -> Result<()> {
+    if !condition {
+        bail!("{message}");
+    }
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! `crrt serve --demo`: a realistic exercise so a newcomer sees a working
+//! platform at once. A team modelled on the EU CRRT (a lead nation and five
+//! member-state teams), a Ukrainian ministry asking for help on 24 February
+//! 2022, a partner vendor, and their requests.
+
+use anyhow::Result;
+use crrt_platform::{
+    Actor, Availability, Decision, NewOrg, NewRequest, NewUser, OrgKind, Platform, Role, Skill,
+    Tlp, Urgency,
+};
+
+/// Every demo account's password: this is a demonstration on a local data
+/// directory, and the accounts are printed anyway.
+pub const DEMO_PASSWORD: &str = "crrt-demo-2022";
+
+const LEAD: &str = "NCSC-LT (lead nation)";
+
+struct Person {
+    email: &'static str,
+    name: &'static str,
+    org: &'static str,
+    role: Role,
+    skills: &'static [Skill],
+    languages: &'static [&'static str],
+}
+
+const ORGS: &[(&str, OrgKind, &str)] = &[
+    (LEAD, OrgKind::Member, "LT"),
+    ("CERT-EE", OrgKind::Member, "EE"),
+    ("CERT.hr", OrgKind::Member, "HR"),
+    ("NCSC-NL", OrgKind::Member, "NL"),
+    ("CERT Polska", OrgKind::Member, "PL"),
+    ("CERT-RO", OrgKind::Member, "RO"),
+    (
+        "Ministry of Digital Transformation",
+        OrgKind::Requester,
+        "UA",
+    ),
+    ("Northwind Threat Research", OrgKind::Partner, "US"),
+];
+
+const PEOPLE: &[Person] = &[
+    Person {
+        email: "admin@crrt.example",
+        name: "Platform Administrator",
+        org: LEAD,
+        role: Role::Admin,
+        skills: &[],
+        languages: &["en", "lt"],
+    },
+    Person {
+        email: "rasa@ncsc.lt",
+        name: "Rasa Petrauskienė",
+        org: LEAD,
+        role: Role::Coordinator,
+        skills: &[Skill::LegalCommunication, Skill::ThreatIntelligence],
+        languages: &["lt", "en", "ru"],
+    },
+    Person {
+        email: "tomas@ncsc.lt",
+        name: "Tomas Kazlauskas",
+        org: LEAD,
+        role: Role::Responder,
+        skills: &[Skill::Network, Skill::Web],
+        languages: &["lt", "en"],
+    },
+    Person {
+        email: "kadri@cert.ee",
+        name: "Kadri Tamm",
+        org: "CERT-EE",
+        role: Role::Responder,
+        skills: &[Skill::Forensics, Skill::MalwareAnalysis],
+        languages: &["et", "en", "ru"],
+    },
+    Person {
+        email: "ivan@cert.hr",
+        name: "Ivan Horvat",
+        org: "CERT.hr",
+        role: Role::Responder,
+        skills: &[Skill::Web, Skill::Cloud],
+        languages: &["hr", "en"],
+    },
+    Person {
+        email: "sanne@ncsc.nl",
+        name: "Sanne de Vries",
+        org: "NCSC-NL",
+        role: Role::Responder,
+        skills: &[Skill::ThreatIntelligence, Skill::MalwareAnalysis],
+        languages: &["nl", "en", "de"],
+    },
+    Person {
+        email: "piotr@cert.pl",
+        name: "Piotr Nowak",
+        org: "CERT Polska",
+        role: Role::Responder,
+        skills: &[Skill::Forensics, Skill::OtIcs],
+        languages: &["pl", "en", "uk"],
+    },
+    Person {
+        email: "ioana@cert.ro",
+        name: "Ioana Popescu",
+        org: "CERT-RO",
+        role: Role::Responder,
+        skills: &[Skill::Network, Skill::Forensics],
+        languages: &["ro", "en", "fr"],
+    },
+    Person {
+        email: "olena@mintsyfra.example",
+        name: "Olena Kovalenko",
+        org: "Ministry of Digital Transformation",
+        role: Role::Requester,
+        skills: &[],
+        languages: &["uk", "en"],
+    },
+    Person {
+        email: "sam@northwind.example",
+        name: "Sam Carter",
+        org: "Northwind Threat Research",
+        role: Role::Partner,
+        skills: &[],
+        languages: &["en"],
+    },
+];
+
+pub async fn load(platform: &Platform) -> Result<()> {
+    if platform.store().org_by_name(LEAD).await?.is_none() {
+        super::ensure(
+            platform.store().count_users().await? == 0,
+            "--demo loads into an empty data directory; this one has users (use --data-dir)",
+        )?;
+        populate(platform).await?;
+        println!("Loaded the demo exercise.");
+    }
+    println!("Demo accounts (password for all: {DEMO_PASSWORD}):");
+    for person in PEOPLE {
+        println!(
+            "  {:<28} {:<12} {}",
+            person.email,
+            person.role.as_str(),
+            person.org
+        );
+    }
+    Ok(())
+}
+
+async fn populate(platform: &Platform) -> Result<()> {
+    for (name, kind, country) in ORGS {
+        platform
+            .create_org(
+                None,
+                NewOrg {
+                    name: (*name).into(),
+                    kind: *kind,
+                    country: (*country).into(),
+                },
+            )
+            .await?;
+    }
+    for person in PEOPLE {
+        let available = match person.role {
+            Role::Responder => vec![Availability {
+                from: "2022-02-20".into(),
+                to: "2022-04-30".into(),
+            }],
+            _ => Vec::new(),
+        };
+        platform
+            .create_user(
+                None,
+                NewUser {
+                    email: person.email.into(),
+                    display_name: Some(person.name.into()),
+                    org: person.org.into(),
+                    role: person.role,
+                    password: Some(DEMO_PASSWORD.into()),
+                    skills: person.skills.to_vec(),
+                    languages: person.languages.iter().map(|l| (*l).to_owned()).collect(),
+                    availability: available,
+                },
+            )
+            .await?;
+    }
+    let actor = |email: &str| {
+        let platform = platform.clone();
+        let email = email.to_owned();
+        async move {
+            let user = platform.store().user_by_email(&email).await?;
+            anyhow::Ok(
+                user.and_then(Actor::new)
+                    .ok_or_else(|| anyhow::anyhow!("demo user {email} missing"))?,
+            )
+        }
+    };
+    let requester = actor("olena@mintsyfra.example").await?;
+    let coordinator = actor("rasa@ncsc.lt").await?;
+
+    let wiper = platform
+        .file_request(
+            &requester,
+            NewRequest {
+                summary: "Government websites defaced; wiper found on ministry servers".into(),
+                symptoms: "Since 23:00 EET on 23 February the ministry's public sites show a defacement \
+                    message. This morning two file servers would not boot: the MBR is overwritten. \
+                    EDR flagged an unsigned driver loaded by a scheduled task on the domain controller."
+                    .into(),
+                affected_systems: vec![
+                    "www.ministry.example (IIS)".into(),
+                    "FS01, FS02 (Windows Server 2019)".into(),
+                    "DC01 (domain controller)".into(),
+                ],
+                urgency: Urgency::Critical,
+                tlp: Tlp::AmberStrict,
+                capabilities: vec![Skill::Forensics, Skill::MalwareAnalysis, Skill::Web],
+                mitigations: "Sites taken offline; affected servers isolated from the network; \
+                    domain admin passwords reset."
+                    .into(),
+            },
+        )
+        .await?;
+    let wiper = platform
+        .review_request(&coordinator, &wiper.id, wiper.version)
+        .await?;
+    platform
+        .decide_request(&coordinator, &wiper.id, wiper.version, Decision::Accept)
+        .await?;
+
+    let ddos = platform
+        .file_request(
+            &requester,
+            NewRequest {
+                summary: "DDoS against the e-services portal".into(),
+                symptoms: "Traffic peaks of 40 Gbit/s since 14:00; the citizen portal times out."
+                    .into(),
+                affected_systems: vec!["portal.ministry.example".into()],
+                urgency: Urgency::High,
+                tlp: Tlp::Green,
+                capabilities: vec![Skill::Network, Skill::Web],
+                mitigations: "Upstream provider filtering enabled.".into(),
+            },
+        )
+        .await?;
+    platform
+        .review_request(&coordinator, &ddos.id, ddos.version)
+        .await?;
+    Ok(())
+}
