@@ -15,12 +15,12 @@ mod demo;
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// Folder for the embedded SQLite database (and, later, evidence).
-    #[arg(long, value_name = "DIR", default_value = "crrt-data")]
+    #[arg(long, value_name = "DIR", default_value = "crrt-data", global = true)]
     data_dir: PathBuf,
 
     /// A database URL instead of the embedded SQLite file, e.g.
     /// postgres://crrt@localhost/crrt.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     database: Option<String>,
 }
 

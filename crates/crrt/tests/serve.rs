@@ -1,0 +1,120 @@
+//! `crrt serve` and `crrt admin` as a user runs them: the real binary, a
+//! data directory, HTTP on loopback, SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn crrt(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_crrt"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .expect("runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn administration_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let created = crrt(&data, &["admin", "create-org", "--name", "CERT-EE", "--kind", "member", "--country", "ee"]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    assert!(text(&created.stdout).contains("created organisation CERT-EE (member, EE)"));
+
+    let duplicate = crrt(&data, &["admin", "create-org", "--name", "CERT-EE", "--kind", "member", "--country", "EE"]);
+    assert_eq!(duplicate.status.code(), Some(2));
+    assert!(text(&duplicate.stderr).contains("already exists"), "{}", text(&duplicate.stderr));
+
+    let bad_role = crrt(&data, &["admin", "create-user", "--email", "a@cert.ee", "--org", "CERT-EE", "--role", "boss"]);
+    assert_eq!(bad_role.status.code(), Some(2));
+    assert!(text(&bad_role.stderr).contains("expected one of"), "{}", text(&bad_role.stderr));
+
+    let user = crrt(&data, &["admin", "create-user", "--email", "Kadri@CERT.ee", "--org", "CERT-EE", "--role", "responder", "--skill", "forensics", "--language", "et"]);
+    assert!(user.status.success(), "{}", text(&user.stderr));
+    let stdout = text(&user.stdout);
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("a generated password is printed");
+    assert!(password.len() >= 20, "{password}");
+
+    let token = crrt(&data, &["admin", "create-token", "--email", "kadri@cert.ee", "--name", "script"]);
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    assert!(text(&token.stdout).trim().starts_with("crrt_"));
+
+    let verified = crrt(&data, &["admin", "verify-audit"]);
+    assert!(verified.status.success());
+    assert!(text(&verified.stdout).contains("intact: 3 events"), "{}", text(&verified.stdout));
+}
+
+#[tokio::test]
+async fn an_altered_audit_trail_fails_verification() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    for name in ["CERT-EE", "CERT-PL"] {
+        let out = crrt(&data, &["admin", "create-org", "--name", name, "--kind", "member", "--country", "EE"]);
+        assert!(out.status.success());
+    }
+    let url = format!("sqlite://{}", data.join("crrt.db").display());
+    crrt_store::testing::tamper(&url, "UPDATE audit_events SET actor = 'someone' WHERE seq = 1").await;
+    let verified = crrt(&data, &["admin", "verify-audit"]);
+    assert_eq!(verified.status.code(), Some(1));
+    assert!(text(&verified.stdout).contains("BROKEN at event 1"), "{}", text(&verified.stdout));
+}
+
+#[tokio::test]
+async fn serve_first_start_sign_in_and_clean_stop() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crrt"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut password = None;
+    let mut address = None;
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if let Some(p) = line.trim().strip_prefix("password: ") {
+            password = Some(p.to_owned());
+        }
+        if let Some(rest) = line.strip_prefix("CRRT platform listening on http://") {
+            address = rest.split_whitespace().next().map(str::to_owned);
+            break;
+        }
+    }
+    let password = password.expect("the first start prints the admin password");
+    let address = address.expect("the listening address is printed");
+
+    let client = reqwest::Client::new();
+    let login = client
+        .post(format!("http://{address}/api/v1/session"))
+        .json(&serde_json::json!({"email": "admin@crrt.local", "password": password}))
+        .send()
+        .await
+        .expect("HTTP");
+    assert_eq!(login.status(), reqwest::StatusCode::OK);
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("exits");
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l == "stopped"), "{rest:?}");
+
+    // A second start keeps the account and prints no new password.
+    let again = Command::new(env!("CARGO_BIN_EXE_crrt"))
+        .args(["admin", "verify-audit", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("runs");
+    assert!(again.status.success());
+}
