@@ -19,6 +19,7 @@
 //! ```
 
 pub mod auth;
+pub mod missions;
 mod model;
 pub mod policy;
 pub mod requests;
@@ -27,8 +28,11 @@ use crrt_store::{AuditEntry, Store, StoreError};
 
 pub use auth::{Credentials, LoginLimiter, NewToken, NewUser};
 pub use crrt_store::{
-    ApiToken, AssistanceRequest, AuditEvent, AuditVerification, Availability, Organisation, Page,
-    User,
+    ApiToken, AssistanceRequest, AuditEvent, AuditVerification, Availability, Mission,
+    Organisation, Page, User,
+};
+pub use missions::{
+    Activation, Candidate, ChecklistUpdate, Clock, MissionStatus, MissionView, Position,
 };
 pub use model::{Actor, NewOrg, OrgKind, Role, Skill, Tlp, UserView};
 pub use requests::{Decision, NewRequest, RequestStatus, Urgency};

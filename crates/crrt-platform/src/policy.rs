@@ -2,7 +2,7 @@
 //! (with missions) membership. Every platform operation calls [`require`]
 //! before it reads or writes; the server never decides access itself.
 
-use crate::{Actor, AssistanceRequest, PlatformError, Result, Role};
+use crate::{Actor, AssistanceRequest, Mission, PlatformError, Result, Role};
 
 /// What an actor is trying to do, with the object when it matters.
 #[derive(Debug, Clone, Copy)]
@@ -16,8 +16,17 @@ pub enum Action<'a> {
     ListRequests,
     ReadRequest(&'a AssistanceRequest),
     WithdrawRequest(&'a AssistanceRequest),
-    /// Start the review of, and record the activation decision on, a request.
+    /// Start the review of, record the council's positions and the
+    /// activation decision on, a request.
     DecideRequest(&'a AssistanceRequest),
+    ListMissions,
+    /// `member`: the actor is on the mission's team.
+    ReadMission {
+        mission: &'a Mission,
+        member: bool,
+    },
+    /// Checklist, team, states.
+    ManageMission(&'a Mission),
 }
 
 /// `Ok` when the actor may do it; otherwise a message naming what is missing.
@@ -47,6 +56,11 @@ pub fn allowed(actor: &Actor, action: Action<'_>) -> bool {
         (Admin | Coordinator, Action::ReadRequest(_)) => true,
         (Requester, Action::ReadRequest(r) | Action::WithdrawRequest(r)) => own_org(r),
         (Coordinator, Action::DecideRequest(_)) => true,
+        (Admin | Coordinator | Responder | Requester, Action::ListMissions) => true,
+        (Admin | Coordinator, Action::ReadMission { .. }) => true,
+        (Responder, Action::ReadMission { member, .. }) => member,
+        (Requester, Action::ReadMission { mission, .. }) => mission.org_id == actor.org_id(),
+        (Coordinator, Action::ManageMission(_)) => true,
         // Responders see requests through the missions they are on (a later
         // issue); partners see none of this.
         _ => false,
@@ -64,5 +78,8 @@ fn describe(action: Action<'_>) -> &'static str {
         Action::ReadRequest(_) => "read this assistance request",
         Action::WithdrawRequest(_) => "withdraw this assistance request",
         Action::DecideRequest(_) => "review or decide assistance requests",
+        Action::ListMissions => "list missions",
+        Action::ReadMission { .. } => "read this mission",
+        Action::ManageMission(_) => "manage missions",
     }
 }

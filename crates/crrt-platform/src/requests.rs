@@ -149,6 +149,7 @@ impl Platform {
             mitigations: text_field("mitigations", &new.mitigations, false)?,
             status: RequestStatus::Submitted.as_str().to_owned(),
             decline_reason: None,
+            decided_at: None,
             version: 1,
             created_at: at.clone(),
             updated_at: at,
@@ -267,11 +268,24 @@ impl Platform {
                 next.as_str()
             )));
         }
+        if next == RequestStatus::Accepted {
+            let positions = self.store.council_positions(&current.id).await?;
+            if !positions.iter().any(|p| p.position == "agree") {
+                return Err(PlatformError::Conflict(
+                    "no member state's agreement is recorded: record the council's positions \
+                     (POST .../council) before accepting"
+                        .into(),
+                ));
+            }
+        }
         let mut updated = current.clone();
         updated.status = next.as_str().to_owned();
         updated.decline_reason = decline_reason;
         updated.version += 1;
         updated.updated_at = now();
+        if matches!(next, RequestStatus::Accepted | RequestStatus::Declined) {
+            updated.decided_at = Some(updated.updated_at.clone());
+        }
         let mut tx = self.store.begin().await?;
         tx.update_request(&updated).await?;
         tx.append_audit(&audit(
@@ -283,6 +297,20 @@ impl Platform {
             Some(&updated),
         ))
         .await?;
+        // A positive decision opens the mission, in the same transaction.
+        if next == RequestStatus::Accepted {
+            let mission = crate::missions::opened_by(&updated);
+            tx.insert_mission(&mission).await?;
+            tx.append_audit(&audit(
+                Some(actor),
+                "mission.open",
+                "mission",
+                &mission.id,
+                None,
+                Some(&mission),
+            ))
+            .await?;
+        }
         tx.commit().await?;
         Ok(updated)
     }

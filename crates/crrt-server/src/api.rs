@@ -9,7 +9,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use crrt_platform::{Actor, Decision, NewOrg, NewRequest, NewUser, Page, UserView};
+use crrt_platform::{
+    Actor, ChecklistUpdate, Decision, MissionStatus, NewOrg, NewRequest, NewUser, Page, Position,
+    UserView,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -32,6 +35,16 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/requests/{id}/withdraw", post(withdraw_request))
         .route("/api/v1/requests/{id}/review", post(review_request))
         .route("/api/v1/requests/{id}/decision", post(decide_request))
+        .route(
+            "/api/v1/requests/{id}/council",
+            get(council).post(record_position),
+        )
+        .route("/api/v1/missions", get(list_missions))
+        .route("/api/v1/missions/{id}", get(get_mission))
+        .route("/api/v1/missions/{id}/checklist", post(update_checklist))
+        .route("/api/v1/missions/{id}/proposal", get(propose_team))
+        .route("/api/v1/missions/{id}/team", post(confirm_team))
+        .route("/api/v1/missions/{id}/status", post(move_mission))
         .route("/api/v1/audit", get(audit))
         .fallback(|| async { AppError::not_found("no such endpoint") })
 }
@@ -431,4 +444,146 @@ async fn audit(
         .audit_trail(&actor, page.offset + 1, page.limit)
         .await?;
     Ok(Json(Paged::new(items, page)))
+}
+
+async fn council(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(state.platform.activation(&actor, &id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PositionBody {
+    /// The member state team's organisation name.
+    organisation: String,
+    position: Position,
+}
+
+async fn record_position(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PositionBody>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(
+        state
+            .platform
+            .record_position(&actor, &id, &body.organisation, body.position)
+            .await?,
+    ))
+}
+
+async fn list_missions(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let page = page_of(query).await?;
+    let items = state.platform.missions(&actor, page).await?;
+    Ok(Json(Paged::new(items, page)))
+}
+
+async fn get_mission(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(state.platform.mission(&actor, &id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChecklistBody {
+    version: i64,
+    legal_basis: Option<bool>,
+    points_of_contact: Option<bool>,
+    secure_communications: Option<bool>,
+    deployment: Option<String>,
+}
+
+async fn update_checklist(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ChecklistBody>,
+) -> Result<impl IntoResponse, AppError> {
+    let update = ChecklistUpdate {
+        legal_basis: body.legal_basis,
+        points_of_contact: body.points_of_contact,
+        secure_communications: body.secure_communications,
+        deployment: body.deployment,
+    };
+    Ok(Json(
+        state
+            .platform
+            .update_checklist(&actor, &id, body.version, update)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProposalQuery {
+    size: Option<usize>,
+}
+
+async fn propose_team(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    query: Result<Query<ProposalQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let Query(query) = query?;
+    let size = query.size.unwrap_or(5);
+    if !(1..=50).contains(&size) {
+        return Err(AppError::bad_request("size must be 1 to 50"));
+    }
+    let candidates = state.platform.propose_team(&actor, &id, size).await?;
+    Ok(Json(json!({"items": candidates})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TeamBody {
+    version: i64,
+    /// User ids.
+    members: Vec<String>,
+}
+
+async fn confirm_team(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TeamBody>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(
+        state
+            .platform
+            .confirm_team(&actor, &id, body.version, body.members)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    version: i64,
+    status: MissionStatus,
+}
+
+async fn move_mission(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<StatusBody>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(
+        state
+            .platform
+            .move_mission(&actor, &id, body.version, body.status)
+            .await?,
+    ))
 }

@@ -127,6 +127,51 @@ impl Fixture {
         Actor::new(user).expect("role")
     }
 
+    /// A fresh request, reviewed by the coordinator (so the council sits).
+    async fn reviewed(&self) -> crrt_platform::AssistanceRequest {
+        let request = self.request().await;
+        self.platform
+            .review_request(&self.actor("coordinator").await, &request.id, 1)
+            .await
+            .expect("reviewed")
+    }
+
+    /// A fresh mission: a request reviewed, agreed by one member state, accepted.
+    async fn mission(&self) -> crrt_platform::Mission {
+        let coordinator = self.actor("coordinator").await;
+        let request = self.reviewed().await;
+        self.platform
+            .record_position(
+                &coordinator,
+                &request.id,
+                "NCSC-LT",
+                crrt_platform::Position::Agree,
+            )
+            .await
+            .expect("position");
+        self.platform
+            .decide_request(
+                &coordinator,
+                &request.id,
+                2,
+                crrt_platform::Decision::Accept,
+            )
+            .await
+            .expect("accepted");
+        let id = self
+            .platform
+            .activation(&coordinator, &request.id)
+            .await
+            .expect("activation")
+            .mission_id
+            .expect("a mission");
+        self.platform
+            .mission(&coordinator, &id)
+            .await
+            .expect("mission")
+            .mission
+    }
+
     /// A fresh request filed by the Ministry's requester.
     async fn request(&self) -> crrt_platform::AssistanceRequest {
         self.platform
@@ -270,6 +315,48 @@ async fn every_role_against_every_endpoint() {
                 |_| None,
                 expect([200, 200, 200, 200, 200, 200, 401]),
             ),
+            (
+                Method::GET,
+                "{request}/council",
+                |_| None,
+                expect([200, 200, 404, 200, 404, 404, 401]),
+            ),
+            (
+                Method::POST,
+                "{reviewed}/council",
+                |_| Some(json!({"organisation": "NCSC-LT", "position": "agree"})),
+                expect([403, 200, 404, 403, 404, 404, 401]),
+            ),
+            (
+                Method::GET,
+                "/api/v1/missions",
+                |_| None,
+                expect([200, 200, 200, 200, 200, 403, 401]),
+            ),
+            (
+                Method::GET,
+                "{mission}",
+                |_| None,
+                expect([200, 200, 404, 200, 404, 404, 401]),
+            ),
+            (
+                Method::POST,
+                "{mission}/checklist",
+                |_| Some(json!({"version": 1, "legal_basis": true})),
+                expect([403, 200, 404, 403, 404, 404, 401]),
+            ),
+            (
+                Method::GET,
+                "{mission}/proposal",
+                |_| None,
+                expect([403, 200, 404, 403, 404, 404, 401]),
+            ),
+            (
+                Method::POST,
+                "{mission}/status",
+                |_| Some(json!({"version": 1, "status": "demobilised"})),
+                expect([403, 409, 404, 403, 404, 404, 401]),
+            ),
         ];
         let mut failures = Vec::new();
         for (method, path, body, expected) in &cases {
@@ -279,6 +366,12 @@ async fn every_role_against_every_endpoint() {
                 let path = if path.starts_with("{request}") {
                     let request = f.request().await;
                     path.replace("{request}", &format!("/api/v1/requests/{}", request.id))
+                } else if path.starts_with("{reviewed}") {
+                    let request = f.reviewed().await;
+                    path.replace("{reviewed}", &format!("/api/v1/requests/{}", request.id))
+                } else if path.starts_with("{mission}") {
+                    let mission = f.mission().await;
+                    path.replace("{mission}", &format!("/api/v1/missions/{}", mission.id))
                 } else {
                     (*path).to_owned()
                 };
@@ -674,4 +767,200 @@ async fn health_and_readiness() {
         .expect("HTTP");
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn activation_council_clock_checklist_team_and_mission_states() {
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let request = f.reviewed().await;
+        let path = format!("/api/v1/requests/{}", request.id);
+        let fixture = &f;
+        let post = |role: &'static str, path: String, body: Value| async move {
+            fixture.call(role, Method::POST, &path, Some(body)).await
+        };
+        // No agreement recorded: accepting is refused.
+        let (status, body) = post(
+            "coordinator",
+            format!("{path}/decision"),
+            json!({"version": 2, "outcome": "accept"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{backend}: {body}");
+        let (status, body) = post(
+            "coordinator",
+            format!("{path}/council"),
+            json!({"organisation": "Ministry", "position": "agree"}),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "only member states sit: {body}"
+        );
+        for position in ["object", "agree"] {
+            let (status, body) = post(
+                "coordinator",
+                format!("{path}/council"),
+                json!({"organisation": "NCSC-LT", "position": position}),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        let (_, council) = f
+            .call("requester", Method::GET, &format!("{path}/council"), None)
+            .await;
+        assert_eq!(
+            council["positions"].as_array().map(Vec::len),
+            Some(1),
+            "a changed position replaces the old: {council}"
+        );
+        assert_eq!(council["positions"][0]["position"], json!("agree"));
+        let (status, body) = post(
+            "coordinator",
+            format!("{path}/decision"),
+            json!({"version": 2, "outcome": "accept"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, council) = f
+            .call("coordinator", Method::GET, &format!("{path}/council"), None)
+            .await;
+        assert!(
+            council["clock"]["hours_to_decision"].is_number(),
+            "{council}"
+        );
+        assert_eq!(
+            council["clock"]["within_promise"],
+            Value::Null,
+            "no team yet"
+        );
+        let mission = council["mission_id"]
+            .as_str()
+            .expect("accepting opened a mission")
+            .to_owned();
+        let m = format!("/api/v1/missions/{mission}");
+
+        // Not active before the checklist and the team.
+        let (status, body) = post(
+            "coordinator",
+            format!("{m}/status"),
+            json!({"version": 1, "status": "active"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("checklist"),
+            "{body}"
+        );
+        let (status, body) = post(
+            "coordinator",
+            format!("{m}/checklist"),
+            json!({"version": 1, "legal_basis": true, "points_of_contact": true, "secure_communications": true, "deployment": "on-site"}),
+        )
+        .await;
+        assert_eq!(
+            (status, &body["checklist_complete"]),
+            (StatusCode::OK, &json!(true)),
+            "{body}"
+        );
+        let (status, body) = post(
+            "coordinator",
+            format!("{m}/status"),
+            json!({"version": 2, "status": "active"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT, "no team yet: {body}");
+
+        // The proposal ranks the forensic responder (the request asks for forensics).
+        let (status, proposal) = f
+            .call(
+                "coordinator",
+                Method::GET,
+                &format!("{m}/proposal?size=2"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{proposal}");
+        let first = &proposal["items"][0];
+        assert_eq!(first["skills_matched"], json!(["forensics"]), "{proposal}");
+        // Nobody is available in the fixture: listed, not proposed.
+        assert_eq!(first["proposed"], json!(false), "{proposal}");
+        let responder = f.actor("responder").await.user.id;
+        let (status, _) = f.call("responder", Method::GET, &m, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "not on the team yet");
+        let (status, body) = post(
+            "coordinator",
+            format!("{m}/team"),
+            json!({"version": 2, "members": [responder]}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["clock"]["within_promise"], json!(true), "{body}");
+        let (status, seen) = f.call("responder", Method::GET, &m, None).await;
+        assert_eq!(status, StatusCode::OK, "on the team now: {seen}");
+        let (_, listed) = f
+            .call("responder", Method::GET, "/api/v1/missions", None)
+            .await;
+        assert_eq!(listed["items"][0]["id"], json!(mission));
+        let partner = f.actor("partner").await.user.id;
+        let (status, _) = post(
+            "coordinator",
+            format!("{m}/team"),
+            json!({"version": 3, "members": [partner]}),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "partners are not team members"
+        );
+
+        for (version, next) in [(3, "active"), (4, "demobilised"), (5, "closed")] {
+            let (status, body) = post(
+                "coordinator",
+                format!("{m}/status"),
+                json!({"version": version, "status": next}),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{backend}: {next}: {body}");
+        }
+        let (status, body) = post(
+            "coordinator",
+            format!("{m}/status"),
+            json!({"version": 6, "status": "active"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("closed cannot become active"),
+            "{body}"
+        );
+        let actions: Vec<String> = f
+            .platform
+            .store()
+            .audit_of("mission", &mission)
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "mission.open",
+                "mission.checklist",
+                "mission.team",
+                "mission.active",
+                "mission.demobilised",
+                "mission.closed"
+            ]
+        );
+    }
 }

@@ -58,6 +58,16 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Which missions a list shows.
+#[derive(Debug, Clone, Copy)]
+pub enum MissionScope<'a> {
+    All,
+    /// Of one requesting organisation.
+    Organisation(&'a str),
+    /// Those this user is on.
+    Member(&'a str),
+}
+
 /// A page of a list: at most `limit` rows after skipping `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
@@ -291,6 +301,95 @@ impl Store {
         rows.iter().map(AssistanceRequest::from_row).collect()
     }
 
+    // ----- activation council and missions -----
+
+    pub async fn council_positions(&self, request_id: &str) -> Result<Vec<CouncilPosition>> {
+        let rows = sqlx::query(
+            "SELECT request_id, org_id, position, recorded_by, recorded_at \
+             FROM council_positions WHERE request_id = $1 ORDER BY recorded_at, org_id",
+        )
+        .bind(request_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(CouncilPosition::from_row).collect()
+    }
+
+    pub async fn mission(&self, id: &str) -> Result<Option<Mission>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {MISSION_COLUMNS} FROM missions WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Mission::from_row(&r)).transpose()
+    }
+
+    pub async fn mission_of_request(&self, request_id: &str) -> Result<Option<Mission>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {MISSION_COLUMNS} FROM missions WHERE request_id = $1"
+        )))
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Mission::from_row(&r)).transpose()
+    }
+
+    /// Missions, newest first: all, of one requesting organisation, or those
+    /// a user is a member of.
+    pub async fn missions(&self, scope: MissionScope<'_>, page: Page) -> Result<Vec<Mission>> {
+        let (org, member) = match scope {
+            MissionScope::All => ("", ""),
+            MissionScope::Organisation(org) => (org, ""),
+            MissionScope::Member(user) => ("", user),
+        };
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {MISSION_COLUMNS} FROM missions m WHERE ($1 = '' OR m.org_id = $1) \
+             AND ($2 = '' OR EXISTS (SELECT 1 FROM mission_members mm \
+                  WHERE mm.mission_id = m.id AND mm.user_id = $2)) \
+             ORDER BY m.created_at DESC, m.id LIMIT $3 OFFSET $4"
+        )))
+        .bind(org)
+        .bind(member)
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Mission::from_row).collect()
+    }
+
+    /// The ids of a mission's team members.
+    pub async fn mission_members(&self, mission_id: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT user_id FROM mission_members WHERE mission_id = $1 ORDER BY added_at, user_id",
+        )
+        .bind(mission_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| text(r, "user_id")).collect()
+    }
+
+    pub async fn is_mission_member(&self, mission_id: &str, user_id: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM mission_members WHERE mission_id = $1 AND user_id = $2",
+        )
+        .bind(mission_id)
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>(0)? > 0)
+    }
+
+    /// Every user of the given role (for team proposals), by email.
+    pub async fn users_with_role(&self, role: &str) -> Result<Vec<User>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE role = $1 AND disabled = 0 ORDER BY email"
+        )))
+        .bind(role)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(User::from_row).collect()
+    }
+
     // ----- audit -----
 
     /// Audit events in chain order, from sequence number `from` on.
@@ -473,7 +572,7 @@ impl Tx {
     pub async fn insert_request(&mut self, request: &AssistanceRequest) -> Result<()> {
         sqlx::query(dynamic(format!(
             "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         )))
         .bind(&request.id)
         .bind(&request.org_id)
@@ -490,6 +589,7 @@ impl Tx {
         .bind(request.version)
         .bind(&request.created_at)
         .bind(&request.updated_at)
+        .bind(request.decided_at.as_deref())
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -501,8 +601,8 @@ impl Tx {
         let done = sqlx::query(
             "UPDATE requests SET summary = $1, symptoms = $2, affected_systems = $3, \
              urgency = $4, tlp = $5, capabilities = $6, mitigations = $7, status = $8, \
-             decline_reason = $9, version = $10, updated_at = $11 \
-             WHERE id = $12 AND version = $13",
+             decline_reason = $9, version = $10, updated_at = $11, decided_at = $12 \
+             WHERE id = $13 AND version = $14",
         )
         .bind(&request.summary)
         .bind(&request.symptoms)
@@ -515,12 +615,98 @@ impl Tx {
         .bind(request.decline_reason.as_deref())
         .bind(request.version)
         .bind(&request.updated_at)
+        .bind(request.decided_at.as_deref())
         .bind(&request.id)
         .bind(request.version - 1)
         .execute(&mut *self.tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!("request {}", request.id)));
+        }
+        Ok(())
+    }
+
+    /// Records (or replaces) a member state's council position.
+    pub async fn set_council_position(&mut self, position: &CouncilPosition) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO council_positions (request_id, org_id, position, recorded_by, recorded_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id, org_id) DO UPDATE SET \
+             position = excluded.position, recorded_by = excluded.recorded_by, \
+             recorded_at = excluded.recorded_at",
+        )
+        .bind(&position.request_id)
+        .bind(&position.org_id)
+        .bind(&position.position)
+        .bind(&position.recorded_by)
+        .bind(&position.recorded_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_mission(&mut self, mission: &Mission) -> Result<()> {
+        let result = sqlx::query(dynamic(format!(
+            "INSERT INTO missions ({MISSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )))
+        .bind(&mission.id)
+        .bind(&mission.request_id)
+        .bind(&mission.org_id)
+        .bind(&mission.title)
+        .bind(&mission.status)
+        .bind(json(&mission.checklist))
+        .bind(mission.team_confirmed_at.as_deref())
+        .bind(mission.version)
+        .bind(&mission.created_at)
+        .bind(&mission.updated_at)
+        .execute(&mut *self.tx)
+        .await;
+        unique(result, || {
+            format!("a mission for request {}", mission.request_id)
+        })
+    }
+
+    /// Writes `mission` if the stored row still has `mission.version - 1`.
+    pub async fn update_mission(&mut self, mission: &Mission) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE missions SET title = $1, status = $2, checklist = $3, team_confirmed_at = $4, \
+             version = $5, updated_at = $6 WHERE id = $7 AND version = $8",
+        )
+        .bind(&mission.title)
+        .bind(&mission.status)
+        .bind(json(&mission.checklist))
+        .bind(mission.team_confirmed_at.as_deref())
+        .bind(mission.version)
+        .bind(&mission.updated_at)
+        .bind(&mission.id)
+        .bind(mission.version - 1)
+        .execute(&mut *self.tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("mission {}", mission.id)));
+        }
+        Ok(())
+    }
+
+    /// Replaces a mission's team.
+    pub async fn set_mission_members(
+        &mut self,
+        mission_id: &str,
+        user_ids: &[String],
+        at: &str,
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM mission_members WHERE mission_id = $1")
+            .bind(mission_id)
+            .execute(&mut *self.tx)
+            .await?;
+        for user_id in user_ids {
+            sqlx::query(
+                "INSERT INTO mission_members (mission_id, user_id, added_at) VALUES ($1, $2, $3)",
+            )
+            .bind(mission_id)
+            .bind(user_id)
+            .bind(at)
+            .execute(&mut *self.tx)
+            .await?;
         }
         Ok(())
     }

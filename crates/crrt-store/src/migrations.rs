@@ -5,9 +5,10 @@ use sqlx::Row;
 
 use crate::{Result, Store};
 
-const STEPS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE organisations (
+const STEPS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE organisations (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
         kind TEXT NOT NULL,
@@ -81,7 +82,39 @@ const STEPS: &[(i64, &str)] = &[(
     );
     INSERT INTO audit_head (id, seq, hash)
         VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');",
-)];
+    ),
+    (
+        2,
+        "ALTER TABLE requests ADD COLUMN decided_at TEXT;
+    CREATE TABLE council_positions (
+        request_id TEXT NOT NULL REFERENCES requests (id),
+        org_id TEXT NOT NULL REFERENCES organisations (id),
+        position TEXT NOT NULL,
+        recorded_by TEXT NOT NULL REFERENCES users (id),
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (request_id, org_id)
+    );
+    CREATE TABLE missions (
+        id TEXT PRIMARY KEY,
+        request_id TEXT NOT NULL UNIQUE REFERENCES requests (id),
+        org_id TEXT NOT NULL REFERENCES organisations (id),
+        title TEXT NOT NULL,
+        status TEXT NOT NULL,
+        checklist TEXT NOT NULL,
+        team_confirmed_at TEXT,
+        version BIGINT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE mission_members (
+        mission_id TEXT NOT NULL REFERENCES missions (id),
+        user_id TEXT NOT NULL REFERENCES users (id),
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (mission_id, user_id)
+    );
+    CREATE INDEX mission_members_user ON mission_members (user_id);",
+    ),
+];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
     sqlx::raw_sql(

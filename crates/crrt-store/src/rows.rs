@@ -118,7 +118,7 @@ impl ApiToken {
 
 pub(crate) const REQUEST_COLUMNS: &str = "id, org_id, filed_by, summary, symptoms, \
      affected_systems, urgency, tlp, capabilities, mitigations, status, decline_reason, \
-     version, created_at, updated_at";
+     version, created_at, updated_at, decided_at";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssistanceRequest {
@@ -140,6 +140,8 @@ pub struct AssistanceRequest {
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
+    /// When the activation decision (accept or decline) was recorded.
+    pub decided_at: Option<String>,
 }
 
 impl AssistanceRequest {
@@ -157,6 +159,79 @@ impl AssistanceRequest {
             mitigations: text(row, "mitigations")?,
             status: text(row, "status")?,
             decline_reason: opt_text(row, "decline_reason")?,
+            version: int(row, "version")?,
+            created_at: text(row, "created_at")?,
+            updated_at: text(row, "updated_at")?,
+            decided_at: opt_text(row, "decided_at")?,
+        })
+    }
+}
+
+/// A member state's position in the activation council on one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CouncilPosition {
+    pub request_id: String,
+    pub org_id: String,
+    /// `agree`, `abstain` or `object`.
+    pub position: String,
+    pub recorded_by: String,
+    pub recorded_at: String,
+}
+
+impl CouncilPosition {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(CouncilPosition {
+            request_id: text(row, "request_id")?,
+            org_id: text(row, "org_id")?,
+            position: text(row, "position")?,
+            recorded_by: text(row, "recorded_by")?,
+            recorded_at: text(row, "recorded_at")?,
+        })
+    }
+}
+
+pub(crate) const MISSION_COLUMNS: &str = "id, request_id, org_id, title, status, checklist, \
+     team_confirmed_at, version, created_at, updated_at";
+
+/// The pre-deployment checklist; all of it before a mission goes active.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checklist {
+    /// Legal basis under the memorandum of understanding confirmed.
+    pub legal_basis: bool,
+    /// Points of contact exchanged on both sides.
+    pub points_of_contact: bool,
+    /// Secure communications set up.
+    pub secure_communications: bool,
+    /// `on-site` or `remote`, once decided.
+    pub deployment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mission {
+    pub id: String,
+    pub request_id: String,
+    /// The requesting institution.
+    pub org_id: String,
+    pub title: String,
+    pub status: String,
+    pub checklist: Checklist,
+    pub team_confirmed_at: Option<String>,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Mission {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(Mission {
+            id: text(row, "id")?,
+            request_id: text(row, "request_id")?,
+            org_id: text(row, "org_id")?,
+            title: text(row, "title")?,
+            status: text(row, "status")?,
+            checklist: from_json(row, "checklist")?,
+            team_confirmed_at: opt_text(row, "team_confirmed_at")?,
             version: int(row, "version")?,
             created_at: text(row, "created_at")?,
             updated_at: text(row, "updated_at")?,

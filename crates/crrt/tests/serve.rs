@@ -22,19 +22,79 @@ fn text(bytes: &[u8]) -> String {
 fn administration_from_the_command_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let created = crrt(&data, &["admin", "create-org", "--name", "CERT-EE", "--kind", "member", "--country", "ee"]);
+    let created = crrt(
+        &data,
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "CERT-EE",
+            "--kind",
+            "member",
+            "--country",
+            "ee",
+        ],
+    );
     assert!(created.status.success(), "{}", text(&created.stderr));
     assert!(text(&created.stdout).contains("created organisation CERT-EE (member, EE)"));
 
-    let duplicate = crrt(&data, &["admin", "create-org", "--name", "CERT-EE", "--kind", "member", "--country", "EE"]);
+    let duplicate = crrt(
+        &data,
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "CERT-EE",
+            "--kind",
+            "member",
+            "--country",
+            "EE",
+        ],
+    );
     assert_eq!(duplicate.status.code(), Some(2));
-    assert!(text(&duplicate.stderr).contains("already exists"), "{}", text(&duplicate.stderr));
+    assert!(
+        text(&duplicate.stderr).contains("already exists"),
+        "{}",
+        text(&duplicate.stderr)
+    );
 
-    let bad_role = crrt(&data, &["admin", "create-user", "--email", "a@cert.ee", "--org", "CERT-EE", "--role", "boss"]);
+    let bad_role = crrt(
+        &data,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "a@cert.ee",
+            "--org",
+            "CERT-EE",
+            "--role",
+            "boss",
+        ],
+    );
     assert_eq!(bad_role.status.code(), Some(2));
-    assert!(text(&bad_role.stderr).contains("expected one of"), "{}", text(&bad_role.stderr));
+    assert!(
+        text(&bad_role.stderr).contains("expected one of"),
+        "{}",
+        text(&bad_role.stderr)
+    );
 
-    let user = crrt(&data, &["admin", "create-user", "--email", "Kadri@CERT.ee", "--org", "CERT-EE", "--role", "responder", "--skill", "forensics", "--language", "et"]);
+    let user = crrt(
+        &data,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "Kadri@CERT.ee",
+            "--org",
+            "CERT-EE",
+            "--role",
+            "responder",
+            "--skill",
+            "forensics",
+            "--language",
+            "et",
+        ],
+    );
     assert!(user.status.success(), "{}", text(&user.stderr));
     let stdout = text(&user.stdout);
     let password = stdout
@@ -43,13 +103,27 @@ fn administration_from_the_command_line() {
         .expect("a generated password is printed");
     assert!(password.len() >= 20, "{password}");
 
-    let token = crrt(&data, &["admin", "create-token", "--email", "kadri@cert.ee", "--name", "script"]);
+    let token = crrt(
+        &data,
+        &[
+            "admin",
+            "create-token",
+            "--email",
+            "kadri@cert.ee",
+            "--name",
+            "script",
+        ],
+    );
     assert!(token.status.success(), "{}", text(&token.stderr));
     assert!(text(&token.stdout).trim().starts_with("crrt_"));
 
     let verified = crrt(&data, &["admin", "verify-audit"]);
     assert!(verified.status.success());
-    assert!(text(&verified.stdout).contains("intact: 3 events"), "{}", text(&verified.stdout));
+    assert!(
+        text(&verified.stdout).contains("intact: 3 events"),
+        "{}",
+        text(&verified.stdout)
+    );
 }
 
 #[tokio::test]
@@ -57,14 +131,34 @@ async fn an_altered_audit_trail_fails_verification() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     for name in ["CERT-EE", "CERT-PL"] {
-        let out = crrt(&data, &["admin", "create-org", "--name", name, "--kind", "member", "--country", "EE"]);
+        let out = crrt(
+            &data,
+            &[
+                "admin",
+                "create-org",
+                "--name",
+                name,
+                "--kind",
+                "member",
+                "--country",
+                "EE",
+            ],
+        );
         assert!(out.status.success());
     }
     let url = format!("sqlite://{}", data.join("crrt.db").display());
-    crrt_store::testing::tamper(&url, "UPDATE audit_events SET actor = 'someone' WHERE seq = 1").await;
+    crrt_store::testing::tamper(
+        &url,
+        "UPDATE audit_events SET actor = 'someone' WHERE seq = 1",
+    )
+    .await;
     let verified = crrt(&data, &["admin", "verify-audit"]);
     assert_eq!(verified.status.code(), Some(1));
-    assert!(text(&verified.stdout).contains("BROKEN at event 1"), "{}", text(&verified.stdout));
+    assert!(
+        text(&verified.stdout).contains("BROKEN at event 1"),
+        "{}",
+        text(&verified.stdout)
+    );
 }
 
 #[tokio::test]
@@ -103,7 +197,10 @@ async fn serve_first_start_sign_in_and_clean_stop() {
         .expect("HTTP");
     assert_eq!(login.status(), reqwest::StatusCode::OK);
 
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(killed.success());
     let status = child.wait().expect("exits");
     assert!(status.success(), "{status:?}");

@@ -5,8 +5,8 @@
 
 use anyhow::Result;
 use crrt_platform::{
-    Actor, Availability, Decision, NewOrg, NewRequest, NewUser, OrgKind, Platform, Role, Skill,
-    Tlp, Urgency,
+    Actor, Availability, ChecklistUpdate, Decision, MissionStatus, NewOrg, NewRequest, NewUser,
+    OrgKind, Platform, Position, Role, Skill, Tlp, Urgency,
 };
 
 /// Every demo account's password: this is a demonstration on a local data
@@ -156,12 +156,21 @@ async fn populate(platform: &Platform) -> Result<()> {
             )
             .await?;
     }
+    // Available from yesterday for two months, so the team proposal has
+    // someone to propose whenever the demo runs; one expert is away.
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let window = |from: i64, to: i64| Availability {
+        from: today
+            .saturating_add(jiff::Span::new().days(from))
+            .to_string(),
+        to: today.saturating_add(jiff::Span::new().days(to)).to_string(),
+    };
     for person in PEOPLE {
-        let available = match person.role {
-            Role::Responder => vec![Availability {
-                from: "2022-02-20".into(),
-                to: "2022-04-30".into(),
-            }],
+        let available = match (person.role, person.email) {
+            (Role::Responder, "ivan@cert.hr") => vec![window(30, 60)],
+            (Role::Responder, _) => vec![window(-1, 60)],
             _ => Vec::new(),
         };
         platform
@@ -220,8 +229,57 @@ async fn populate(platform: &Platform) -> Result<()> {
     let wiper = platform
         .review_request(&coordinator, &wiper.id, wiper.version)
         .await?;
+    for (team, position) in [
+        (LEAD, Position::Agree),
+        ("CERT-EE", Position::Agree),
+        ("CERT.hr", Position::Abstain),
+        ("NCSC-NL", Position::Agree),
+        ("CERT Polska", Position::Agree),
+        ("CERT-RO", Position::Agree),
+    ] {
+        platform
+            .record_position(&coordinator, &wiper.id, team, position)
+            .await?;
+    }
     platform
         .decide_request(&coordinator, &wiper.id, wiper.version, Decision::Accept)
+        .await?;
+    let activation = platform.activation(&coordinator, &wiper.id).await?;
+    let mission_id = activation
+        .mission_id
+        .ok_or_else(|| anyhow::anyhow!("accepting opened no mission"))?;
+    let mission = platform.mission(&coordinator, &mission_id).await?.mission;
+    let mission = platform
+        .update_checklist(
+            &coordinator,
+            &mission.id,
+            mission.version,
+            ChecklistUpdate {
+                legal_basis: Some(true),
+                points_of_contact: Some(true),
+                secure_communications: Some(true),
+                deployment: Some("remote".into()),
+            },
+        )
+        .await?
+        .mission;
+    let proposal = platform.propose_team(&coordinator, &mission.id, 4).await?;
+    let team: Vec<String> = proposal
+        .iter()
+        .filter(|c| c.proposed)
+        .map(|c| c.user.id.clone())
+        .collect();
+    let mission = platform
+        .confirm_team(&coordinator, &mission.id, mission.version, team)
+        .await?
+        .mission;
+    platform
+        .move_mission(
+            &coordinator,
+            &mission.id,
+            mission.version,
+            MissionStatus::Active,
+        )
         .await?;
 
     let ddos = platform
@@ -239,8 +297,13 @@ async fn populate(platform: &Platform) -> Result<()> {
             },
         )
         .await?;
-    platform
+    let ddos = platform
         .review_request(&coordinator, &ddos.id, ddos.version)
         .await?;
+    for (team, position) in [(LEAD, Position::Agree), ("NCSC-NL", Position::Agree)] {
+        platform
+            .record_position(&coordinator, &ddos.id, team, position)
+            .await?;
+    }
     Ok(())
 }
