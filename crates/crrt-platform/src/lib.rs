@@ -19,6 +19,7 @@
 //! ```
 
 pub mod auth;
+pub mod cases;
 pub mod missions;
 mod model;
 pub mod policy;
@@ -27,6 +28,7 @@ pub mod requests;
 use crrt_store::{AuditEntry, Store, StoreError};
 
 pub use auth::{Credentials, LoginLimiter, NewToken, NewUser};
+pub use cases::{Case, CaseView, NewCase, NewTask, Note, Task, TaskUpdate, render_markdown};
 pub use crrt_store::{
     ApiToken, AssistanceRequest, AuditEvent, AuditVerification, Availability, Mission,
     Organisation, Page, User,

@@ -27,6 +27,11 @@ pub enum Action<'a> {
     },
     /// Checklist, team, states.
     ManageMission(&'a Mission),
+    /// Cases, tasks and notes of a mission.
+    WorkOnMission {
+        mission: &'a Mission,
+        member: bool,
+    },
 }
 
 /// `Ok` when the actor may do it; otherwise a message naming what is missing.
@@ -61,6 +66,8 @@ pub fn allowed(actor: &Actor, action: Action<'_>) -> bool {
         (Responder, Action::ReadMission { member, .. }) => member,
         (Requester, Action::ReadMission { mission, .. }) => mission.org_id == actor.org_id(),
         (Coordinator, Action::ManageMission(_)) => true,
+        (Coordinator, Action::WorkOnMission { .. }) => true,
+        (Responder, Action::WorkOnMission { member, .. }) => member,
         // Responders see requests through the missions they are on (a later
         // issue); partners see none of this.
         _ => false,
@@ -81,5 +88,6 @@ fn describe(action: Action<'_>) -> &'static str {
         Action::ListMissions => "list missions",
         Action::ReadMission { .. } => "read this mission",
         Action::ManageMission(_) => "manage missions",
+        Action::WorkOnMission { .. } => "work on this mission's cases",
     }
 }

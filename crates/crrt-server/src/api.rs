@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use crrt_platform::{
-    Actor, ChecklistUpdate, Decision, MissionStatus, NewOrg, NewRequest, NewUser, Page, Position,
-    UserView,
+    Actor, ChecklistUpdate, Decision, MissionStatus, NewCase, NewOrg, NewRequest, NewTask, NewUser,
+    Page, Position, TaskUpdate, UserView,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -45,6 +45,14 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/missions/{id}/proposal", get(propose_team))
         .route("/api/v1/missions/{id}/team", post(confirm_team))
         .route("/api/v1/missions/{id}/status", post(move_mission))
+        .route(
+            "/api/v1/missions/{id}/cases",
+            get(list_cases).post(create_case),
+        )
+        .route("/api/v1/cases/{id}", get(get_case))
+        .route("/api/v1/cases/{id}/tasks", post(add_task))
+        .route("/api/v1/cases/{id}/notes", post(add_note))
+        .route("/api/v1/tasks/{id}", post(update_task))
         .route("/api/v1/audit", get(audit))
         .fallback(|| async { AppError::not_found("no such endpoint") })
 }
@@ -586,4 +594,69 @@ async fn move_mission(
             .move_mission(&actor, &id, body.version, body.status)
             .await?,
     ))
+}
+
+async fn list_cases(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let page = page_of(query).await?;
+    let items = state.platform.cases(&actor, &id, page).await?;
+    Ok(Json(Paged::new(items, page)))
+}
+
+async fn create_case(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NewCase>,
+) -> Result<impl IntoResponse, AppError> {
+    let case = state.platform.create_case(&actor, &id, body).await?;
+    Ok((StatusCode::CREATED, Json(case)))
+}
+
+async fn get_case(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(state.platform.case(&actor, &id).await?))
+}
+
+async fn add_task(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NewTask>,
+) -> Result<impl IntoResponse, AppError> {
+    let task = state.platform.add_task(&actor, &id, body).await?;
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+async fn update_task(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TaskUpdate>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(state.platform.update_task(&actor, &id, body).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    /// Markdown.
+    body: String,
+}
+
+async fn add_note(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NoteBody>,
+) -> Result<impl IntoResponse, AppError> {
+    let note = state.platform.add_note(&actor, &id, &body.body).await?;
+    Ok((StatusCode::CREATED, Json(note)))
 }

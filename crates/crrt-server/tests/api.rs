@@ -172,6 +172,22 @@ impl Fixture {
             .mission
     }
 
+    /// A fresh case from the wiper playbook on a fresh mission.
+    async fn case(&self) -> crrt_platform::CaseView {
+        let mission = self.mission().await;
+        self.platform
+            .create_case(
+                &self.actor("coordinator").await,
+                &mission.id,
+                crrt_platform::NewCase {
+                    title: "File servers".into(),
+                    playbook: Some("wiper".into()),
+                },
+            )
+            .await
+            .expect("case")
+    }
+
     /// A fresh request filed by the Ministry's requester.
     async fn request(&self) -> crrt_platform::AssistanceRequest {
         self.platform
@@ -357,6 +373,42 @@ async fn every_role_against_every_endpoint() {
                 |_| Some(json!({"version": 1, "status": "demobilised"})),
                 expect([403, 409, 404, 403, 404, 404, 401]),
             ),
+            (
+                Method::GET,
+                "{mission}/cases",
+                |_| None,
+                expect([200, 200, 404, 200, 404, 404, 401]),
+            ),
+            (
+                Method::POST,
+                "{mission}/cases",
+                |_| Some(json!({"title": "DC01", "playbook": "wiper"})),
+                expect([403, 201, 404, 403, 404, 404, 401]),
+            ),
+            (
+                Method::GET,
+                "{case}",
+                |_| None,
+                expect([200, 200, 404, 200, 404, 404, 401]),
+            ),
+            (
+                Method::POST,
+                "{case}/tasks",
+                |_| Some(json!({"title": "Image DC01"})),
+                expect([403, 201, 404, 403, 404, 404, 401]),
+            ),
+            (
+                Method::POST,
+                "{case}/notes",
+                |_| Some(json!({"body": "Found **sdelete**"})),
+                expect([403, 201, 404, 403, 404, 404, 401]),
+            ),
+            (
+                Method::POST,
+                "{task}",
+                |_| Some(json!({"version": 1, "status": "done"})),
+                expect([403, 200, 404, 403, 404, 404, 401]),
+            ),
         ];
         let mut failures = Vec::new();
         for (method, path, body, expected) in &cases {
@@ -369,6 +421,12 @@ async fn every_role_against_every_endpoint() {
                 } else if path.starts_with("{reviewed}") {
                     let request = f.reviewed().await;
                     path.replace("{reviewed}", &format!("/api/v1/requests/{}", request.id))
+                } else if path.starts_with("{case}") {
+                    let case = f.case().await;
+                    path.replace("{case}", &format!("/api/v1/cases/{}", case.case.id))
+                } else if path.starts_with("{task}") {
+                    let case = f.case().await;
+                    path.replace("{task}", &format!("/api/v1/tasks/{}", case.tasks[0].id))
                 } else if path.starts_with("{mission}") {
                     let mission = f.mission().await;
                     path.replace("{mission}", &format!("/api/v1/missions/{}", mission.id))
@@ -962,5 +1020,138 @@ async fn activation_council_clock_checklist_team_and_mission_states() {
                 "mission.closed"
             ]
         );
+    }
+}
+
+#[tokio::test]
+async fn cases_from_playbooks_tasks_and_safe_notes() {
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let mission = f.mission().await;
+        let responder = f.actor("responder").await.user.id;
+        f.platform
+            .confirm_team(
+                &f.actor("coordinator").await,
+                &mission.id,
+                1,
+                vec![responder.clone()],
+            )
+            .await
+            .expect("team");
+        let cases = format!("/api/v1/missions/{}/cases", mission.id);
+        let (status, body) = f
+            .call(
+                "responder",
+                Method::POST,
+                &cases,
+                Some(json!({"title": "x", "playbook": "phishing"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("wiper"),
+            "names the known ones: {body}"
+        );
+        let (status, case) = f
+            .call(
+                "responder",
+                Method::POST,
+                &cases,
+                Some(json!({"title": "Website", "playbook": "defacement"})),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{backend}: a team member opens cases: {case}"
+        );
+        assert_eq!(case["tasks"].as_array().map(Vec::len), Some(5), "{case}");
+        let case_path = format!("/api/v1/cases/{}", case["id"].as_str().expect("id"));
+
+        let (status, note) = f
+            .call(
+                "responder",
+                Method::POST,
+                &format!("{case_path}/notes"),
+                Some(json!({"body": "Webshell at `/uploads/x.aspx` <script>alert(document.cookie)</script> [see](javascript:alert(1))"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{note}");
+        let html = note["html"].as_str().expect("html");
+        assert!(html.contains("<code>/uploads/x.aspx</code>"), "{html}");
+        assert!(
+            !html.contains("<script") && !html.contains("<a href=\"javascript"),
+            "{html}"
+        );
+
+        let partner = f.actor("partner").await.user.id;
+        let (status, body) = f
+            .call(
+                "responder",
+                Method::POST,
+                &format!("{case_path}/tasks"),
+                Some(json!({"title": "Call the hoster", "assignee_id": partner})),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "only team members take tasks: {body}"
+        );
+        let (status, task) = f
+            .call(
+                "responder",
+                Method::POST,
+                &format!("{case_path}/tasks"),
+                Some(json!({"title": "Call the hoster", "assignee_id": responder, "due_on": "2022-02-26"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{task}");
+        let task_path = format!("/api/v1/tasks/{}", task["id"].as_str().expect("id"));
+        let (status, _) = f
+            .call(
+                "responder",
+                Method::POST,
+                &task_path,
+                Some(json!({"version": 1, "status": "in_progress"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = f
+            .call(
+                "coordinator",
+                Method::POST,
+                &task_path,
+                Some(json!({"version": 1, "status": "done"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "stale version: {body}");
+        let (status, body) = f
+            .call(
+                "responder",
+                Method::POST,
+                &task_path,
+                Some(json!({"version": 2, "status": "finished"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let (status, body) = f
+            .call(
+                "responder",
+                Method::POST,
+                &task_path,
+                Some(json!({"version": 2, "due_on": "next week"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+        // The requester reads the case, with the notes rendered safely.
+        let (status, seen) = f.call("requester", Method::GET, &case_path, None).await;
+        assert_eq!(status, StatusCode::OK, "{seen}");
+        assert_eq!(seen["notes"][0]["html"], note["html"]);
+        assert_eq!(seen["tasks"].as_array().map(Vec::len), Some(6));
     }
 }

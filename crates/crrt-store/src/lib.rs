@@ -390,6 +390,64 @@ impl Store {
         rows.iter().map(User::from_row).collect()
     }
 
+    // ----- cases, tasks, notes -----
+
+    pub async fn case(&self, id: &str) -> Result<Option<Case>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Case::from_row(&r)).transpose()
+    }
+
+    pub async fn cases(&self, mission_id: &str, page: Page) -> Result<Vec<Case>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE mission_id = $1 \
+             ORDER BY created_at, id LIMIT $2 OFFSET $3"
+        )))
+        .bind(mission_id)
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Case::from_row).collect()
+    }
+
+    pub async fn task(&self, id: &str) -> Result<Option<Task>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Task::from_row(&r)).transpose()
+    }
+
+    pub async fn tasks(&self, case_id: &str) -> Result<Vec<Task>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE case_id = $1 ORDER BY position, id"
+        )))
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Task::from_row).collect()
+    }
+
+    pub async fn notes(&self, case_id: &str, page: Page) -> Result<Vec<Note>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {NOTE_COLUMNS} FROM notes WHERE case_id = $1 \
+             ORDER BY created_at, id LIMIT $2 OFFSET $3"
+        )))
+        .bind(case_id)
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Note::from_row).collect()
+    }
+
     // ----- audit -----
 
     /// Audit events in chain order, from sequence number `from` on.
@@ -708,6 +766,80 @@ impl Tx {
             .execute(&mut *self.tx)
             .await?;
         }
+        Ok(())
+    }
+
+    pub async fn insert_case(&mut self, case: &Case) -> Result<()> {
+        sqlx::query(dynamic(format!(
+            "INSERT INTO cases ({CASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        )))
+        .bind(&case.id)
+        .bind(&case.mission_id)
+        .bind(&case.title)
+        .bind(case.playbook.as_deref())
+        .bind(&case.status)
+        .bind(case.version)
+        .bind(&case.created_by)
+        .bind(&case.created_at)
+        .bind(&case.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_task(&mut self, task: &Task) -> Result<()> {
+        sqlx::query(dynamic(format!(
+            "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )))
+        .bind(&task.id)
+        .bind(&task.case_id)
+        .bind(&task.title)
+        .bind(task.assignee_id.as_deref())
+        .bind(&task.status)
+        .bind(task.due_on.as_deref())
+        .bind(task.position)
+        .bind(task.version)
+        .bind(&task.created_at)
+        .bind(&task.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Writes `task` if the stored row still has `task.version - 1`.
+    pub async fn update_task(&mut self, task: &Task) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE tasks SET title = $1, assignee_id = $2, status = $3, due_on = $4, \
+             version = $5, updated_at = $6 WHERE id = $7 AND version = $8",
+        )
+        .bind(&task.title)
+        .bind(task.assignee_id.as_deref())
+        .bind(&task.status)
+        .bind(task.due_on.as_deref())
+        .bind(task.version)
+        .bind(&task.updated_at)
+        .bind(&task.id)
+        .bind(task.version - 1)
+        .execute(&mut *self.tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("task {}", task.id)));
+        }
+        Ok(())
+    }
+
+    pub async fn insert_note(&mut self, note: &Note) -> Result<()> {
+        sqlx::query(dynamic(format!(
+            "INSERT INTO notes ({NOTE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        )))
+        .bind(&note.id)
+        .bind(&note.case_id)
+        .bind(&note.author_id)
+        .bind(&note.markdown)
+        .bind(&note.html)
+        .bind(&note.created_at)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 

@@ -114,6 +114,43 @@ const STEPS: &[(i64, &str)] = &[
     );
     CREATE INDEX mission_members_user ON mission_members (user_id);",
     ),
+    (
+        3,
+        "CREATE TABLE cases (
+        id TEXT PRIMARY KEY,
+        mission_id TEXT NOT NULL REFERENCES missions (id),
+        title TEXT NOT NULL,
+        playbook TEXT,
+        status TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        created_by TEXT NOT NULL REFERENCES users (id),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX cases_mission ON cases (mission_id, created_at);
+    CREATE TABLE tasks (
+        id TEXT PRIMARY KEY,
+        case_id TEXT NOT NULL REFERENCES cases (id),
+        title TEXT NOT NULL,
+        assignee_id TEXT REFERENCES users (id),
+        status TEXT NOT NULL,
+        due_on TEXT,
+        position BIGINT NOT NULL,
+        version BIGINT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX tasks_case ON tasks (case_id, position);
+    CREATE TABLE notes (
+        id TEXT PRIMARY KEY,
+        case_id TEXT NOT NULL REFERENCES cases (id),
+        author_id TEXT NOT NULL REFERENCES users (id),
+        markdown TEXT NOT NULL,
+        html TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX notes_case ON notes (case_id, created_at);",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

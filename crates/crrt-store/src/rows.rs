@@ -239,5 +239,101 @@ impl Mission {
     }
 }
 
+pub(crate) const CASE_COLUMNS: &str =
+    "id, mission_id, title, playbook, status, version, created_by, created_at, updated_at";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Case {
+    pub id: String,
+    pub mission_id: String,
+    pub title: String,
+    /// The playbook that pre-filled its tasks, if any.
+    pub playbook: Option<String>,
+    pub status: String,
+    pub version: i64,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Case {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(Case {
+            id: text(row, "id")?,
+            mission_id: text(row, "mission_id")?,
+            title: text(row, "title")?,
+            playbook: opt_text(row, "playbook")?,
+            status: text(row, "status")?,
+            version: int(row, "version")?,
+            created_by: text(row, "created_by")?,
+            created_at: text(row, "created_at")?,
+            updated_at: text(row, "updated_at")?,
+        })
+    }
+}
+
+pub(crate) const TASK_COLUMNS: &str =
+    "id, case_id, title, assignee_id, status, due_on, position, version, created_at, updated_at";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub case_id: String,
+    pub title: String,
+    pub assignee_id: Option<String>,
+    /// `open`, `in_progress` or `done`.
+    pub status: String,
+    /// A date, `2022-02-25`.
+    pub due_on: Option<String>,
+    /// Order within the case.
+    pub position: i64,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Task {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(Task {
+            id: text(row, "id")?,
+            case_id: text(row, "case_id")?,
+            title: text(row, "title")?,
+            assignee_id: opt_text(row, "assignee_id")?,
+            status: text(row, "status")?,
+            due_on: opt_text(row, "due_on")?,
+            position: int(row, "position")?,
+            version: int(row, "version")?,
+            created_at: text(row, "created_at")?,
+            updated_at: text(row, "updated_at")?,
+        })
+    }
+}
+
+pub(crate) const NOTE_COLUMNS: &str = "id, case_id, author_id, markdown, html, created_at";
+
+/// A note: the Markdown as written, and the HTML it renders to (sanitised).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub id: String,
+    pub case_id: String,
+    pub author_id: String,
+    pub markdown: String,
+    pub html: String,
+    pub created_at: String,
+}
+
+impl Note {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(Note {
+            id: text(row, "id")?,
+            case_id: text(row, "case_id")?,
+            author_id: text(row, "author_id")?,
+            markdown: text(row, "markdown")?,
+            html: text(row, "html")?,
+            created_at: text(row, "created_at")?,
+        })
+    }
+}
+
 pub(crate) const AUDIT_COLUMNS: &str =
     "seq, at, actor, action, object_type, object_id, before_json, after_json, prev_hash, hash";

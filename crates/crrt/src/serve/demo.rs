@@ -5,8 +5,8 @@
 
 use anyhow::Result;
 use crrt_platform::{
-    Actor, Availability, ChecklistUpdate, Decision, MissionStatus, NewOrg, NewRequest, NewUser,
-    OrgKind, Platform, Position, Role, Skill, Tlp, Urgency,
+    Actor, Availability, ChecklistUpdate, Decision, MissionStatus, NewCase, NewOrg, NewRequest,
+    NewUser, OrgKind, Platform, Position, Role, Skill, TaskUpdate, Tlp, Urgency,
 };
 
 /// Every demo account's password: this is a demonstration on a local data
@@ -279,6 +279,50 @@ async fn populate(platform: &Platform) -> Result<()> {
             &mission.id,
             mission.version,
             MissionStatus::Active,
+        )
+        .await?;
+    let responder = actor("kadri@cert.ee").await?;
+    let servers = platform
+        .create_case(
+            &responder,
+            &mission.id,
+            NewCase {
+                title: "Wiped file servers FS01 and FS02".into(),
+                playbook: Some("wiper".into()),
+            },
+        )
+        .await?;
+    platform
+        .add_note(
+            &responder,
+            &servers.case.id,
+            "Disk image of **FS02** acquired (SHA-256 recorded). The MBR holds a fake \
+             ransom note; no recovery mechanism found, consistent with *WhisperGate*-style \
+             wipers. Next: the scheduled task on `DC01`.",
+        )
+        .await?;
+    let first = &servers.tasks[0];
+    platform
+        .update_task(
+            &responder,
+            &first.id,
+            TaskUpdate {
+                version: first.version,
+                title: None,
+                assignee_id: Some(responder.user.id.clone()),
+                status: Some("done".into()),
+                due_on: None,
+            },
+        )
+        .await?;
+    platform
+        .create_case(
+            &coordinator,
+            &mission.id,
+            NewCase {
+                title: "Defaced public websites".into(),
+                playbook: Some("defacement".into()),
+            },
         )
         .await?;
 
