@@ -24,7 +24,7 @@ pub const SESSION_HOURS: i64 = 12;
 pub const MIN_PASSWORD_LEN: usize = 12;
 
 /// A new account.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub email: String,

@@ -63,7 +63,7 @@ pub const PLAYBOOKS: &[(&str, &[&str])] = &[
 ];
 
 /// A new case.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCase {
     pub title: String,
@@ -73,7 +73,7 @@ pub struct NewCase {
 }
 
 /// A new task.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTask {
     pub title: String,
@@ -85,7 +85,7 @@ pub struct NewTask {
 
 /// Changes to a task; absent fields stay as they are. `assignee_id: ""`
 /// unassigns.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskUpdate {
     pub version: i64,
@@ -96,7 +96,7 @@ pub struct TaskUpdate {
 }
 
 /// A case with its tasks and notes.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CaseView {
     #[serde(flatten)]
     pub case: Case,

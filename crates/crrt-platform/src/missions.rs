@@ -15,7 +15,7 @@ pub use crrt_store::{Checklist, CouncilPosition, Mission, MissionScope};
 pub const DEPLOYMENT_PROMISE_HOURS: i64 = 72;
 
 /// A member state's position in the activation council.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Position {
     Agree,
@@ -34,7 +34,7 @@ impl Position {
 }
 
 /// Where a mission is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MissionStatus {
     Forming,
@@ -78,7 +78,7 @@ impl MissionStatus {
 
 /// The activation clock: request, decision, team confirmed, against the
 /// 72-hour promise.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Clock {
     pub requested_at: String,
     pub decided_at: Option<String>,
@@ -120,7 +120,7 @@ impl Clock {
 }
 
 /// A request's activation: the council's positions and the clock.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Activation {
     pub request_id: String,
     pub status: String,
@@ -130,7 +130,7 @@ pub struct Activation {
 }
 
 /// A mission with its team and clock.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MissionView {
     #[serde(flatten)]
     pub mission: Mission,
@@ -140,7 +140,7 @@ pub struct MissionView {
 }
 
 /// One responder in a team proposal, with why they rank where they do.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Candidate {
     pub user: crate::UserView,
     pub organisation: String,
@@ -153,7 +153,7 @@ pub struct Candidate {
 }
 
 /// Changes to the checklist; absent fields stay as they are.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChecklistUpdate {
     pub legal_basis: Option<bool>,

@@ -59,7 +59,7 @@ impl RequestStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Urgency {
     Low,
@@ -80,7 +80,7 @@ impl Urgency {
 }
 
 /// What a requester files.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     pub summary: String,
@@ -98,7 +98,7 @@ pub struct NewRequest {
 }
 
 /// The activation decision on a request under review.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, tag = "outcome", rename_all = "lowercase")]
 pub enum Decision {
     Accept,

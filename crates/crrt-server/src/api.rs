@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{AppError, AppState};
+use crrt_platform::{
+    Activation, ApiToken, AssistanceRequest, AuditEvent, Case, CaseView, Mission, MissionView,
+    Note, Organisation, Task,
+};
 
 const SESSION_COOKIE: &str = "crrt_session";
 
@@ -54,6 +58,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/cases/{id}/notes", post(add_note))
         .route("/api/v1/tasks/{id}", post(update_task))
         .route("/api/v1/audit", get(audit))
+        .route("/api/v1/openapi.json", get(openapi))
         .fallback(|| async { AppError::not_found("no such endpoint") })
 }
 
@@ -74,8 +79,9 @@ where
 }
 
 /// `?limit=&offset=`: every list is paginated (default 50, at most 500).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PageQuery {
     limit: Option<i64>,
     offset: Option<i64>,
@@ -102,7 +108,7 @@ async fn page_of(
 }
 
 /// A page of items, and where the next one starts when there may be one.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Paged<T> {
     items: Vec<T>,
     limit: i64,
@@ -162,6 +168,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "The database answers"), (status = 503, description = "It does not", body = ErrorBody)))]
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.platform.store().ping().await {
         Ok(()) => "ready".into_response(),
@@ -177,13 +184,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Login {
     email: String,
     password: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = Login, responses((status = 200, description = "Signed in; sets the HTTP-only session cookie", body = SignedIn), (status = 401, description = "Wrong email or password", body = ErrorBody), (status = 429, description = "Too many failures; see Retry-After", body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(address): ConnectInfo<SocketAddr>,
@@ -222,6 +230,7 @@ async fn login(
     Ok(response)
 }
 
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session", responses((status = 204, description = "Signed out")))]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     if let Some(token) = session_cookie(&headers) {
         state.platform.logout(&token).await?;
@@ -234,10 +243,12 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     Ok(response)
 }
 
+#[utoipa::path(get, path = "/api/v1/me", tag = "session", responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
 async fn me(Signed(actor): Signed) -> Json<UserView> {
     Json(UserView::from(&actor.user))
 }
 
+#[utoipa::path(get, path = "/api/v1/organisations", tag = "organisations", params(PageQuery), responses((status = 200, body = Paged<Organisation>), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody)))]
 async fn list_orgs(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -248,6 +259,7 @@ async fn list_orgs(
     Ok(Json(Paged::new(items, page)))
 }
 
+#[utoipa::path(post, path = "/api/v1/organisations", tag = "organisations", request_body = NewOrg, responses((status = 201, body = Organisation), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn create_org(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -257,6 +269,7 @@ async fn create_org(
     Ok((StatusCode::CREATED, Json(org)))
 }
 
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(PageQuery), responses((status = 200, body = Paged<UserView>), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody)))]
 async fn list_users(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -267,6 +280,7 @@ async fn list_users(
     Ok(Json(Paged::new(items, page)))
 }
 
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser, responses((status = 201, description = "The user, and the generated password if none was given", body = CreatedUser), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn create_user(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -279,6 +293,7 @@ async fn create_user(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", responses((status = 200, body = Paged<ApiToken>), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody)))]
 async fn list_tokens(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -294,7 +309,7 @@ async fn list_tokens(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewTokenBody {
     name: String,
@@ -302,6 +317,7 @@ struct NewTokenBody {
     email: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = NewTokenBody, responses((status = 201, description = "The token record and its secret, shown once", body = CreatedToken), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn create_token(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -318,6 +334,7 @@ async fn create_token(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path, description = "Object id")), responses((status = 204, description = "Revoked"), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn revoke_token(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -327,6 +344,7 @@ async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/requests", tag = "requests", params(PageQuery), responses((status = 200, body = Paged<AssistanceRequest>), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody)))]
 async fn list_requests(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -337,6 +355,7 @@ async fn list_requests(
     Ok(Json(Paged::new(items, page)))
 }
 
+#[utoipa::path(post, path = "/api/v1/requests", tag = "requests", request_body = NewRequest, responses((status = 201, body = AssistanceRequest), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn file_request(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -346,6 +365,7 @@ async fn file_request(
     Ok((StatusCode::CREATED, Json(request)))
 }
 
+#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests", params(("id" = String, Path, description = "Object id")), responses((status = 200, body = AssistanceRequest), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody)))]
 async fn get_request(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -355,12 +375,13 @@ async fn get_request(
 }
 
 /// The version of the object the client read, for optimistic concurrency.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Versioned {
     version: i64,
 }
 
+#[utoipa::path(post, path = "/api/v1/requests/{id}/withdraw", tag = "requests", params(("id" = String, Path, description = "Object id")), request_body = Versioned, responses((status = 200, body = AssistanceRequest), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn withdraw_request(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -375,6 +396,7 @@ async fn withdraw_request(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/requests/{id}/review", tag = "activation", params(("id" = String, Path, description = "Object id")), request_body = Versioned, responses((status = 200, body = AssistanceRequest), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn review_request(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -389,14 +411,14 @@ async fn review_request(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 enum Outcome {
     Accept,
     Decline,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DecisionBody {
     version: i64,
@@ -405,6 +427,7 @@ struct DecisionBody {
     reason: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/requests/{id}/decision", tag = "activation", params(("id" = String, Path, description = "Object id")), request_body = DecisionBody, responses((status = 200, description = "Decided; accepting opens the mission", body = AssistanceRequest), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn decide_request(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -429,13 +452,15 @@ async fn decide_request(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
     from: Option<i64>,
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = Paged<AuditEvent>), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody)))]
 async fn audit(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -454,6 +479,7 @@ async fn audit(
     Ok(Json(Paged::new(items, page)))
 }
 
+#[utoipa::path(get, path = "/api/v1/requests/{id}/council", tag = "activation", params(("id" = String, Path, description = "Object id")), responses((status = 200, body = Activation), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody)))]
 async fn council(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -462,7 +488,7 @@ async fn council(
     Ok(Json(state.platform.activation(&actor, &id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PositionBody {
     /// The member state team's organisation name.
@@ -470,6 +496,7 @@ struct PositionBody {
     position: Position,
 }
 
+#[utoipa::path(post, path = "/api/v1/requests/{id}/council", tag = "activation", params(("id" = String, Path, description = "Object id")), request_body = PositionBody, responses((status = 200, body = Activation), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn record_position(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -484,6 +511,7 @@ async fn record_position(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/missions", tag = "missions", params(PageQuery), responses((status = 200, body = Paged<Mission>), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody)))]
 async fn list_missions(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -494,6 +522,7 @@ async fn list_missions(
     Ok(Json(Paged::new(items, page)))
 }
 
+#[utoipa::path(get, path = "/api/v1/missions/{id}", tag = "missions", params(("id" = String, Path, description = "Object id")), responses((status = 200, body = MissionView), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody)))]
 async fn get_mission(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -502,7 +531,7 @@ async fn get_mission(
     Ok(Json(state.platform.mission(&actor, &id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChecklistBody {
     version: i64,
@@ -512,6 +541,7 @@ struct ChecklistBody {
     deployment: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/missions/{id}/checklist", tag = "missions", params(("id" = String, Path, description = "Object id")), request_body = ChecklistBody, responses((status = 200, body = MissionView), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn update_checklist(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -532,12 +562,14 @@ async fn update_checklist(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ProposalQuery {
     size: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/api/v1/missions/{id}/proposal", tag = "missions", params(("id" = String, Path, description = "Mission id"), ProposalQuery), responses((status = 200, body = Proposal), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody)))]
 async fn propose_team(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -553,7 +585,7 @@ async fn propose_team(
     Ok(Json(json!({"items": candidates})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TeamBody {
     version: i64,
@@ -561,6 +593,7 @@ struct TeamBody {
     members: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/missions/{id}/team", tag = "missions", params(("id" = String, Path, description = "Object id")), request_body = TeamBody, responses((status = 200, body = MissionView), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn confirm_team(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -575,13 +608,14 @@ async fn confirm_team(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StatusBody {
     version: i64,
     status: MissionStatus,
 }
 
+#[utoipa::path(post, path = "/api/v1/missions/{id}/status", tag = "missions", params(("id" = String, Path, description = "Object id")), request_body = StatusBody, responses((status = 200, body = MissionView), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn move_mission(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -596,6 +630,7 @@ async fn move_mission(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/missions/{id}/cases", tag = "cases", params(("id" = String, Path, description = "Mission id"), PageQuery), responses((status = 200, body = Paged<Case>), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody)))]
 async fn list_cases(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -607,6 +642,7 @@ async fn list_cases(
     Ok(Json(Paged::new(items, page)))
 }
 
+#[utoipa::path(post, path = "/api/v1/missions/{id}/cases", tag = "cases", params(("id" = String, Path, description = "Object id")), request_body = NewCase, responses((status = 201, body = CaseView), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn create_case(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -617,6 +653,7 @@ async fn create_case(
     Ok((StatusCode::CREATED, Json(case)))
 }
 
+#[utoipa::path(get, path = "/api/v1/cases/{id}", tag = "cases", params(("id" = String, Path, description = "Object id")), responses((status = 200, body = CaseView), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody)))]
 async fn get_case(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -625,6 +662,7 @@ async fn get_case(
     Ok(Json(state.platform.case(&actor, &id).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/cases/{id}/tasks", tag = "cases", params(("id" = String, Path, description = "Object id")), request_body = NewTask, responses((status = 201, body = Task), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn add_task(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -635,6 +673,7 @@ async fn add_task(
     Ok((StatusCode::CREATED, Json(task)))
 }
 
+#[utoipa::path(post, path = "/api/v1/tasks/{id}", tag = "cases", params(("id" = String, Path, description = "Object id")), request_body = TaskUpdate, responses((status = 200, body = Task), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn update_task(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -644,13 +683,14 @@ async fn update_task(
     Ok(Json(state.platform.update_task(&actor, &id, body).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NoteBody {
     /// Markdown.
     body: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/cases/{id}/notes", tag = "cases", params(("id" = String, Path, description = "Object id")), request_body = NoteBody, responses((status = 201, body = Note), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn add_note(
     State(state): State<AppState>,
     Signed(actor): Signed,
@@ -659,4 +699,85 @@ async fn add_note(
 ) -> Result<impl IntoResponse, AppError> {
     let note = state.platform.add_note(&actor, &id, &body.body).await?;
     Ok((StatusCode::CREATED, Json(note)))
+}
+
+/// The error format every failure uses.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct ErrorDetail {
+    /// Stable, machine-readable: `bad_request`, `unauthenticated`,
+    /// `forbidden`, `not_found`, `conflict`, `invalid`, `too_large`,
+    /// `unsupported_media_type`, `rate_limited`, `internal`.
+    code: String,
+    /// For people.
+    message: String,
+}
+
+/// `POST /api/v1/session` answers.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SignedIn {
+    user: UserView,
+    expires_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct CreatedUser {
+    user: UserView,
+    /// Present when the request gave no password; shown this once.
+    generated_password: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct CreatedToken {
+    token: ApiToken,
+    /// `crrt_...`, shown this once: send it as `Authorization: Bearer`.
+    secret: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Proposal {
+    items: Vec<crrt_platform::Candidate>,
+}
+
+/// The API's OpenAPI 3 document, generated from the handlers and types.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "CRRT platform API", description = "The team platform of the Cyber Rapid Response Toolkit. Authenticate with the session cookie from POST /api/v1/session, or with `Authorization: Bearer TOKEN`."),
+    paths(
+        readyz, login, logout, me, list_orgs, create_org, list_users, create_user, list_tokens,
+        create_token, revoke_token, list_requests, file_request, get_request, withdraw_request,
+        review_request, decide_request, council, record_position, list_missions, get_mission,
+        update_checklist, propose_team, confirm_team, move_mission, list_cases, create_case,
+        get_case, add_task, add_note, update_task, audit
+    ),
+    modifiers(&Security),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))),
+        );
+    }
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(<ApiDoc as utoipa::OpenApi>::openapi())
 }

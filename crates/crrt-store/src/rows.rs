@@ -3,12 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
+use utoipa::ToSchema;
 
 use crate::{Result, from_json, int, opt_text, text};
 
 pub(crate) const ORG_COLUMNS: &str = "id, name, kind, country, created_at";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Organisation {
     pub id: String,
     pub name: String,
@@ -38,13 +39,13 @@ pub(crate) const USER_COLUMNS_U: &str = "u.id, u.email, u.display_name, u.org_id
      u.password_hash, u.skills, u.languages, u.availability, u.disabled, u.version, u.created_at";
 
 /// A period a responder can deploy, as dates (`2022-02-24`), both included.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Availability {
     pub from: String,
     pub to: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -92,7 +93,7 @@ pub struct Session {
 pub(crate) const TOKEN_COLUMNS: &str = "id, user_id, name, token_hash, created_at, revoked_at";
 
 /// An API token for scripts; only its SHA-256 is stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiToken {
     pub id: String,
     pub user_id: String,
@@ -120,7 +121,7 @@ pub(crate) const REQUEST_COLUMNS: &str = "id, org_id, filed_by, summary, symptom
      affected_systems, urgency, tlp, capabilities, mitigations, status, decline_reason, \
      version, created_at, updated_at, decided_at";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AssistanceRequest {
     pub id: String,
     /// The requesting institution.
@@ -168,7 +169,7 @@ impl AssistanceRequest {
 }
 
 /// A member state's position in the activation council on one request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CouncilPosition {
     pub request_id: String,
     pub org_id: String,
@@ -194,7 +195,7 @@ pub(crate) const MISSION_COLUMNS: &str = "id, request_id, org_id, title, status,
      team_confirmed_at, version, created_at, updated_at";
 
 /// The pre-deployment checklist; all of it before a mission goes active.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Checklist {
     /// Legal basis under the memorandum of understanding confirmed.
@@ -207,7 +208,7 @@ pub struct Checklist {
     pub deployment: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Mission {
     pub id: String,
     pub request_id: String,
@@ -242,7 +243,7 @@ impl Mission {
 pub(crate) const CASE_COLUMNS: &str =
     "id, mission_id, title, playbook, status, version, created_by, created_at, updated_at";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Case {
     pub id: String,
     pub mission_id: String,
@@ -275,7 +276,7 @@ impl Case {
 pub(crate) const TASK_COLUMNS: &str =
     "id, case_id, title, assignee_id, status, due_on, position, version, created_at, updated_at";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Task {
     pub id: String,
     pub case_id: String,
@@ -312,7 +313,7 @@ impl Task {
 pub(crate) const NOTE_COLUMNS: &str = "id, case_id, author_id, markdown, html, created_at";
 
 /// A note: the Markdown as written, and the HTML it renders to (sanitised).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Note {
     pub id: String,
     pub case_id: String,
