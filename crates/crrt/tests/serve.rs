@@ -215,3 +215,85 @@ async fn serve_first_start_sign_in_and_clean_stop() {
         .expect("runs");
     assert!(again.status.success());
 }
+
+/// SIGKILL in the middle of a stream of writes: on restart the database
+/// opens, the audit chain is intact, and every write the server
+/// acknowledged is there.
+#[tokio::test]
+async fn a_server_killed_mid_write_restarts_consistent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    for args in [
+        &["admin", "create-org", "--name", "NCSC-LT", "--kind", "member", "--country", "LT"][..],
+        &["admin", "create-user", "--email", "root@ncsc.lt", "--org", "NCSC-LT", "--role", "admin", "--password", "a long enough password"][..],
+    ] {
+        assert!(crrt(&data, args).status.success());
+    }
+    let token_out = crrt(&data, &["admin", "create-token", "--email", "root@ncsc.lt"]);
+    let token = text(&token_out.stdout).trim().to_owned();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crrt"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let address = BufReader::new(child.stdout.take().expect("stdout"))
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("CRRT platform listening on http://")
+                .and_then(|r| r.split_whitespace().next().map(str::to_owned))
+        })
+        .expect("listening");
+
+    let client = reqwest::Client::new();
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (client, token, address, acknowledged) =
+            (client.clone(), token.clone(), address.clone(), acknowledged.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let name = format!("Team {w}-{i}");
+                let sent = client
+                    .post(format!("http://{address}/api/v1/organisations"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({"name": name, "kind": "member", "country": "EE"}))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status() == reqwest::StatusCode::CREATED => {
+                        acknowledged.lock().expect("lock").push(name);
+                    }
+                    // The server is gone.
+                    _ => break,
+                }
+            }
+        }));
+    }
+    // Let writes flow, then kill without warning.
+    while acknowledged.lock().expect("lock").len() < 40 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+
+    let verified = crrt(&data, &["admin", "verify-audit"]);
+    assert!(verified.status.success(), "{}", text(&verified.stdout));
+    let store = crrt_store::Store::open(&format!("sqlite://{}", data.join("crrt.db").display()))
+        .await
+        .expect("the database opens after SIGKILL");
+    let names = acknowledged.lock().expect("lock").clone();
+    assert!(names.len() >= 40);
+    for name in &names {
+        assert!(
+            store.org_by_name(name).await.expect("read").is_some(),
+            "{name} was acknowledged but is missing"
+        );
+    }
+}
