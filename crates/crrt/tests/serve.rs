@@ -224,8 +224,28 @@ async fn a_server_killed_mid_write_restarts_consistent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     for args in [
-        &["admin", "create-org", "--name", "NCSC-LT", "--kind", "member", "--country", "LT"][..],
-        &["admin", "create-user", "--email", "root@ncsc.lt", "--org", "NCSC-LT", "--role", "admin", "--password", "a long enough password"][..],
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "NCSC-LT",
+            "--kind",
+            "member",
+            "--country",
+            "LT",
+        ][..],
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "root@ncsc.lt",
+            "--org",
+            "NCSC-LT",
+            "--role",
+            "admin",
+            "--password",
+            "a long enough password",
+        ][..],
     ] {
         assert!(crrt(&data, args).status.success());
     }
@@ -252,8 +272,12 @@ async fn a_server_killed_mid_write_restarts_consistent() {
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut writers = Vec::new();
     for w in 0..4 {
-        let (client, token, address, acknowledged) =
-            (client.clone(), token.clone(), address.clone(), acknowledged.clone());
+        let (client, token, address, acknowledged) = (
+            client.clone(),
+            token.clone(),
+            address.clone(),
+            acknowledged.clone(),
+        );
         writers.push(tokio::spawn(async move {
             for i in 0.. {
                 let name = format!("Team {w}-{i}");
