@@ -45,6 +45,20 @@ pub struct NewUser {
     pub availability: Vec<Availability>,
 }
 
+/// Changes one makes to one's own profile; absent fields stay.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    pub version: i64,
+    pub display_name: Option<String>,
+    pub skills: Option<Vec<Skill>>,
+    pub languages: Option<Vec<String>>,
+    pub availability: Option<Vec<Availability>>,
+    /// Both needed to change the password.
+    pub current_password: Option<String>,
+    pub new_password: Option<String>,
+}
+
 /// What signing in gives: the session token for the cookie, once.
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -98,23 +112,8 @@ impl Platform {
                     .join(", ")
             )));
         }
-        for language in &new.languages {
-            if language.len() != 2 || !language.bytes().all(|b| b.is_ascii_lowercase()) {
-                return Err(PlatformError::Invalid(format!(
-                    "language {language:?} is not a two-letter ISO 639-1 code"
-                )));
-            }
-        }
-        for window in &new.availability {
-            let from = window.from.parse::<jiff::civil::Date>();
-            let to = window.to.parse::<jiff::civil::Date>();
-            if !matches!((from, to), (Ok(f), Ok(t)) if f <= t) {
-                return Err(PlatformError::Invalid(format!(
-                    "availability {} to {} is not a pair of dates (YYYY-MM-DD) in order",
-                    window.from, window.to
-                )));
-            }
-        }
+        check_languages(&new.languages)?;
+        check_availability(&new.availability)?;
         let generated = new.password.is_none().then(generate_password);
         let password = new
             .password
@@ -338,6 +337,125 @@ impl Platform {
         Ok(())
     }
 
+    /// Updates one's own profile: name, skills, languages, availability,
+    /// password (with the current one; other sessions end).
+    pub async fn update_profile(&self, actor: &Actor, update: ProfileUpdate) -> Result<UserView> {
+        let before = self
+            .store
+            .user(&actor.user.id)
+            .await?
+            .ok_or(PlatformError::Unauthenticated)?;
+        if before.version != update.version {
+            return Err(PlatformError::Conflict(format!(
+                "your profile is at version {}, not {}; reload it and try again",
+                before.version, update.version
+            )));
+        }
+        let mut after = before.clone();
+        if let Some(name) = update.display_name {
+            let name = name.trim();
+            if name.is_empty() || name.len() > 200 {
+                return Err(PlatformError::Invalid(
+                    "a name needs 1 to 200 characters".into(),
+                ));
+            }
+            after.display_name = name.to_owned();
+        }
+        if let Some(skills) = update.skills {
+            after.skills = skills.iter().map(|s| s.as_str().to_owned()).collect();
+        }
+        if let Some(languages) = update.languages {
+            check_languages(&languages)?;
+            after.languages = languages;
+        }
+        if let Some(availability) = update.availability {
+            check_availability(&availability)?;
+            after.availability = availability;
+        }
+        let password_changed = match (update.current_password, update.new_password) {
+            (None, None) => false,
+            (Some(current), Some(new)) => {
+                if !verify_password(&current, &before.password_hash) {
+                    return Err(PlatformError::Forbidden(
+                        "the current password is wrong".into(),
+                    ));
+                }
+                check_password(&new)?;
+                after.password_hash = hash_password(&new)?;
+                true
+            }
+            _ => {
+                return Err(PlatformError::Invalid(
+                    "changing the password needs current_password and new_password".into(),
+                ));
+            }
+        };
+        after.version += 1;
+        let mut tx = self.store.begin().await?;
+        tx.update_user(&after).await?;
+        if password_changed {
+            tx.delete_sessions_of(&after.id).await?;
+        }
+        let action = if password_changed {
+            "user.password"
+        } else {
+            "user.profile"
+        };
+        tx.append_audit(&audit(
+            Some(actor),
+            action,
+            "user",
+            &after.id,
+            Some(&UserView::from(&before)),
+            Some(&UserView::from(&after)),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(UserView::from(&after))
+    }
+
+    /// An admin disables (or re-enables) an account; its sessions end.
+    pub async fn set_disabled(
+        &self,
+        actor: &Actor,
+        user_id: &str,
+        disabled: bool,
+    ) -> Result<UserView> {
+        policy::require(actor, policy::Action::Administer)?;
+        if user_id == actor.user.id && disabled {
+            return Err(PlatformError::Conflict(
+                "you cannot disable your own account".into(),
+            ));
+        }
+        let before = self
+            .store
+            .user(user_id)
+            .await?
+            .ok_or_else(|| PlatformError::NotFound(format!("user {user_id}")))?;
+        let mut after = before.clone();
+        after.disabled = disabled;
+        after.version += 1;
+        let mut tx = self.store.begin().await?;
+        tx.update_user(&after).await?;
+        tx.delete_sessions_of(&after.id).await?;
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        tx.append_audit(&audit(
+            Some(actor),
+            action,
+            "user",
+            &after.id,
+            Some(&UserView::from(&before)),
+            Some(&UserView::from(&after)),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(UserView::from(&after))
+    }
+
     pub async fn users(&self, actor: &Actor, page: crate::Page) -> Result<Vec<UserView>> {
         policy::require(actor, policy::Action::ListUsers)?;
         Ok(self
@@ -374,6 +492,36 @@ fn valid_email(email: &str) -> bool {
         && !domain.ends_with('.')
         && email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn check_languages(languages: &[String]) -> Result<()> {
+    for language in languages {
+        if language.len() != 2 || !language.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(PlatformError::Invalid(format!(
+                "language {language:?} is not a two-letter ISO 639-1 code"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_availability(windows: &[Availability]) -> Result<()> {
+    if windows.len() > 100 {
+        return Err(PlatformError::Invalid(
+            "at most 100 availability windows".into(),
+        ));
+    }
+    for window in windows {
+        let from = window.from.parse::<jiff::civil::Date>();
+        let to = window.to.parse::<jiff::civil::Date>();
+        if !matches!((from, to), (Ok(f), Ok(t)) if f <= t) {
+            return Err(PlatformError::Invalid(format!(
+                "availability {} to {} is not a pair of dates (YYYY-MM-DD) in order",
+                window.from, window.to
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_password(password: &str) -> Result<()> {

@@ -27,7 +27,7 @@ pub mod requests;
 
 use crrt_store::{AuditEntry, Store, StoreError};
 
-pub use auth::{Credentials, LoginLimiter, NewToken, NewUser};
+pub use auth::{Credentials, LoginLimiter, NewToken, NewUser, ProfileUpdate};
 pub use cases::{Case, CaseView, NewCase, NewTask, Note, Task, TaskUpdate, render_markdown};
 pub use crrt_store::{
     ApiToken, AssistanceRequest, AuditEvent, AuditVerification, Availability, Mission,

@@ -131,6 +131,8 @@ pub struct UserView {
     pub languages: Vec<String>,
     pub availability: Vec<crate::Availability>,
     pub disabled: bool,
+    /// Name the version you read when you change the profile.
+    pub version: i64,
     pub created_at: String,
 }
 
@@ -146,6 +148,7 @@ impl From<&User> for UserView {
             languages: user.languages.clone(),
             availability: user.availability.clone(),
             disabled: user.disabled,
+            version: user.version,
             created_at: user.created_at.clone(),
         }
     }

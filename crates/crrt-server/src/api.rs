@@ -11,7 +11,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use crrt_platform::{
     Actor, ChecklistUpdate, Decision, MissionStatus, NewCase, NewOrg, NewRequest, NewTask, NewUser,
-    Page, Position, TaskUpdate, UserView,
+    Page, Position, ProfileUpdate, TaskUpdate, UserView,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -29,9 +29,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/session", post(login).delete(logout))
-        .route("/api/v1/me", get(me))
+        .route("/api/v1/me", get(me).post(update_profile))
         .route("/api/v1/organisations", get(list_orgs).post(create_org))
         .route("/api/v1/users", get(list_users).post(create_user))
+        .route("/api/v1/users/{id}", post(update_user))
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{id}", delete(revoke_token))
         .route("/api/v1/requests", get(list_requests).post(file_request))
@@ -748,7 +749,7 @@ struct Proposal {
 #[openapi(
     info(title = "CRRT platform API", description = "The team platform of the Cyber Rapid Response Toolkit. Authenticate with the session cookie from POST /api/v1/session, or with `Authorization: Bearer TOKEN`."),
     paths(
-        readyz, login, logout, me, list_orgs, create_org, list_users, create_user, list_tokens,
+        readyz, login, logout, me, update_profile, update_user, list_orgs, create_org, list_users, create_user, list_tokens,
         create_token, revoke_token, list_requests, file_request, get_request, withdraw_request,
         review_request, decide_request, council, record_position, list_missions, get_mission,
         update_checklist, propose_team, confirm_team, move_mission, list_cases, create_case,
@@ -780,4 +781,34 @@ impl utoipa::Modify for Security {
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(<ApiDoc as utoipa::OpenApi>::openapi())
+}
+
+#[utoipa::path(post, path = "/api/v1/me", tag = "session", request_body = ProfileUpdate, responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, description = "Wrong current password", body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_profile(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    ApiJson(body): ApiJson<ProfileUpdate>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(state.platform.update_profile(&actor, body).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct UserAdminBody {
+    disabled: bool,
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "User id")), request_body = UserAdminBody, responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn update_user(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UserAdminBody>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(
+        state
+            .platform
+            .set_disabled(&actor, &id, body.disabled)
+            .await?,
+    ))
 }

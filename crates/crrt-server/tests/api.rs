@@ -374,6 +374,18 @@ async fn every_role_against_every_endpoint() {
                 expect([403, 409, 404, 403, 404, 404, 401]),
             ),
             (
+                Method::POST,
+                "/api/v1/me",
+                |_| Some(json!({"version": 1, "languages": ["en", "uk"]})),
+                expect([200, 200, 200, 200, 200, 200, 401]),
+            ),
+            (
+                Method::POST,
+                "{user}",
+                |_| Some(json!({"disabled": false})),
+                expect([200, 403, 403, 403, 403, 403, 401]),
+            ),
+            (
                 Method::GET,
                 "{mission}/cases",
                 |_| None,
@@ -421,6 +433,9 @@ async fn every_role_against_every_endpoint() {
                 } else if path.starts_with("{reviewed}") {
                     let request = f.reviewed().await;
                     path.replace("{reviewed}", &format!("/api/v1/requests/{}", request.id))
+                } else if path.starts_with("{user}") {
+                    let user = f.actor("responder").await.user.id;
+                    path.replace("{user}", &format!("/api/v1/users/{user}"))
                 } else if path.starts_with("{case}") {
                     let case = f.case().await;
                     path.replace("{case}", &format!("/api/v1/cases/{}", case.case.id))
@@ -1176,6 +1191,7 @@ async fn the_openapi_document_describes_every_endpoint_and_validates() {
         "/api/v1/me",
         "/api/v1/organisations",
         "/api/v1/users",
+        "/api/v1/users/{id}",
         "/api/v1/tokens",
         "/api/v1/tokens/{id}",
         "/api/v1/requests",
@@ -1225,5 +1241,105 @@ async fn the_openapi_document_describes_every_endpoint_and_validates() {
             assert!(std::env::var("CI").as_deref() != Ok("true"), "python3: {e}");
             eprintln!("note: python3 not found ({e}); document not validated");
         }
+    }
+}
+
+#[tokio::test]
+async fn profiles_passwords_and_disabled_accounts() {
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let (status, me) = f
+            .call(
+                "responder",
+                Method::POST,
+                "/api/v1/me",
+                Some(json!({"version": 1, "availability": [{"from": "2022-02-24", "to": "2022-03-31"}], "skills": ["forensics", "ot-ics"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {me}");
+        assert_eq!(me["skills"], json!(["forensics", "ot-ics"]));
+        let (status, _) = f
+            .call(
+                "responder",
+                Method::POST,
+                "/api/v1/me",
+                Some(json!({"version": 1, "display_name": "stale"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let (status, _) = f
+            .call("responder", Method::POST, "/api/v1/me", Some(json!({"version": 2, "availability": [{"from": "2022-03-31", "to": "2022-02-24"}]})))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "windows run forwards"
+        );
+        let (status, _) = f
+            .call("responder", Method::POST, "/api/v1/me", Some(json!({"version": 2, "current_password": "not it at all", "new_password": "another long password"})))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        // A password change ends the sessions; the new one signs in.
+        let login = |password: &'static str| {
+            f.client
+                .post(format!("{}/api/v1/session", f.base))
+                .json(&json!({"email": "responder@example.org", "password": password}))
+                .send()
+        };
+        let session = login(PASSWORD).await.expect("HTTP");
+        let cookie = session.headers()["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .split(';')
+            .next()
+            .expect("pair")
+            .to_owned();
+        let (status, _) = f
+            .call("responder", Method::POST, "/api/v1/me", Some(json!({"version": 2, "current_password": PASSWORD, "new_password": "another long password"})))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let me_with = |cookie: String| {
+            f.client
+                .get(format!("{}/api/v1/me", f.base))
+                .header("cookie", cookie)
+                .send()
+        };
+        assert_eq!(
+            me_with(cookie).await.expect("HTTP").status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            login("another long password").await.expect("HTTP").status(),
+            StatusCode::OK
+        );
+
+        // A disabled account can do nothing, by token or by password.
+        let responder = f.actor("responder").await.user.id;
+        let (status, _) = f
+            .call(
+                "admin",
+                Method::POST,
+                &format!("/api/v1/users/{responder}"),
+                Some(json!({"disabled": true})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = f.call("responder", Method::GET, "/api/v1/me", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            login("another long password").await.expect("HTTP").status(),
+            StatusCode::UNAUTHORIZED
+        );
+        let admin = f.actor("admin").await.user.id;
+        let (status, _) = f
+            .call(
+                "admin",
+                Method::POST,
+                &format!("/api/v1/users/{admin}"),
+                Some(json!({"disabled": true})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "no locking oneself out");
     }
 }

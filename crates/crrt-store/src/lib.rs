@@ -569,6 +569,40 @@ impl Tx {
         unique(result, || format!("user {:?}", user.email))
     }
 
+    /// Writes `user` if the stored row still has `user.version - 1`.
+    pub async fn update_user(&mut self, user: &User) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE users SET display_name = $1, role = $2, password_hash = $3, skills = $4, \
+             languages = $5, availability = $6, disabled = $7, version = $8 \
+             WHERE id = $9 AND version = $10",
+        )
+        .bind(&user.display_name)
+        .bind(&user.role)
+        .bind(&user.password_hash)
+        .bind(json(&user.skills))
+        .bind(json(&user.languages))
+        .bind(json(&user.availability))
+        .bind(i64::from(user.disabled))
+        .bind(user.version)
+        .bind(&user.id)
+        .bind(user.version - 1)
+        .execute(&mut *self.tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("user {}", user.email)));
+        }
+        Ok(())
+    }
+
+    /// Ends every session of a user (disabled, or password changed).
+    pub async fn delete_sessions_of(&mut self, user_id: &str) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn insert_session(&mut self, session: &Session) -> Result<()> {
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
