@@ -301,8 +301,9 @@ impl Platform {
         Ok(NewToken { token, secret })
     }
 
-    pub async fn tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>> {
-        Ok(self.store.tokens_of(&actor.user.id).await?)
+    /// One's own API tokens (revoked ones too, with when).
+    pub async fn tokens(&self, actor: &Actor, page: crate::Page) -> Result<Vec<ApiToken>> {
+        Ok(self.store.tokens_of(&actor.user.id, page).await?)
     }
 
     /// Revokes one of one's own tokens (an admin: anyone's).

@@ -124,6 +124,8 @@ impl Clock {
 pub struct Activation {
     pub request_id: String,
     pub status: String,
+    /// Who convened the council (set when the review started).
+    pub council: Option<crrt_store::Council>,
     pub positions: Vec<CouncilPosition>,
     pub clock: Clock,
     pub mission_id: Option<String>,
@@ -242,6 +244,7 @@ impl Platform {
         let request = self.request(actor, request_id).await?;
         let mission = self.store.mission_of_request(&request.id).await?;
         Ok(Activation {
+            council: self.store.council(&request.id).await?,
             positions: self.store.council_positions(&request.id).await?,
             clock: Clock::of(&request, mission.as_ref()),
             request_id: request.id,

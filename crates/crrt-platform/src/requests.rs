@@ -108,6 +108,14 @@ pub enum Decision {
     },
 }
 
+/// One move of a request: where to, why, and what comes with it.
+struct Transition<'a> {
+    next: RequestStatus,
+    decline_reason: Option<String>,
+    action: &'a str,
+    council: Option<crrt_store::Council>,
+}
+
 const MAX_TEXT: usize = 20_000;
 
 fn text_field(name: &str, value: &str, required: bool) -> Result<String> {
@@ -198,28 +206,64 @@ impl Platform {
             actor,
             current,
             version,
-            RequestStatus::Withdrawn,
-            None,
-            "request.withdraw",
+            Transition {
+                next: RequestStatus::Withdrawn,
+                decline_reason: None,
+                action: "request.withdraw",
+                council: None,
+            },
         )
         .await
     }
 
+    /// Starts the review: the coordinator convenes the council for the
+    /// lead participant (their own team) and, when named, the rotating
+    /// participant of the year.
     pub async fn review_request(
         &self,
         actor: &Actor,
         id: &str,
         version: i64,
+        rotating_participant: Option<&str>,
     ) -> Result<AssistanceRequest> {
         let current = self.request(actor, id).await?;
         policy::require(actor, Action::DecideRequest(&current))?;
+        let rotating = match rotating_participant {
+            None => None,
+            Some(name) => {
+                let org = self
+                    .store
+                    .org_by_name(name.trim())
+                    .await?
+                    .filter(|o| o.kind == "member")
+                    .ok_or_else(|| {
+                        PlatformError::NotFound(format!("member state team {name:?}"))
+                    })?;
+                if org.id == actor.org_id() {
+                    return Err(PlatformError::Invalid(
+                        "the rotating participant is another team than the lead".into(),
+                    ));
+                }
+                Some(org.id)
+            }
+        };
+        let council = crrt_store::Council {
+            request_id: current.id.clone(),
+            lead_org_id: actor.org_id().to_owned(),
+            rotating_org_id: rotating,
+            convened_by: actor.user.id.clone(),
+            convened_at: now(),
+        };
         self.move_request(
             actor,
             current,
             version,
-            RequestStatus::UnderReview,
-            None,
-            "request.review",
+            Transition {
+                next: RequestStatus::UnderReview,
+                decline_reason: None,
+                action: "request.review",
+                council: Some(council),
+            },
         )
         .await
     }
@@ -241,8 +285,13 @@ impl Platform {
                 "request.decline",
             ),
         };
-        self.move_request(actor, current, version, next, reason, action)
-            .await
+        let transition = Transition {
+            next,
+            decline_reason: reason,
+            action,
+            council: None,
+        };
+        self.move_request(actor, current, version, transition).await
     }
 
     async fn move_request(
@@ -250,10 +299,14 @@ impl Platform {
         actor: &Actor,
         current: AssistanceRequest,
         version: i64,
-        next: RequestStatus,
-        decline_reason: Option<String>,
-        action: &str,
+        transition: Transition<'_>,
     ) -> Result<AssistanceRequest> {
+        let Transition {
+            next,
+            decline_reason,
+            action,
+            council,
+        } = transition;
         if current.version != version {
             return Err(PlatformError::Conflict(format!(
                 "request {} is at version {}, not {version}; reload it and try again",
@@ -297,6 +350,18 @@ impl Platform {
             Some(&updated),
         ))
         .await?;
+        if let Some(council) = &council {
+            tx.insert_council(council).await?;
+            tx.append_audit(&audit(
+                Some(actor),
+                "council.convene",
+                "request",
+                &updated.id,
+                None,
+                Some(council),
+            ))
+            .await?;
+        }
         // A positive decision opens the mission, in the same transaction.
         if next == RequestStatus::Accepted {
             let mission = crate::missions::opened_by(&updated);

@@ -294,20 +294,15 @@ async fn create_user(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", responses((status = 200, body = Paged<ApiToken>), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(PageQuery), responses((status = 200, body = Paged<ApiToken>), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody)))]
 async fn list_tokens(
     State(state): State<AppState>,
     Signed(actor): Signed,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<impl IntoResponse, AppError> {
-    let items = state.platform.tokens(&actor).await?;
-    let page = Page {
-        limit: items.len().max(1) as i64,
-        offset: 0,
-    };
-    Ok(Json(Paged {
-        next_offset: None,
-        ..Paged::new(items, page)
-    }))
+    let page = page_of(query).await?;
+    let items = state.platform.tokens(&actor, page).await?;
+    Ok(Json(Paged::new(items, page)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -397,19 +392,34 @@ async fn withdraw_request(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/requests/{id}/review", tag = "activation", params(("id" = String, Path, description = "Object id")), request_body = Versioned, responses((status = 200, body = AssistanceRequest), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/requests/{id}/review", tag = "activation", params(("id" = String, Path, description = "Object id")), request_body = ReviewBody, responses((status = 200, body = AssistanceRequest), (status = 400, description = "Malformed or unknown fields", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Not allowed", body = ErrorBody), (status = 404, description = "Not found, or not visible to you", body = ErrorBody), (status = 409, description = "Stale version or illegal transition", body = ErrorBody), (status = 422, description = "Invalid values", body = ErrorBody)))]
 async fn review_request(
     State(state): State<AppState>,
     Signed(actor): Signed,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<Versioned>,
+    ApiJson(body): ApiJson<ReviewBody>,
 ) -> Result<impl IntoResponse, AppError> {
     Ok(Json(
         state
             .platform
-            .review_request(&actor, &id, body.version)
+            .review_request(
+                &actor,
+                &id,
+                body.version,
+                body.rotating_participant.as_deref(),
+            )
             .await?,
     ))
+}
+
+/// Starting the review convenes the council.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ReviewBody {
+    version: i64,
+    /// The rotating participant of the year (a member state team's name);
+    /// the lead participant is the coordinator's own team.
+    rotating_participant: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

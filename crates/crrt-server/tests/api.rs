@@ -131,7 +131,7 @@ impl Fixture {
     async fn reviewed(&self) -> crrt_platform::AssistanceRequest {
         let request = self.request().await;
         self.platform
-            .review_request(&self.actor("coordinator").await, &request.id, 1)
+            .review_request(&self.actor("coordinator").await, &request.id, 1, None)
             .await
             .expect("reviewed")
     }
@@ -810,14 +810,19 @@ async fn concurrent_edits_lose_nothing_and_the_state_machine_holds() {
         let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
         assert_eq!(
             actions,
-            ["request.submit", "request.review", "request.decline"]
+            [
+                "request.submit",
+                "request.review",
+                "council.convene",
+                "request.decline"
+            ]
         );
         assert_eq!(
-            events[2].before.as_ref().map(|b| &b["status"]),
+            events[3].before.as_ref().map(|b| &b["status"]),
             Some(&json!("under_review"))
         );
         assert_eq!(
-            events[2].after.as_ref().map(|a| &a["status"]),
+            events[3].after.as_ref().map(|a| &a["status"]),
             Some(&json!("declined"))
         );
         assert!(matches!(
@@ -852,6 +857,13 @@ async fn activation_council_clock_checklist_team_and_mission_states() {
         let post = |role: &'static str, path: String, body: Value| async move {
             fixture.call(role, Method::POST, &path, Some(body)).await
         };
+        let (_, council) = f
+            .call("coordinator", Method::GET, &format!("{path}/council"), None)
+            .await;
+        assert!(
+            council["council"]["lead_org_id"].is_string(),
+            "the review convened the council: {council}"
+        );
         // No agreement recorded: accepting is refused.
         let (status, body) = post(
             "coordinator",

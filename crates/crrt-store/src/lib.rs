@@ -251,11 +251,14 @@ impl Store {
         row.map(|r| User::from_row(&r)).transpose()
     }
 
-    pub async fn tokens_of(&self, user_id: &str) -> Result<Vec<ApiToken>> {
+    pub async fn tokens_of(&self, user_id: &str, page: Page) -> Result<Vec<ApiToken>> {
         let rows = sqlx::query(dynamic(format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY created_at, id"
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY created_at, id \
+             LIMIT $2 OFFSET $3"
         )))
         .bind(user_id)
+        .bind(page.limit)
+        .bind(page.offset)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(ApiToken::from_row).collect()
@@ -302,6 +305,17 @@ impl Store {
     }
 
     // ----- activation council and missions -----
+
+    pub async fn council(&self, request_id: &str) -> Result<Option<Council>> {
+        let row = sqlx::query(
+            "SELECT request_id, lead_org_id, rotating_org_id, convened_by, convened_at \
+             FROM councils WHERE request_id = $1",
+        )
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Council::from_row(&r)).transpose()
+    }
 
     pub async fn council_positions(&self, request_id: &str) -> Result<Vec<CouncilPosition>> {
         let rows = sqlx::query(
@@ -715,6 +729,21 @@ impl Tx {
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!("request {}", request.id)));
         }
+        Ok(())
+    }
+
+    pub async fn insert_council(&mut self, council: &Council) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO councils (request_id, lead_org_id, rotating_org_id, convened_by, convened_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&council.request_id)
+        .bind(&council.lead_org_id)
+        .bind(council.rotating_org_id.as_deref())
+        .bind(&council.convened_by)
+        .bind(&council.convened_at)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 

@@ -151,6 +151,16 @@ const STEPS: &[(i64, &str)] = &[
     );
     CREATE INDEX notes_case ON notes (case_id, created_at);",
     ),
+    (
+        4,
+        "CREATE TABLE councils (
+        request_id TEXT PRIMARY KEY REFERENCES requests (id),
+        lead_org_id TEXT NOT NULL REFERENCES organisations (id),
+        rotating_org_id TEXT REFERENCES organisations (id),
+        convened_by TEXT NOT NULL REFERENCES users (id),
+        convened_at TEXT NOT NULL
+    );",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

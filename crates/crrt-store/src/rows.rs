@@ -191,6 +191,29 @@ impl CouncilPosition {
     }
 }
 
+/// Who convened the activation council on a request: the lead participant
+/// and the rotating participant of the year.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Council {
+    pub request_id: String,
+    pub lead_org_id: String,
+    pub rotating_org_id: Option<String>,
+    pub convened_by: String,
+    pub convened_at: String,
+}
+
+impl Council {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(Council {
+            request_id: text(row, "request_id")?,
+            lead_org_id: text(row, "lead_org_id")?,
+            rotating_org_id: opt_text(row, "rotating_org_id")?,
+            convened_by: text(row, "convened_by")?,
+            convened_at: text(row, "convened_at")?,
+        })
+    }
+}
+
 pub(crate) const MISSION_COLUMNS: &str = "id, request_id, org_id, title, status, checklist, \
      team_confirmed_at, version, created_at, updated_at";
 

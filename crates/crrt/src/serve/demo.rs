@@ -227,7 +227,7 @@ async fn populate(platform: &Platform) -> Result<()> {
         )
         .await?;
     let wiper = platform
-        .review_request(&coordinator, &wiper.id, wiper.version)
+        .review_request(&coordinator, &wiper.id, wiper.version, Some("CERT-EE"))
         .await?;
     for (team, position) in [
         (LEAD, Position::Agree),
@@ -342,7 +342,7 @@ async fn populate(platform: &Platform) -> Result<()> {
         )
         .await?;
     let ddos = platform
-        .review_request(&coordinator, &ddos.id, ddos.version)
+        .review_request(&coordinator, &ddos.id, ddos.version, Some("CERT-EE"))
         .await?;
     for (team, position) in [(LEAD, Position::Agree), ("NCSC-NL", Position::Agree)] {
         platform
