@@ -386,6 +386,36 @@ async fn every_role_against_every_endpoint() {
                 expect([200, 403, 403, 403, 403, 403, 401]),
             ),
             (
+                Method::POST,
+                "/api/v1/tokens",
+                |i| Some(json!({"name": format!("script {i}")})),
+                expect([201, 201, 201, 201, 201, 201, 401]),
+            ),
+            (
+                Method::POST,
+                "{reviewed}/decision",
+                |_| Some(json!({"version": 2, "outcome": "decline", "reason": "Out of scope"})),
+                expect([403, 200, 404, 403, 404, 404, 401]),
+            ),
+            (
+                Method::POST,
+                "{mission}/team",
+                |_| Some(json!({"version": 1, "members": ["{responder}"]})),
+                expect([403, 200, 404, 403, 404, 404, 401]),
+            ),
+            (
+                Method::GET,
+                "/api/v1/openapi.json",
+                |_| None,
+                expect([200, 200, 200, 200, 200, 200, 200]),
+            ),
+            (
+                Method::GET,
+                "/healthz",
+                |_| None,
+                expect([200, 200, 200, 200, 200, 200, 200]),
+            ),
+            (
                 Method::GET,
                 "{mission}/cases",
                 |_| None,
@@ -448,7 +478,12 @@ async fn every_role_against_every_endpoint() {
                 } else {
                     (*path).to_owned()
                 };
-                let (status, response) = f.call(role, method.clone(), &path, body(unique())).await;
+                let responder = f.actor("responder").await.user.id;
+                let body = body(unique()).map(|b| {
+                    serde_json::from_str(&b.to_string().replace("{responder}", &responder))
+                        .expect("JSON")
+                });
+                let (status, response) = f.call(role, method.clone(), &path, body).await;
                 if status != *want {
                     failures.push(format!(
                         "{backend}: {role} {method} {path}: {status}, expected {want}: {response}"

@@ -9,6 +9,15 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use crrt_platform::{AuditVerification, NewOrg, NewUser, OrgKind, Platform, Role, Skill};
 
+/// A line for the operator on stdout. The server must outlive its stdout:
+/// when whoever started it stops reading, the line is dropped, not the server.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod demo;
 
 /// Where the platform keeps its state.
@@ -101,21 +110,21 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         if args.demo {
             demo::load(&platform).await?;
         } else if let Some((email, password)) = platform.ensure_admin().await? {
-            println!("First start: created the administrator account.");
-            println!("  email:    {email}");
-            println!("  password: {password}");
-            println!("It is shown this once; store it now.");
+            say!("First start: created the administrator account.");
+            say!("  email:    {email}");
+            say!("  password: {password}");
+            say!("It is shown this once; store it now.");
         }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let address = listener.local_addr()?;
-        println!("CRRT platform listening on http://{address} (API under /api/v1; Ctrl-C stops)");
+        say!("CRRT platform listening on http://{address} (API under /api/v1; Ctrl-C stops)");
         let config = crrt_server::Config {
             secure_cookies: args.secure_cookies,
         };
         crrt_server::run(listener, platform, config, shutdown_signal()).await?;
-        println!("stopped");
+        say!("stopped");
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -129,11 +129,11 @@ pub async fn load(platform: &Platform) -> Result<()> {
             "--demo loads into an empty data directory; this one has users (use --data-dir)",
         )?;
         populate(platform).await?;
-        println!("Loaded the demo exercise.");
+        say!("Loaded the demo exercise.");
     }
-    println!("Demo accounts (password for all: {DEMO_PASSWORD}):");
+    say!("Demo accounts (password for all: {DEMO_PASSWORD}):");
     for person in PEOPLE {
-        println!(
+        say!(
             "  {:<28} {:<12} {}",
             person.email,
             person.role.as_str(),
