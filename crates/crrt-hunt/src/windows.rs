@@ -108,42 +108,42 @@ pub(crate) fn from_winlogbeat(root: &Map<String, Value>, position_hint: u64) -> 
 
 fn flatten_system(system: &Map<String, Value>, flat: &mut Map<String, Value>) {
     for (key, value) in system {
-        match key.as_str() {
-            "Provider" | "Provider_attributes" => {
-                for (attr, v) in attributes(value) {
-                    flat.insert(format!("Provider_{attr}"), v.clone());
-                }
+        system_entry(key.clone(), value.clone(), flat);
+    }
+}
+
+/// One child of `System`, moved into the flat record.
+fn system_entry(key: String, value: Value, flat: &mut Map<String, Value>) {
+    match key.as_str() {
+        "Provider" | "Provider_attributes" => {
+            for (attr, v) in into_attributes(value) {
+                flat.insert(format!("Provider_{attr}"), v);
             }
-            "TimeCreated" | "TimeCreated_attributes" => {
-                if let Some(t) = attributes(value).find(|(k, _)| *k == "SystemTime") {
-                    flat.insert("TimeCreated".to_owned(), t.1.clone());
-                }
+        }
+        "TimeCreated" | "TimeCreated_attributes" => {
+            if let Some((_, t)) = into_attributes(value).find(|(k, _)| k == "SystemTime") {
+                flat.insert("TimeCreated".to_owned(), t);
             }
-            "Execution" | "Execution_attributes" => {
-                for (attr, v) in attributes(value) {
-                    flat.insert(format!("Execution{attr}"), v.clone());
-                }
+        }
+        "Execution" | "Execution_attributes" => {
+            for (attr, v) in into_attributes(value) {
+                flat.insert(format!("Execution{attr}"), v);
             }
-            "Security" | "Security_attributes" => {
-                for (attr, v) in attributes(value) {
-                    flat.insert(attr.to_owned(), v.clone());
-                }
+        }
+        "Security" | "Security_attributes" | "Correlation" | "Correlation_attributes" => {
+            for (attr, v) in into_attributes(value) {
+                flat.insert(attr, v);
             }
-            "Correlation" | "Correlation_attributes" => {
-                for (attr, v) in attributes(value) {
-                    flat.insert(attr.to_owned(), v.clone());
-                }
+        }
+        k if k.ends_with("_attributes") => {}
+        "EventID" => {
+            if let Some(id) = into_text(value).as_ref().and_then(number_or_numeric_string) {
+                flat.insert(key, Value::from(id));
             }
-            k if k.ends_with("_attributes") => {}
-            "EventID" => {
-                if let Some(id) = text_of(value).and_then(number_or_numeric_string) {
-                    flat.insert(key.clone(), Value::from(id));
-                }
-            }
-            _ => {
-                if let Some(v) = text_of(value) {
-                    flat.insert(key.clone(), v.clone());
-                }
+        }
+        _ => {
+            if let Some(v) = into_text(value) {
+                flat.insert(key, v);
             }
         }
     }
@@ -152,26 +152,170 @@ fn flatten_system(system: &Map<String, Value>, flat: &mut Map<String, Value>) {
 /// `EventData` holds named values; classic events hold an unnamed `Data`
 /// list, kept as `Data` so keyword rules still see every string.
 fn flatten_data(data: &Value, flat: &mut Map<String, Value>) {
-    let Value::Object(map) = data else {
-        return;
-    };
-    for (key, value) in map {
-        if key == "#attributes" || key.ends_with("_attributes") {
-            continue;
+    if let Value::Object(map) = data {
+        for (key, value) in map {
+            data_entry(key.clone(), value.clone(), flat);
         }
-        match value {
-            // `UserData` wraps its values in one element named after the event
-            // (e.g. `LogFileCleared`); lift that element's children.
-            Value::Object(inner)
-                if !inner.contains_key("#text") && !inner.contains_key("Value") =>
-            {
-                flatten_data(value, flat);
+    }
+}
+
+/// One child of `EventData` or `UserData`, moved into the flat record.
+fn data_entry(key: String, value: Value, flat: &mut Map<String, Value>) {
+    if key == "#attributes" || key.ends_with("_attributes") {
+        return;
+    }
+    match value {
+        // `UserData` wraps its values in one element named after the event
+        // (e.g. `LogFileCleared`); lift that element's children.
+        Value::Object(inner) if !inner.contains_key("#text") && !inner.contains_key("Value") => {
+            for (k, v) in inner {
+                data_entry(k, v, flat);
             }
-            _ => {
-                if let Some(v) = text_of(value) {
-                    flat.insert(key.clone(), v.clone());
+        }
+        other => {
+            if let Some(v) = into_text(other) {
+                flat.insert(key, v);
+            }
+        }
+    }
+}
+
+/// The attributes of an element, owned: `{"#attributes": {..}}` or the
+/// `X_attributes` object itself.
+fn into_attributes(value: Value) -> impl Iterator<Item = (String, Value)> {
+    let map = match value {
+        Value::Object(mut m) => match m.remove("#attributes") {
+            Some(Value::Object(attrs)) => Some(attrs),
+            Some(other) => {
+                m.insert("#attributes".to_owned(), other);
+                Some(m)
+            }
+            None => Some(m),
+        },
+        _ => None,
+    };
+    map.into_iter().flatten()
+}
+
+/// The value of an element that may carry attributes (`{"#text": v}`) or be
+/// Velociraptor's `{"Value": v}`, owned.
+fn into_text(value: Value) -> Option<Value> {
+    match value {
+        Value::Object(mut m) => m.remove("#text").or_else(|| m.remove("Value")),
+        other => Some(other),
+    }
+}
+
+/// The `evtx` crate's JSON rendering of one record, flattened while it is
+/// parsed: the `Event` and `System` levels are never built as maps and no
+/// value is copied. Same result as [`from_event_json`] on the same text
+/// (a test holds them equal on the corpus).
+pub(crate) fn from_evtx_json(bytes: &[u8], position_hint: u64) -> Option<Record> {
+    use serde::de::DeserializeSeed;
+    let mut flat = Map::with_capacity(32);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let has_system = stream::Root { flat: &mut flat }.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    if !has_system {
+        return None;
+    }
+    let timestamp = match flat.get("TimeCreated") {
+        Some(Value::String(s)) => crate::time::parse_timestamp(s),
+        Some(Value::Number(n)) => n.as_f64().and_then(crate::time::from_epoch_seconds),
+        _ => None,
+    };
+    let position = flat
+        .get("EventRecordID")
+        .and_then(Value::as_u64)
+        .unwrap_or(position_hint);
+    Some(Record {
+        kind: RecordKind::Windows,
+        fields: Value::Object(flat),
+        timestamp,
+        position,
+    })
+}
+
+mod stream {
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+    use serde_json::{Map, Value};
+
+    /// `{"Event": {...}}`; yields whether a `System` section was seen.
+    pub(super) struct Root<'a> {
+        pub flat: &'a mut Map<String, Value>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Root<'_> {
+        type Value = bool;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Root<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object with an Event")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut has_system = false;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == "Event" {
+                    has_system |= map.next_value_seed(Event {
+                        flat: &mut *self.flat,
+                    })?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
                 }
             }
+            Ok(has_system)
+        }
+    }
+
+    struct Event<'a> {
+        flat: &'a mut Map<String, Value>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Event<'_> {
+        type Value = bool;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Event<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an Event object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut has_system = false;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                match &*key {
+                    "System" => match map.next_value::<Value>()? {
+                        Value::Object(system) => {
+                            has_system = true;
+                            for (k, v) in system {
+                                super::system_entry(k, v, self.flat);
+                            }
+                        }
+                        _ => return Ok(false),
+                    },
+                    "EventData" | "UserData" => {
+                        if let Value::Object(data) = map.next_value::<Value>()? {
+                            for (k, v) in data {
+                                super::data_entry(k, v, self.flat);
+                            }
+                        }
+                    }
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(has_system)
         }
     }
 }
@@ -188,15 +332,6 @@ fn attributes(value: &Value) -> impl Iterator<Item = (&str, &Value)> {
     };
     map.into_iter()
         .flat_map(|m| m.iter().map(|(k, v)| (k.as_str(), v)))
-}
-
-/// The value of an element that may carry attributes (`{"#text": v}`) or be
-/// Velociraptor's `{"Value": v}`.
-fn text_of(value: &Value) -> Option<&Value> {
-    match value {
-        Value::Object(m) => m.get("#text").or_else(|| m.get("Value")),
-        other => Some(other),
-    }
 }
 
 fn number_or_numeric_string(value: &Value) -> Option<u64> {
@@ -256,6 +391,69 @@ mod tests {
             json!({"Provider_Name": "Microsoft-Windows-Eventlog", "EventID": 1102,
                 "Channel": "Security", "Computer": "DC", "SubjectUserName": "bob"}),
         );
+    }
+
+    /// The streaming flattener gives exactly what parsing then flattening
+    /// gives, on every record of the shared corpus.
+    #[test]
+    fn streaming_and_tree_flattening_agree_on_the_corpus() {
+        use std::sync::Arc;
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/evtx-attack-samples");
+        let Ok(_) = std::fs::metadata(&dir) else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but no corpus"
+            );
+            return;
+        };
+        let mut files = Vec::new();
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).expect("dir").flatten() {
+                let p = entry.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|e| e == "evtx") {
+                    files.push(p);
+                }
+            }
+        }
+        let mut n = 0;
+        for file in files {
+            let settings = evtx::ParserSettings::new().separate_json_attributes(true);
+            let shared = Arc::new(settings.clone());
+            let Ok(parser) = evtx::EvtxParser::from_path(&file) else {
+                continue;
+            };
+            let mut parser = parser.with_configuration(settings);
+            for chunk in parser.chunks().flatten() {
+                let mut chunk = chunk;
+                let Ok(mut parsed) = chunk.parse(Arc::clone(&shared)) else {
+                    continue;
+                };
+                for record in parsed.iter().flatten() {
+                    let Ok(bytes) = record.into_json_bytes() else {
+                        continue;
+                    };
+                    let tree: Value = serde_json::from_slice(&bytes.data).expect("valid JSON");
+                    let a = from_evtx_json(&bytes.data, 0);
+                    let b = from_event_json(tree, 0);
+                    assert_eq!(
+                        a.as_ref().map(|r| (&r.fields, r.timestamp, r.position)),
+                        b.as_ref().map(|r| (&r.fields, r.timestamp, r.position)),
+                        "{}",
+                        file.display()
+                    );
+                    // Same keys in the same order, so output is byte-identical.
+                    if let (Some(a), Some(b)) = (a, b) {
+                        assert_eq!(a.fields.to_string(), b.fields.to_string());
+                    }
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 8000, "{n} records compared");
     }
 
     #[test]

@@ -33,10 +33,10 @@ pub(crate) fn read<T: Read + Seek + Send>(
         let mut n_damaged = 0u64;
         let mut first_problem = None;
         for record in chunk.iter() {
-            match record.and_then(|r| r.into_json_value()) {
+            match record.and_then(|r| r.into_json_bytes()) {
                 Ok(serialized) => {
                     let id = serialized.event_record_id;
-                    match crate::windows::from_event_json(serialized.data, id) {
+                    match crate::windows::from_evtx_json(&serialized.data, id) {
                         Some(mut record) => {
                             // The event's own TimeCreated is what Event Viewer
                             // shows; the record header's is a fallback (some
@@ -47,7 +47,7 @@ pub(crate) fn read<T: Read + Seek + Send>(
                         None => {
                             n_damaged += 1;
                             first_problem.get_or_insert_with(|| {
-                                format!("record {id} has no System section")
+                                format!("record {id} is not a Windows event (no System section)")
                             });
                         }
                     }
