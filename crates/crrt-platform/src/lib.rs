@@ -20,6 +20,7 @@
 
 pub mod auth;
 pub mod cases;
+pub mod evidence;
 pub mod missions;
 mod model;
 pub mod policy;
@@ -33,6 +34,7 @@ pub use crrt_store::{
     ApiToken, AssistanceRequest, AuditEvent, AuditVerification, Availability, Mission,
     Organisation, Page, User,
 };
+pub use evidence::{Evidence, EvidenceStore, Incoming};
 pub use missions::{
     Activation, Candidate, ChecklistUpdate, Clock, MissionStatus, MissionView, Position,
 };
@@ -53,6 +55,11 @@ pub enum PlatformError {
     Conflict(String),
     #[error("too many failed sign-ins; try again in {retry_after_seconds} s")]
     RateLimited { retry_after_seconds: u64 },
+    #[error("{0}")]
+    TooLarge(String),
+    /// The evidence store failed (disk full, permissions).
+    #[error("{0}")]
+    Io(String),
     #[error("{0}")]
     Store(StoreError),
 }
@@ -78,6 +85,7 @@ pub type Result<T> = std::result::Result<T, PlatformError>;
 pub struct Platform {
     store: Store,
     limiter: std::sync::Arc<LoginLimiter>,
+    evidence: Option<evidence::EvidenceStore>,
 }
 
 impl Platform {
@@ -89,7 +97,14 @@ impl Platform {
         Platform {
             store,
             limiter: std::sync::Arc::new(LoginLimiter::default()),
+            evidence: None,
         }
+    }
+
+    /// Keeps uploaded evidence in `store`.
+    pub fn with_evidence(mut self, store: evidence::EvidenceStore) -> Platform {
+        self.evidence = Some(store);
+        self
     }
 
     pub fn store(&self) -> &Store {

@@ -32,6 +32,11 @@ pub enum Action<'a> {
         mission: &'a Mission,
         member: bool,
     },
+    /// Evidence into a mission's cases: the team, and the institution that asked.
+    UploadEvidence {
+        mission: &'a Mission,
+        member: bool,
+    },
 }
 
 /// `Ok` when the actor may do it; otherwise a message naming what is missing.
@@ -68,6 +73,9 @@ pub fn allowed(actor: &Actor, action: Action<'_>) -> bool {
         (Coordinator, Action::ManageMission(_)) => true,
         (Coordinator, Action::WorkOnMission { .. }) => true,
         (Responder, Action::WorkOnMission { member, .. }) => member,
+        (Coordinator, Action::UploadEvidence { .. }) => true,
+        (Responder, Action::UploadEvidence { member, .. }) => member,
+        (Requester, Action::UploadEvidence { mission, .. }) => mission.org_id == actor.org_id(),
         // Responders see requests through the missions they are on (a later
         // issue); partners see none of this.
         _ => false,
@@ -89,5 +97,6 @@ fn describe(action: Action<'_>) -> &'static str {
         Action::ReadMission { .. } => "read this mission",
         Action::ManageMission(_) => "manage missions",
         Action::WorkOnMission { .. } => "work on this mission's cases",
+        Action::UploadEvidence { .. } => "upload evidence to this mission",
     }
 }

@@ -18,8 +18,8 @@ use serde_json::json;
 
 use crate::{AppError, AppState};
 use crrt_platform::{
-    Activation, ApiToken, AssistanceRequest, AuditEvent, Case, CaseView, Mission, MissionView,
-    Note, Organisation, Task,
+    Activation, ApiToken, AssistanceRequest, AuditEvent, Case, CaseView, Evidence, Mission,
+    MissionView, Note, Organisation, Task,
 };
 
 const SESSION_COOKIE: &str = "crrt_session";
@@ -58,6 +58,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/cases/{id}/tasks", post(add_task))
         .route("/api/v1/cases/{id}/notes", post(add_note))
         .route("/api/v1/tasks/{id}", post(update_task))
+        .route(
+            "/api/v1/cases/{id}/evidence",
+            get(list_evidence).post(upload_evidence),
+        )
+        .route("/api/v1/evidence/{id}/content", get(download_evidence))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/openapi.json", get(openapi))
         .fallback(|| async { AppError::not_found("no such endpoint") })
@@ -763,7 +768,8 @@ struct Proposal {
         create_token, revoke_token, list_requests, file_request, get_request, withdraw_request,
         review_request, decide_request, council, record_position, list_missions, get_mission,
         update_checklist, propose_team, confirm_team, move_mission, list_cases, create_case,
-        get_case, add_task, add_note, update_task, audit
+        get_case, add_task, add_note, update_task, upload_evidence, list_evidence,
+        download_evidence, audit
     ),
     modifiers(&Security),
     security(("bearer" = []), ("session" = []))
@@ -821,4 +827,107 @@ async fn update_user(
             .set_disabled(&actor, &id, body.disabled)
             .await?,
     ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct UploadQuery {
+    /// The file's name (a name: folders are dropped).
+    name: String,
+}
+
+/// Streams the request body to the evidence store, hashing as it goes:
+/// nothing is held whole in memory, and an upload that breaks off leaves
+/// nothing behind.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/evidence", tag = "evidence", params(("id" = String, Path, description = "Case id"), UploadQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 201, body = Evidence), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "The case already holds this content", body = ErrorBody), (status = 413, description = "Over the per-file limit", body = ErrorBody), (status = 422, body = ErrorBody), (status = 507, description = "The store could not keep it; nothing stored", body = ErrorBody)))]
+async fn upload_evidence(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
+    body: axum::body::Body,
+) -> Result<impl IntoResponse, AppError> {
+    use http_body_util::BodyExt;
+    let Query(query) = query?;
+    let mut incoming = state.platform.begin_upload(&actor, &id).await?;
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            AppError::bad_request(format!("the upload broke off: {e}; nothing was stored"))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            incoming.write(&data)?;
+        }
+    }
+    let evidence = state
+        .platform
+        .finish_upload(&actor, incoming, &query.name, &address.ip().to_string())
+        .await?;
+    Ok((StatusCode::CREATED, Json(evidence)))
+}
+
+#[utoipa::path(get, path = "/api/v1/cases/{id}/evidence", tag = "evidence", params(("id" = String, Path, description = "Case id"), PageQuery), responses((status = 200, body = Paged<Evidence>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_evidence(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let page = page_of(query).await?;
+    let items = state.platform.case_evidence(&actor, &id, page).await?;
+    Ok(Json(Paged::new(items, page)))
+}
+
+/// The stored bytes, streamed; the download is an audit event.
+#[utoipa::path(get, path = "/api/v1/evidence/{id}/content", tag = "evidence", params(("id" = String, Path, description = "Evidence id")), responses((status = 200, description = "The file as uploaded; X-Content-SHA256 carries its hash", content_type = "application/octet-stream"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn download_evidence(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let (evidence, path) = state
+        .platform
+        .open_evidence(&actor, &id, &address.ip().to_string())
+        .await?;
+    let file = tokio::fs::File::open(&path).await.map_err(|e| {
+        tracing::error!(error = %e, path = %path.display(), "stored evidence unreadable");
+        AppError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage",
+            "the stored file cannot be read; run crrt admin verify-evidence",
+        )
+    })?;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let safe_name: String = evidence
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    let mut set = |name: header::HeaderName, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    set(header::CONTENT_TYPE, "application/octet-stream".into());
+    set(header::CONTENT_LENGTH, evidence.size.to_string());
+    set(
+        header::CONTENT_DISPOSITION,
+        format!("attachment; filename=\"{safe_name}\""),
+    );
+    set(
+        header::HeaderName::from_static("x-content-sha256"),
+        evidence.sha256.clone(),
+    );
+    Ok(response)
 }

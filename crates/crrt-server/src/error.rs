@@ -69,6 +69,17 @@ impl From<PlatformError> for AppError {
                 retry_after: Some(retry_after_seconds),
                 ..AppError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
             },
+            PlatformError::TooLarge(_) => {
+                AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+            }
+            PlatformError::Io(_) => {
+                tracing::error!(error = %message, "evidence store failure");
+                AppError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage",
+                    "the evidence store could not keep the file; nothing was stored",
+                )
+            }
             PlatformError::Store(e) => {
                 // Details go to the log, not to the client.
                 tracing::error!(error = %e, "store failure");

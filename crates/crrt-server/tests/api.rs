@@ -37,7 +37,13 @@ impl Fixture {
     async fn start(backend: &str) -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = fresh_database(backend, dir.path()).await;
-        let platform = Platform::open(&url).await.expect("platform");
+        // Small per-file limit so the oversize case is cheap.
+        let evidence = crrt_platform::EvidenceStore::open(dir.path().join("evidence"), 64 << 10)
+            .expect("evidence folder");
+        let platform = Platform::open(&url)
+            .await
+            .expect("platform")
+            .with_evidence(evidence);
         for (name, kind, country) in [
             ("NCSC-LT", OrgKind::Member, "LT"),
             ("Ministry", OrgKind::Requester, "UA"),
@@ -450,6 +456,18 @@ async fn every_role_against_every_endpoint() {
                 "{task}",
                 |_| Some(json!({"version": 1, "status": "done"})),
                 expect([403, 200, 404, 403, 404, 404, 401]),
+            ),
+            (
+                Method::POST,
+                "{case}/evidence?name=notes.json",
+                |_| Some(json!({"raw": "bytes"})),
+                expect([403, 201, 404, 201, 404, 404, 401]),
+            ),
+            (
+                Method::GET,
+                "{case}/evidence",
+                |_| None,
+                expect([200, 200, 404, 200, 404, 404, 401]),
             ),
         ];
         let mut failures = Vec::new();
@@ -1258,6 +1276,8 @@ async fn the_openapi_document_describes_every_endpoint_and_validates() {
         "/api/v1/cases/{id}/tasks",
         "/api/v1/cases/{id}/notes",
         "/api/v1/tasks/{id}",
+        "/api/v1/cases/{id}/evidence",
+        "/api/v1/evidence/{id}/content",
         "/api/v1/audit",
     ];
     expected.sort();
@@ -1388,5 +1408,151 @@ async fn profiles_passwords_and_disabled_accounts() {
             )
             .await;
         assert_eq!(status, StatusCode::CONFLICT, "no locking oneself out");
+    }
+}
+
+#[tokio::test]
+async fn evidence_is_streamed_hashed_deduplicated_and_downloads_are_audited() {
+    use sha2::Digest;
+    use tokio::io::AsyncWriteExt;
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let case = f.case().await;
+        let upload = |role: &'static str, name: &'static str, bytes: Vec<u8>| {
+            let mut request = f
+                .client
+                // The test names need no escaping in a query string.
+                .post(format!(
+                    "{}/api/v1/cases/{}/evidence?name={name}",
+                    f.base, case.case.id
+                ))
+                .header("content-type", "application/octet-stream")
+                .body(bytes);
+            if let Some(token) = f.tokens.get(role) {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        let content: Vec<u8> = (0..50_000u32)
+            .flat_map(|i| i.to_le_bytes())
+            .take(60_000)
+            .collect();
+        let sha = hex::encode(sha2::Sha256::digest(&content));
+        let response = upload(
+            "requester",
+            "../../Windows/System32/winevt/Logs/Security.evtx",
+            content.clone(),
+        )
+        .await
+        .expect("HTTP");
+        assert_eq!(response.status(), StatusCode::CREATED, "{backend}");
+        let stored: Value = response.json().await.expect("JSON");
+        assert_eq!(
+            (stored["sha256"].as_str(), stored["size"].as_i64()),
+            (Some(sha.as_str()), Some(60_000))
+        );
+        assert_eq!(
+            stored["name"],
+            json!("Security.evtx"),
+            "a name, never a path"
+        );
+
+        let again = upload("coordinator", "copy.evtx", content.clone())
+            .await
+            .expect("HTTP");
+        assert_eq!(
+            again.status(),
+            StatusCode::CONFLICT,
+            "the same content twice in a case"
+        );
+        let too_big = upload("coordinator", "big.bin", vec![7u8; 70_000])
+            .await
+            .expect("HTTP");
+        assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let empty = upload("coordinator", "empty.bin", Vec::new())
+            .await
+            .expect("HTTP");
+        assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let outsider = upload("other_requester", "x.bin", vec![1, 2, 3])
+            .await
+            .expect("HTTP");
+        assert_eq!(outsider.status(), StatusCode::NOT_FOUND);
+
+        // A client that promises 100 kB, sends 1 kB and hangs up.
+        let address = f.base.trim_start_matches("http://").to_owned();
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("connect");
+        let head = format!(
+            "POST /api/v1/cases/{}/evidence?name=cut.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n",
+            case.case.id, f.tokens["coordinator"]
+        );
+        stream.write_all(head.as_bytes()).await.expect("write");
+        stream.write_all(&[9u8; 1000]).await.expect("write");
+        drop(stream);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+        let (_, listed) = f
+            .call(
+                "requester",
+                Method::GET,
+                &format!("/api/v1/cases/{}/evidence", case.case.id),
+                None,
+            )
+            .await;
+        assert_eq!(
+            listed["items"].as_array().map(Vec::len),
+            Some(1),
+            "{backend}: only the complete upload: {listed}"
+        );
+        let incoming = f._dir.path().join("evidence/.incoming");
+        assert_eq!(
+            std::fs::read_dir(&incoming).expect("dir").count(),
+            0,
+            "no half-written file is left"
+        );
+
+        // Download: the same bytes, the hash in a header, an audit event.
+        let id = stored["id"].as_str().expect("id");
+        let response = f
+            .client
+            .get(format!("{}/api/v1/evidence/{id}/content", f.base))
+            .bearer_auth(&f.tokens["coordinator"])
+            .send()
+            .await
+            .expect("HTTP");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-content-sha256"], sha.as_str());
+        assert_eq!(response.bytes().await.expect("body").to_vec(), content);
+        let (status, _) = f
+            .call(
+                "partner",
+                Method::GET,
+                &format!("/api/v1/evidence/{id}/content"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let actions: Vec<String> = f
+            .platform
+            .store()
+            .audit_of("evidence", id)
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(actions, ["evidence.upload", "evidence.download"]);
+
+        // Stored bytes altered behind the platform's back are caught.
+        assert_eq!(
+            f.platform.verify_evidence().await.expect("verify").1.len(),
+            0
+        );
+        let stored_file = f._dir.path().join("evidence").join(&sha[..2]).join(&sha);
+        std::fs::write(&stored_file, b"tampered").expect("tamper");
+        let (n, problems) = f.platform.verify_evidence().await.expect("verify");
+        assert_eq!((n, problems.len()), (1, 1), "{problems:?}");
+        assert!(problems[0].1.contains("content changed"), "{problems:?}");
     }
 }

@@ -462,6 +462,50 @@ impl Store {
         rows.iter().map(Note::from_row).collect()
     }
 
+    // ----- evidence -----
+
+    pub async fn evidence(&self, id: &str) -> Result<Option<Evidence>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Evidence::from_row(&r)).transpose()
+    }
+
+    pub async fn evidence_of_case(&self, case_id: &str, page: Page) -> Result<Vec<Evidence>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE case_id = $1 \
+             ORDER BY uploaded_at, id LIMIT $2 OFFSET $3"
+        )))
+        .bind(case_id)
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Evidence::from_row).collect()
+    }
+
+    pub async fn evidence_by_hash(&self, case_id: &str, sha256: &str) -> Result<Option<Evidence>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE case_id = $1 AND sha256 = $2"
+        )))
+        .bind(case_id)
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Evidence::from_row(&r)).transpose()
+    }
+
+    /// Every distinct stored content hash, for verification and cleanup.
+    pub async fn evidence_hashes(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT sha256 FROM evidence ORDER BY sha256")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| text(r, "sha256")).collect()
+    }
+
     // ----- audit -----
 
     /// Audit events in chain order, from sequence number `from` on.
@@ -904,6 +948,25 @@ impl Tx {
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+
+    pub async fn insert_evidence(&mut self, evidence: &Evidence) -> Result<()> {
+        let result = sqlx::query(dynamic(format!(
+            "INSERT INTO evidence ({EVIDENCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        )))
+        .bind(&evidence.id)
+        .bind(&evidence.case_id)
+        .bind(&evidence.name)
+        .bind(evidence.size)
+        .bind(&evidence.sha256)
+        .bind(&evidence.uploaded_by)
+        .bind(&evidence.uploaded_from)
+        .bind(&evidence.uploaded_at)
+        .execute(&mut *self.tx)
+        .await;
+        unique(result, || {
+            format!("this content (SHA-256 {}) in the case", evidence.sha256)
+        })
     }
 
     /// Appends to the hash chain. The head row is updated first: on

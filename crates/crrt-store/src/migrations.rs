@@ -161,6 +161,21 @@ const STEPS: &[(i64, &str)] = &[
         convened_at TEXT NOT NULL
     );",
     ),
+    (
+        5,
+        "CREATE TABLE evidence (
+        id TEXT PRIMARY KEY,
+        case_id TEXT NOT NULL REFERENCES cases (id),
+        name TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        sha256 TEXT NOT NULL,
+        uploaded_by TEXT NOT NULL REFERENCES users (id),
+        uploaded_from TEXT NOT NULL,
+        uploaded_at TEXT NOT NULL,
+        UNIQUE (case_id, sha256)
+    );
+    CREATE INDEX evidence_sha256 ON evidence (sha256);",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

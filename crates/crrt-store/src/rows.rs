@@ -359,5 +359,40 @@ impl Note {
     }
 }
 
+pub(crate) const EVIDENCE_COLUMNS: &str =
+    "id, case_id, name, size, sha256, uploaded_by, uploaded_from, uploaded_at";
+
+/// A piece of evidence: its bytes live, unchanged, in the evidence store
+/// under their SHA-256; this row is its record of custody.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Evidence {
+    pub id: String,
+    pub case_id: String,
+    /// The file name as uploaded (a name only; never a path).
+    pub name: String,
+    pub size: i64,
+    /// Lowercase hex.
+    pub sha256: String,
+    pub uploaded_by: String,
+    /// The client address it came from.
+    pub uploaded_from: String,
+    pub uploaded_at: String,
+}
+
+impl Evidence {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(Evidence {
+            id: text(row, "id")?,
+            case_id: text(row, "case_id")?,
+            name: text(row, "name")?,
+            size: int(row, "size")?,
+            sha256: text(row, "sha256")?,
+            uploaded_by: text(row, "uploaded_by")?,
+            uploaded_from: text(row, "uploaded_from")?,
+            uploaded_at: text(row, "uploaded_at")?,
+        })
+    }
+}
+
 pub(crate) const AUDIT_COLUMNS: &str =
     "seq, at, actor, action, object_type, object_id, before_json, after_json, prev_hash, hash";

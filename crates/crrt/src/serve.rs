@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use crrt_platform::{AuditVerification, NewOrg, NewUser, OrgKind, Platform, Role, Skill};
+use crrt_platform::{
+    AuditVerification, EvidenceStore, NewOrg, NewUser, OrgKind, Platform, Role, Skill,
+};
 
 /// A line for the operator on stdout. The server must outlive its stdout:
 /// when whoever started it stops reading, the line is dropped, not the server.
@@ -31,6 +33,14 @@ pub struct StoreArgs {
     /// postgres://crrt@localhost/crrt.
     #[arg(long, value_name = "URL", global = true)]
     database: Option<String>,
+
+    /// Folder for evidence files [default: DIR/evidence].
+    #[arg(long, value_name = "DIR", global = true)]
+    evidence_dir: Option<PathBuf>,
+
+    /// Largest evidence file accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 30, global = true)]
+    max_evidence_bytes: u64,
 }
 
 impl StoreArgs {
@@ -43,9 +53,16 @@ impl StoreArgs {
                 sqlite_url(&self.data_dir.join("crrt.db"))
             }
         };
-        Platform::open(&url)
+        let platform = Platform::open(&url)
             .await
-            .with_context(|| format!("opening the database at {}", redact(&url)))
+            .with_context(|| format!("opening the database at {}", redact(&url)))?;
+        let folder = self
+            .evidence_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("evidence"));
+        let evidence = EvidenceStore::open(&folder, self.max_evidence_bytes)
+            .with_context(|| format!("opening the evidence folder {}", folder.display()))?;
+        Ok(platform.with_evidence(evidence))
     }
 }
 
@@ -107,6 +124,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     init_logging();
     runtime()?.block_on(async move {
         let platform = args.store.open().await?;
+        platform.remove_broken_uploads();
         if args.demo {
             demo::load(&platform).await?;
         } else if let Some((email, password)) = platform.ensure_admin().await? {
@@ -196,6 +214,8 @@ enum AdminCommand {
     },
     /// Check the audit trail's hash chain; exit 1 and name the first broken link if altered.
     VerifyAudit,
+    /// Re-hash every stored evidence file; exit 1 and name any that is missing or changed.
+    VerifyEvidence,
 }
 
 fn parse<T: std::str::FromStr<Err = crrt_platform::PlatformError>>(
@@ -253,6 +273,18 @@ pub fn admin(args: AdminArgs) -> Result<ExitCode> {
                 let new = platform.create_token(None, &email, &name).await?;
                 println!("{}", new.secret);
                 eprintln!("token {:?} for {email}: shown this once; use it as `Authorization: Bearer TOKEN`", new.token.name);
+            }
+            AdminCommand::VerifyEvidence => {
+                let (n_files, problems) = platform.verify_evidence().await?;
+                if problems.is_empty() {
+                    println!("evidence intact: {n_files} stored files re-hashed, all match");
+                } else {
+                    for (sha256, problem) in &problems {
+                        println!("evidence {sha256}: {problem}");
+                    }
+                    println!("{} of {n_files} stored files do NOT match their record", problems.len());
+                    return Ok(ExitCode::from(1));
+                }
             }
             AdminCommand::VerifyAudit => match platform.verify_audit().await? {
                 AuditVerification::Intact { n_events } => {

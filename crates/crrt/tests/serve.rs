@@ -424,3 +424,40 @@ async fn sigterm_lets_requests_in_flight_finish() {
     }
     assert!(crrt(&data, &["admin", "verify-audit"]).status.success());
 }
+
+/// What a crash mid-upload left in `.incoming/` is gone once the server is
+/// back; `verify-evidence` re-hashes what is stored.
+#[test]
+fn restart_removes_broken_uploads_and_evidence_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let incoming = data.join("evidence/.incoming");
+    std::fs::create_dir_all(&incoming).expect("mkdir");
+    std::fs::write(incoming.join("half-an-upload"), b"partial").expect("write");
+    let verified = crrt(&data, &["admin", "verify-evidence"]);
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
+    assert!(text(&verified.stdout).contains("evidence intact: 0 stored files"));
+    assert!(
+        incoming.join("half-an-upload").exists(),
+        "admin commands leave uploads alone"
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crrt"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let started = BufReader::new(child.stdout.take().expect("stdout"))
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("CRRT platform listening"));
+    assert!(started);
+    assert!(
+        !incoming.join("half-an-upload").exists(),
+        "the orphan is removed at start"
+    );
+    child.kill().expect("kill");
+    child.wait().expect("reaped");
+}
