@@ -25,6 +25,7 @@ pub mod missions;
 mod model;
 pub mod policy;
 pub mod requests;
+pub mod rulepacks;
 
 use crrt_store::{AuditEntry, Store, StoreError};
 
@@ -40,6 +41,7 @@ pub use missions::{
 };
 pub use model::{Actor, NewOrg, OrgKind, Role, Skill, Tlp, UserView};
 pub use requests::{Decision, NewRequest, RequestStatus, Urgency};
+pub use rulepacks::{RulePack, RuleProblem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {

@@ -37,6 +37,10 @@ pub enum Action<'a> {
         mission: &'a Mission,
         member: bool,
     },
+    /// Upload rule packs.
+    ManageRulePacks,
+    /// See rule packs and their problems.
+    ReadRulePacks,
 }
 
 /// `Ok` when the actor may do it; otherwise a message naming what is missing.
@@ -74,6 +78,8 @@ pub fn allowed(actor: &Actor, action: Action<'_>) -> bool {
         (Coordinator, Action::WorkOnMission { .. }) => true,
         (Responder, Action::WorkOnMission { member, .. }) => member,
         (Coordinator, Action::UploadEvidence { .. }) => true,
+        (Coordinator | Responder, Action::ManageRulePacks) => true,
+        (Admin | Coordinator | Responder, Action::ReadRulePacks) => true,
         (Responder, Action::UploadEvidence { member, .. }) => member,
         (Requester, Action::UploadEvidence { mission, .. }) => mission.org_id == actor.org_id(),
         // Responders see requests through the missions they are on (a later
@@ -98,5 +104,7 @@ fn describe(action: Action<'_>) -> &'static str {
         Action::ManageMission(_) => "manage missions",
         Action::WorkOnMission { .. } => "work on this mission's cases",
         Action::UploadEvidence { .. } => "upload evidence to this mission",
+        Action::ManageRulePacks => "upload rule packs",
+        Action::ReadRulePacks => "see rule packs",
     }
 }

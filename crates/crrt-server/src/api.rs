@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::{AppError, AppState};
 use crrt_platform::{
     Activation, ApiToken, AssistanceRequest, AuditEvent, Case, CaseView, Evidence, Mission,
-    MissionView, Note, Organisation, Task,
+    MissionView, Note, Organisation, RulePack, Task,
 };
 
 const SESSION_COOKIE: &str = "crrt_session";
@@ -63,6 +63,15 @@ pub(crate) fn routes() -> Router<AppState> {
             get(list_evidence).post(upload_evidence),
         )
         .route("/api/v1/evidence/{id}/content", get(download_evidence))
+        .route(
+            "/api/v1/rulepacks",
+            get(list_rulepacks)
+                .post(upload_rulepack)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crrt_platform::rulepacks::MAX_PACK_BYTES,
+                )),
+        )
+        .route("/api/v1/rulepacks/{id}", get(get_rulepack))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/openapi.json", get(openapi))
         .fallback(|| async { AppError::not_found("no such endpoint") })
@@ -769,7 +778,7 @@ struct Proposal {
         review_request, decide_request, council, record_position, list_missions, get_mission,
         update_checklist, propose_team, confirm_team, move_mission, list_cases, create_case,
         get_case, add_task, add_note, update_task, upload_evidence, list_evidence,
-        download_evidence, audit
+        download_evidence, upload_rulepack, list_rulepacks, get_rulepack, audit
     ),
     modifiers(&Security),
     security(("bearer" = []), ("session" = []))
@@ -930,4 +939,41 @@ async fn download_evidence(
         evidence.sha256.clone(),
     );
     Ok(response)
+}
+
+/// Sigma rules as a ZIP (a folder zipped) or one YAML file.
+#[utoipa::path(post, path = "/api/v1/rulepacks", tag = "rule packs", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/zip"), responses((status = 201, description = "Stored; rules that did not load are listed in `problems`", body = RulePack), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "The same pack is already here", body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, description = "Not a ZIP or YAML, a ZIP bomb, or no rule loads", body = ErrorBody)))]
+async fn upload_rulepack(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let Query(query) = query?;
+    let bytes = body.map_err(|e| AppError::new(e.status(), "too_large", e.body_text()))?;
+    let pack = state
+        .platform
+        .upload_rulepack(&actor, &query.name, &bytes)
+        .await?;
+    Ok((StatusCode::CREATED, Json(pack)))
+}
+
+#[utoipa::path(get, path = "/api/v1/rulepacks", tag = "rule packs", params(PageQuery), responses((status = 200, body = Paged<RulePack>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_rulepacks(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let page = page_of(query).await?;
+    let items = state.platform.rulepacks(&actor, page).await?;
+    Ok(Json(Paged::new(items, page)))
+}
+
+#[utoipa::path(get, path = "/api/v1/rulepacks/{id}", tag = "rule packs", params(("id" = String, Path, description = "Rule pack id")), responses((status = 200, body = RulePack), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_rulepack(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(state.platform.rulepack(&actor, &id).await?))
 }

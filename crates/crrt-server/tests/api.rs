@@ -1278,6 +1278,8 @@ async fn the_openapi_document_describes_every_endpoint_and_validates() {
         "/api/v1/tasks/{id}",
         "/api/v1/cases/{id}/evidence",
         "/api/v1/evidence/{id}/content",
+        "/api/v1/rulepacks",
+        "/api/v1/rulepacks/{id}",
         "/api/v1/audit",
     ];
     expected.sort();
@@ -1555,4 +1557,139 @@ async fn evidence_is_streamed_hashed_deduplicated_and_downloads_are_audited() {
         assert_eq!((n, problems.len()), (1, 1), "{problems:?}");
         assert!(problems[0].1.contains("content changed"), "{problems:?}");
     }
+}
+
+fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut bytes = Vec::new();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(&mut bytes));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, content) in files {
+        zip.start_file(*name, options).expect("entry");
+        zip.write_all(content).expect("write");
+    }
+    zip.finish().expect("finish");
+    bytes
+}
+
+#[tokio::test]
+async fn rule_packs_are_checked_and_kept_and_bombs_refused() {
+    let f = Fixture::start("sqlite").await;
+    let good = |n: u32| {
+        format!(
+            "title: rule {n}\nlogsource: {{product: windows}}\nlevel: high\ndetection:\n  sel: {{CommandLine|contains: 'x{n}'}}\n  condition: sel\n"
+        )
+    };
+    let (r1, r2, r3) = (good(1), good(2), good(3));
+    let pack = zip_of(&[
+        ("rules/a.yml", r1.as_bytes()),
+        ("rules/b.yaml", r2.as_bytes()),
+        (
+            "rules/broken.yml",
+            b"title: broken\ndetection:\n  sel: {A: 1}\n  condition: sel and\n",
+        ),
+        ("README.md", b"not a rule"),
+        ("../../outside.yml", r3.as_bytes()),
+    ]);
+    let upload = |role: &'static str, name: &'static str, bytes: Vec<u8>| {
+        let mut request = f
+            .client
+            .post(format!("{}/api/v1/rulepacks?name={name}", f.base))
+            .header("content-type", "application/zip")
+            .body(bytes);
+        if let Some(token) = f.tokens.get(role) {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let response = upload("responder", "field-pack", pack.clone())
+        .await
+        .expect("HTTP");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let stored: Value = response.json().await.expect("JSON");
+    assert_eq!(
+        (stored["n_files"].as_i64(), stored["n_rules"].as_i64()),
+        (Some(4), Some(3)),
+        "{stored}"
+    );
+    assert_eq!(
+        stored["problems"][0]["file"],
+        json!("rules/broken.yml"),
+        "{stored}"
+    );
+    assert_eq!(
+        upload("coordinator", "again", pack)
+            .await
+            .expect("HTTP")
+            .status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        upload("coordinator", "one", good(4).into_bytes())
+            .await
+            .expect("HTTP")
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        upload("requester", "mine", good(5).into_bytes())
+            .await
+            .expect("HTTP")
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        upload("partner", "mine", good(6).into_bytes())
+            .await
+            .expect("HTTP")
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // A ZIP bomb: 200 MiB of zeros in a few hundred kilobytes.
+    let bomb = {
+        use std::io::Write;
+        let mut bytes = Vec::new();
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(&mut bytes));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(true);
+        zip.start_file("bomb.yml", options).expect("entry");
+        let zeros = vec![b' '; 1 << 20];
+        for _ in 0..200 {
+            zip.write_all(&zeros).expect("write");
+        }
+        zip.finish().expect("finish");
+        bytes
+    };
+    assert!(bomb.len() < 2 << 20, "{} bytes", bomb.len());
+    let response = upload("coordinator", "bomb", bomb).await.expect("HTTP");
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.expect("JSON");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ZIP bomb"),
+        "{body}"
+    );
+    let response = upload("coordinator", "binary", vec![0xff, 0xfe, 0x00, 0x01])
+        .await
+        .expect("HTTP");
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (status, list) = f
+        .call("responder", Method::GET, "/api/v1/rulepacks", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        list["items"].as_array().map(Vec::len),
+        Some(2),
+        "the refused ones left nothing: {list}"
+    );
+    let (status, _) = f
+        .call("requester", Method::GET, "/api/v1/rulepacks", None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -506,6 +506,42 @@ impl Store {
         rows.iter().map(|r| text(r, "sha256")).collect()
     }
 
+    // ----- rule packs -----
+
+    pub async fn rulepack(&self, id: &str) -> Result<Option<RulePack>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {RULEPACK_COLUMNS} FROM rulepacks WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| RulePack::from_row(&r)).transpose()
+    }
+
+    pub async fn rulepacks(&self, page: Page) -> Result<Vec<RulePack>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {RULEPACK_COLUMNS} FROM rulepacks ORDER BY uploaded_at DESC, id \
+             LIMIT $1 OFFSET $2"
+        )))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(RulePack::from_row).collect()
+    }
+
+    /// The YAML files of a pack: (path in the pack, text).
+    pub async fn rulepack_files(&self, pack_id: &str) -> Result<Vec<(String, String)>> {
+        let rows =
+            sqlx::query("SELECT path, text FROM rulepack_files WHERE pack_id = $1 ORDER BY path")
+                .bind(pack_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((text(r, "path")?, text(r, "text")?)))
+            .collect()
+    }
+
     // ----- audit -----
 
     /// Audit events in chain order, from sequence number `from` on.
@@ -967,6 +1003,38 @@ impl Tx {
         unique(result, || {
             format!("this content (SHA-256 {}) in the case", evidence.sha256)
         })
+    }
+
+    pub async fn insert_rulepack(
+        &mut self,
+        pack: &RulePack,
+        files: &[(String, String)],
+    ) -> Result<()> {
+        let result = sqlx::query(dynamic(format!(
+            "INSERT INTO rulepacks ({RULEPACK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        )))
+        .bind(&pack.id)
+        .bind(&pack.name)
+        .bind(&pack.sha256)
+        .bind(pack.n_files)
+        .bind(pack.n_rules)
+        .bind(json(&pack.problems))
+        .bind(&pack.uploaded_by)
+        .bind(&pack.uploaded_at)
+        .execute(&mut *self.tx)
+        .await;
+        unique(result, || {
+            format!("a rule pack with this content (SHA-256 {})", pack.sha256)
+        })?;
+        for (path, text) in files {
+            sqlx::query("INSERT INTO rulepack_files (pack_id, path, text) VALUES ($1, $2, $3)")
+                .bind(&pack.id)
+                .bind(path)
+                .bind(text)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Appends to the hash chain. The head row is updated first: on

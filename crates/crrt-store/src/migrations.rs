@@ -176,6 +176,25 @@ const STEPS: &[(i64, &str)] = &[
     );
     CREATE INDEX evidence_sha256 ON evidence (sha256);",
     ),
+    (
+        6,
+        "CREATE TABLE rulepacks (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        sha256 TEXT NOT NULL UNIQUE,
+        n_files BIGINT NOT NULL,
+        n_rules BIGINT NOT NULL,
+        problems TEXT NOT NULL,
+        uploaded_by TEXT NOT NULL REFERENCES users (id),
+        uploaded_at TEXT NOT NULL
+    );
+    CREATE TABLE rulepack_files (
+        pack_id TEXT NOT NULL REFERENCES rulepacks (id),
+        path TEXT NOT NULL,
+        text TEXT NOT NULL,
+        PRIMARY KEY (pack_id, path)
+    );",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

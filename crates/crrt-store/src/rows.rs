@@ -394,5 +394,47 @@ impl Evidence {
     }
 }
 
+pub(crate) const RULEPACK_COLUMNS: &str =
+    "id, name, sha256, n_files, n_rules, problems, uploaded_by, uploaded_at";
+
+/// A rule that did not load, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RuleProblem {
+    pub file: String,
+    pub rule: Option<String>,
+    pub message: String,
+}
+
+/// A set of Sigma rules uploaded to the platform, kept as their YAML.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RulePack {
+    pub id: String,
+    pub name: String,
+    /// Of the uploaded file.
+    pub sha256: String,
+    pub n_files: i64,
+    /// Rules that loaded.
+    pub n_rules: i64,
+    /// Files and rules that did not load, and why.
+    pub problems: Vec<RuleProblem>,
+    pub uploaded_by: String,
+    pub uploaded_at: String,
+}
+
+impl RulePack {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(RulePack {
+            id: text(row, "id")?,
+            name: text(row, "name")?,
+            sha256: text(row, "sha256")?,
+            n_files: int(row, "n_files")?,
+            n_rules: int(row, "n_rules")?,
+            problems: from_json(row, "problems")?,
+            uploaded_by: text(row, "uploaded_by")?,
+            uploaded_at: text(row, "uploaded_at")?,
+        })
+    }
+}
+
 pub(crate) const AUDIT_COLUMNS: &str =
     "seq, at, actor, action, object_type, object_id, before_json, after_json, prev_hash, hash";
