@@ -21,6 +21,7 @@
 pub mod auth;
 pub mod cases;
 pub mod evidence;
+pub mod hunts;
 pub mod missions;
 mod model;
 pub mod policy;
@@ -36,6 +37,7 @@ pub use crrt_store::{
     Organisation, Page, User,
 };
 pub use evidence::{Evidence, EvidenceStore, Incoming};
+pub use hunts::{Hunt, NewHunt, StoredFinding};
 pub use missions::{
     Activation, Candidate, ChecklistUpdate, Clock, MissionStatus, MissionView, Position,
 };

@@ -18,8 +18,8 @@ use serde_json::json;
 
 use crate::{AppError, AppState};
 use crrt_platform::{
-    Activation, ApiToken, AssistanceRequest, AuditEvent, Case, CaseView, Evidence, Mission,
-    MissionView, Note, Organisation, RulePack, Task,
+    Activation, ApiToken, AssistanceRequest, AuditEvent, Case, CaseView, Evidence, Hunt, Mission,
+    MissionView, NewHunt, Note, Organisation, RulePack, StoredFinding, Task,
 };
 
 const SESSION_COOKIE: &str = "crrt_session";
@@ -72,6 +72,11 @@ pub(crate) fn routes() -> Router<AppState> {
                 )),
         )
         .route("/api/v1/rulepacks/{id}", get(get_rulepack))
+        .route("/api/v1/cases/{id}/hunts", get(list_hunts).post(start_hunt))
+        .route("/api/v1/hunts/{id}", get(get_hunt))
+        .route("/api/v1/hunts/{id}/cancel", post(cancel_hunt))
+        .route("/api/v1/cases/{id}/findings", get(list_findings))
+        .route("/api/v1/findings/{id}/triage", post(triage_finding))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/openapi.json", get(openapi))
         .fallback(|| async { AppError::not_found("no such endpoint") })
@@ -778,7 +783,8 @@ struct Proposal {
         review_request, decide_request, council, record_position, list_missions, get_mission,
         update_checklist, propose_team, confirm_team, move_mission, list_cases, create_case,
         get_case, add_task, add_note, update_task, upload_evidence, list_evidence,
-        download_evidence, upload_rulepack, list_rulepacks, get_rulepack, audit
+        download_evidence, upload_rulepack, list_rulepacks, get_rulepack, start_hunt, list_hunts,
+        get_hunt, cancel_hunt, list_findings, triage_finding, audit
     ),
     modifiers(&Security),
     security(("bearer" = []), ("session" = []))
@@ -976,4 +982,85 @@ async fn get_rulepack(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
     Ok(Json(state.platform.rulepack(&actor, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/cases/{id}/hunts", tag = "hunts", params(("id" = String, Path, description = "Case id")), request_body = NewHunt, responses((status = 201, description = "Queued; a worker picks it up", body = Hunt), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn start_hunt(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NewHunt>,
+) -> Result<impl IntoResponse, AppError> {
+    let hunt = state.platform.start_hunt(&actor, &id, body).await?;
+    Ok((StatusCode::CREATED, Json(hunt)))
+}
+
+#[utoipa::path(get, path = "/api/v1/cases/{id}/hunts", tag = "hunts", params(("id" = String, Path, description = "Case id"), PageQuery), responses((status = 200, body = Paged<Hunt>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_hunts(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let page = page_of(query).await?;
+    Ok(Json(Paged::new(
+        state.platform.hunts(&actor, &id, page).await?,
+        page,
+    )))
+}
+
+/// A hunt with its progress (records and bytes done, of bytes in all).
+#[utoipa::path(get, path = "/api/v1/hunts/{id}", tag = "hunts", params(("id" = String, Path, description = "Hunt id")), responses((status = 200, body = Hunt), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_hunt(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(state.platform.hunt(&actor, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/hunts/{id}/cancel", tag = "hunts", params(("id" = String, Path, description = "Hunt id")), responses((status = 200, body = Hunt), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Already ended", body = ErrorBody)))]
+async fn cancel_hunt(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(state.platform.cancel_hunt(&actor, &id).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/cases/{id}/findings", tag = "hunts", params(("id" = String, Path, description = "Case id"), PageQuery), responses((status = 200, body = Paged<StoredFinding>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_findings(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let page = page_of(query).await?;
+    Ok(Json(Paged::new(
+        state.platform.findings(&actor, &id, page).await?,
+        page,
+    )))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TriageBody {
+    /// `needs_review`, `true_positive` or `false_positive`.
+    verdict: String,
+    comment: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/findings/{id}/triage", tag = "hunts", params(("id" = String, Path, description = "Finding id")), request_body = TriageBody, responses((status = 200, body = StoredFinding), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn triage_finding(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TriageBody>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(
+        state
+            .platform
+            .triage(&actor, &id, &body.verdict, body.comment)
+            .await?,
+    ))
 }

@@ -94,6 +94,13 @@ impl Fixture {
                 .expect("token");
             tokens.insert(key, token.secret);
         }
+        // A worker, as `crrt serve` embeds one.
+        let worker = platform.clone();
+        tokio::spawn(async move {
+            worker
+                .run_worker("test-worker", std::future::pending())
+                .await
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -1280,6 +1287,11 @@ async fn the_openapi_document_describes_every_endpoint_and_validates() {
         "/api/v1/evidence/{id}/content",
         "/api/v1/rulepacks",
         "/api/v1/rulepacks/{id}",
+        "/api/v1/cases/{id}/hunts",
+        "/api/v1/hunts/{id}",
+        "/api/v1/hunts/{id}/cancel",
+        "/api/v1/cases/{id}/findings",
+        "/api/v1/findings/{id}/triage",
         "/api/v1/audit",
     ];
     expected.sort();
@@ -1692,4 +1704,138 @@ async fn rule_packs_are_checked_and_kept_and_bombs_refused() {
         .call("requester", Method::GET, "/api/v1/rulepacks", None)
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn hunts_run_in_the_background_and_findings_land_once_on_the_case() {
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let case = f.case().await;
+        let events = concat!(
+            r#"{"winlog": {"channel": "Security", "event_id": 4688, "computer_name": "DC01", "record_id": 7, "event_data": {"CommandLine": "whoami /all", "NewProcessName": "C:\\Windows\\System32\\whoami.exe"}}, "@timestamp": "2022-02-23T16:00:00Z"}"#,
+            "\n",
+            r#"{"winlog": {"channel": "Security", "event_id": 4688, "computer_name": "DC01", "record_id": 8, "event_data": {"CommandLine": "notepad"}}, "@timestamp": "2022-02-23T16:00:01Z"}"#,
+            "\n"
+        );
+        let uploaded: Value = f
+            .client
+            .post(format!(
+                "{}/api/v1/cases/{}/evidence?name=dc01.jsonl",
+                f.base, case.case.id
+            ))
+            .bearer_auth(&f.tokens["requester"])
+            .body(events)
+            .send()
+            .await
+            .expect("HTTP")
+            .json()
+            .await
+            .expect("JSON");
+        let rule = "title: Whoami\nid: 11111111-2222-3333-4444-555555555555\nlogsource: {category: process_creation, product: windows}\nlevel: medium\ntags: [attack.t1033]\ndetection:\n  sel: {CommandLine|contains: whoami}\n  condition: sel\n";
+        let pack: Value = f
+            .client
+            .post(format!("{}/api/v1/rulepacks?name=whoami", f.base))
+            .bearer_auth(&f.tokens["coordinator"])
+            .body(rule)
+            .send()
+            .await
+            .expect("HTTP")
+            .json()
+            .await
+            .expect("JSON");
+        let hunts = format!("/api/v1/cases/{}/hunts", case.case.id);
+        let run = || async {
+            let (status, hunt) = f
+                .call(
+                    "coordinator",
+                    Method::POST,
+                    &hunts,
+                    Some(json!({"rulepacks": [pack["id"]]})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{backend}: {hunt}");
+            let id = hunt["id"].as_str().expect("id").to_owned();
+            for _ in 0..300 {
+                let (_, hunt) = f
+                    .call(
+                        "requester",
+                        Method::GET,
+                        &format!("/api/v1/hunts/{id}"),
+                        None,
+                    )
+                    .await;
+                if hunt["status"] != json!("queued") && hunt["status"] != json!("running") {
+                    return hunt;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("{backend}: the hunt never ended");
+        };
+        let first = run().await;
+        assert_eq!(first["status"], json!("done"), "{first}");
+        assert_eq!(first["n_findings"], json!(1));
+        let second = run().await;
+        assert_eq!(
+            (second["status"].as_str(), second["n_findings"].as_i64()),
+            (Some("done"), Some(0)),
+            "already known: {second}"
+        );
+
+        let findings_path = format!("/api/v1/cases/{}/findings", case.case.id);
+        let (_, findings) = f.call("requester", Method::GET, &findings_path, None).await;
+        let items = findings["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{findings}");
+        let finding = &items[0];
+        assert_eq!(finding["evidence_file"], json!("dc01.jsonl"));
+        assert_eq!(finding["evidence_id"], uploaded["id"]);
+        assert_eq!(finding["rule_title"], json!("Whoami"));
+        assert_eq!(finding["host"], json!("DC01"));
+        assert_eq!(finding["triage"], json!("needs_review"));
+
+        let triage = format!(
+            "/api/v1/findings/{}/triage",
+            finding["id"].as_str().expect("id")
+        );
+        let (status, body) = f
+            .call(
+                "coordinator",
+                Method::POST,
+                &triage,
+                Some(json!({"verdict": "true_positive", "comment": "attacker recon"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["triage"], json!("true_positive"));
+        let (status, _) = f
+            .call(
+                "coordinator",
+                Method::POST,
+                &triage,
+                Some(json!({"verdict": "maybe"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let (status, _) = f
+            .call(
+                "requester",
+                Method::POST,
+                &triage,
+                Some(json!({"verdict": "false_positive"})),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "the institution reads findings, the team judges them"
+        );
+        let (status, _) = f.call("partner", Method::GET, &findings_path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let cancel = format!("/api/v1/hunts/{}/cancel", first["id"].as_str().expect("id"));
+        let (status, _) = f.call("coordinator", Method::POST, &cancel, None).await;
+        assert_eq!(
+            status,
+            StatusCode::CONFLICT,
+            "a finished hunt cannot be cancelled"
+        );
+    }
 }

@@ -542,6 +542,110 @@ impl Store {
             .collect()
     }
 
+    // ----- hunts and findings -----
+
+    pub async fn hunt(&self, id: &str) -> Result<Option<Hunt>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {HUNT_COLUMNS} FROM hunts WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Hunt::from_row(&r)).transpose()
+    }
+
+    pub async fn hunts_of_case(&self, case_id: &str, page: Page) -> Result<Vec<Hunt>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {HUNT_COLUMNS} FROM hunts WHERE case_id = $1 ORDER BY created_at DESC, id \
+             LIMIT $2 OFFSET $3"
+        )))
+        .bind(case_id)
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Hunt::from_row).collect()
+    }
+
+    /// Takes the oldest queued hunt, or one whose worker's lease ran out,
+    /// for `worker` until `lease_until`. On PostgreSQL concurrent workers
+    /// skip rows another is taking (`FOR UPDATE SKIP LOCKED`); SQLite has one
+    /// writer at a time anyway.
+    pub async fn claim_hunt(
+        &self,
+        worker: &str,
+        now: &str,
+        lease_until: &str,
+    ) -> Result<Option<Hunt>> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(dynamic(format!(
+            "UPDATE hunts SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
+             attempts = attempts + 1, started_at = COALESCE(started_at, $3) \
+             WHERE id = (SELECT id FROM hunts WHERE status = 'queued' \
+                 OR (status = 'running' AND lease_expires_at < $3) \
+                 ORDER BY created_at, id LIMIT 1 {lock}) \
+             RETURNING {HUNT_COLUMNS}"
+        )))
+        .bind(worker)
+        .bind(lease_until)
+        .bind(now)
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+        tx.commit().await?;
+        row.map(|r| Hunt::from_row(&r)).transpose()
+    }
+
+    /// Extends the lease and records progress; `false` when the worker no
+    /// longer holds the hunt (cancelled, or its lease was taken over).
+    pub async fn renew_hunt(
+        &self,
+        id: &str,
+        worker: &str,
+        lease_until: &str,
+        progress: (i64, i64, i64),
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE hunts SET lease_expires_at = $1, records_done = $2, bytes_done = $3, \
+             bytes_total = $4 WHERE id = $5 AND lease_owner = $6 AND status = 'running'",
+        )
+        .bind(lease_until)
+        .bind(progress.0)
+        .bind(progress.1)
+        .bind(progress.2)
+        .bind(id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn findings_of_case(&self, case_id: &str, page: Page) -> Result<Vec<StoredFinding>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE case_id = $1 \
+             ORDER BY at, evidence_file, record_id, rule_title LIMIT $2 OFFSET $3"
+        )))
+        .bind(case_id)
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(StoredFinding::from_row).collect()
+    }
+
+    pub async fn finding(&self, id: &str) -> Result<Option<StoredFinding>> {
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| StoredFinding::from_row(&r)).transpose()
+    }
+
     // ----- audit -----
 
     /// Audit events in chain order, from sequence number `from` on.
@@ -1035,6 +1139,122 @@ impl Tx {
                 .await?;
         }
         Ok(())
+    }
+
+    pub async fn insert_hunt(&mut self, hunt: &Hunt) -> Result<()> {
+        sqlx::query(dynamic(format!(
+            "INSERT INTO hunts ({HUNT_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        )))
+        .bind(&hunt.id)
+        .bind(&hunt.case_id)
+        .bind(&hunt.status)
+        .bind(json(&hunt.rulepack_ids))
+        .bind(json(&hunt.evidence_ids))
+        .bind(&hunt.requested_by)
+        .bind(&hunt.created_at)
+        .bind(hunt.started_at.as_deref())
+        .bind(hunt.finished_at.as_deref())
+        .bind(hunt.lease_owner.as_deref())
+        .bind(hunt.lease_expires_at.as_deref())
+        .bind(hunt.attempts)
+        .bind(hunt.records_done)
+        .bind(hunt.bytes_done)
+        .bind(hunt.bytes_total)
+        .bind(hunt.n_findings)
+        .bind(hunt.error.as_deref())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Ends a hunt the worker still holds; `false` if it no longer does.
+    pub async fn finish_hunt(
+        &mut self,
+        id: &str,
+        worker: &str,
+        status: &str,
+        at: &str,
+        n_findings: i64,
+        error: Option<&str>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE hunts SET status = $1, finished_at = $2, n_findings = $3, error = $4, \
+             lease_owner = NULL, lease_expires_at = NULL \
+             WHERE id = $5 AND lease_owner = $6 AND status = 'running'",
+        )
+        .bind(status)
+        .bind(at)
+        .bind(n_findings)
+        .bind(error)
+        .bind(id)
+        .bind(worker)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Cancels a hunt that has not ended; `false` if it had.
+    pub async fn cancel_hunt(&mut self, id: &str, at: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE hunts SET status = 'cancelled', finished_at = $1, lease_owner = NULL, \
+             lease_expires_at = NULL WHERE id = $2 AND status IN ('queued', 'running')",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Stores findings; one already stored (same id) is left as it is.
+    pub async fn insert_findings(&mut self, findings: &[StoredFinding]) -> Result<u64> {
+        let mut added = 0;
+        for f in findings {
+            let done = sqlx::query(dynamic(format!(
+                "INSERT INTO findings ({FINDING_COLUMNS}) VALUES \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+                 ON CONFLICT (id) DO NOTHING"
+            )))
+            .bind(&f.id)
+            .bind(&f.case_id)
+            .bind(&f.hunt_id)
+            .bind(f.evidence_id.as_deref())
+            .bind(&f.evidence_file)
+            .bind(f.rule_id.as_deref())
+            .bind(&f.rule_title)
+            .bind(&f.level)
+            .bind(json(&f.tags))
+            .bind(f.at.as_deref())
+            .bind(f.host.as_deref())
+            .bind(f.channel.as_deref())
+            .bind(f.event_id)
+            .bind(f.record_id)
+            .bind(f.event.to_string())
+            .bind(&f.triage)
+            .bind(f.triage_comment.as_deref())
+            .bind(&f.created_at)
+            .execute(&mut *self.tx)
+            .await?;
+            added += done.rows_affected();
+        }
+        Ok(added)
+    }
+
+    pub async fn set_triage(
+        &mut self,
+        id: &str,
+        verdict: &str,
+        comment: Option<&str>,
+    ) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE findings SET triage = $1, triage_comment = $2 WHERE id = $3")
+                .bind(verdict)
+                .bind(comment)
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Appends to the hash chain. The head row is updated first: on

@@ -195,6 +195,51 @@ const STEPS: &[(i64, &str)] = &[
         PRIMARY KEY (pack_id, path)
     );",
     ),
+    (
+        7,
+        "CREATE TABLE hunts (
+        id TEXT PRIMARY KEY,
+        case_id TEXT NOT NULL REFERENCES cases (id),
+        status TEXT NOT NULL,
+        rulepack_ids TEXT NOT NULL,
+        evidence_ids TEXT NOT NULL,
+        requested_by TEXT NOT NULL REFERENCES users (id),
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        lease_owner TEXT,
+        lease_expires_at TEXT,
+        attempts BIGINT NOT NULL,
+        records_done BIGINT NOT NULL,
+        bytes_done BIGINT NOT NULL,
+        bytes_total BIGINT NOT NULL,
+        n_findings BIGINT NOT NULL,
+        error TEXT
+    );
+    CREATE INDEX hunts_queue ON hunts (status, created_at);
+    CREATE INDEX hunts_case ON hunts (case_id, created_at);
+    CREATE TABLE findings (
+        id TEXT PRIMARY KEY,
+        case_id TEXT NOT NULL REFERENCES cases (id),
+        hunt_id TEXT NOT NULL REFERENCES hunts (id),
+        evidence_id TEXT REFERENCES evidence (id),
+        evidence_file TEXT NOT NULL,
+        rule_id TEXT,
+        rule_title TEXT NOT NULL,
+        level TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        at TEXT,
+        host TEXT,
+        channel TEXT,
+        event_id BIGINT,
+        record_id BIGINT,
+        event TEXT NOT NULL,
+        triage TEXT NOT NULL,
+        triage_comment TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX findings_case ON findings (case_id, at);",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

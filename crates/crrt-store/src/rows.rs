@@ -436,5 +436,115 @@ impl RulePack {
     }
 }
 
+pub(crate) const HUNT_COLUMNS: &str = "id, case_id, status, rulepack_ids, evidence_ids, \
+     requested_by, created_at, started_at, finished_at, lease_owner, lease_expires_at, attempts, \
+     records_done, bytes_done, bytes_total, n_findings, error";
+
+/// A hunt: rule packs over a case's evidence, run by a worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Hunt {
+    pub id: String,
+    pub case_id: String,
+    /// `queued`, `running`, `done`, `failed` or `cancelled`.
+    pub status: String,
+    pub rulepack_ids: Vec<String>,
+    pub evidence_ids: Vec<String>,
+    pub requested_by: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// The worker holding it, and until when.
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<String>,
+    pub attempts: i64,
+    pub records_done: i64,
+    pub bytes_done: i64,
+    pub bytes_total: i64,
+    pub n_findings: i64,
+    pub error: Option<String>,
+}
+
+impl Hunt {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self> {
+        Ok(Hunt {
+            id: text(row, "id")?,
+            case_id: text(row, "case_id")?,
+            status: text(row, "status")?,
+            rulepack_ids: from_json(row, "rulepack_ids")?,
+            evidence_ids: from_json(row, "evidence_ids")?,
+            requested_by: text(row, "requested_by")?,
+            created_at: text(row, "created_at")?,
+            started_at: opt_text(row, "started_at")?,
+            finished_at: opt_text(row, "finished_at")?,
+            lease_owner: opt_text(row, "lease_owner")?,
+            lease_expires_at: opt_text(row, "lease_expires_at")?,
+            attempts: int(row, "attempts")?,
+            records_done: int(row, "records_done")?,
+            bytes_done: int(row, "bytes_done")?,
+            bytes_total: int(row, "bytes_total")?,
+            n_findings: int(row, "n_findings")?,
+            error: opt_text(row, "error")?,
+        })
+    }
+}
+
+pub(crate) const FINDING_COLUMNS: &str = "id, case_id, hunt_id, evidence_id, evidence_file, \
+     rule_id, rule_title, level, tags, at, host, channel, event_id, record_id, event, triage, \
+     triage_comment, created_at";
+
+/// A finding on a case: the rule, the event, the evidence it came from, and
+/// the team's verdict on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StoredFinding {
+    /// Derived from the case, evidence, record and rule, so a finding seen
+    /// twice (a hunt re-run, a worker retried) is stored once.
+    pub id: String,
+    pub case_id: String,
+    pub hunt_id: String,
+    pub evidence_id: Option<String>,
+    /// The evidence's name, and the member inside a ZIP (`pkg.zip!/a/b`).
+    pub evidence_file: String,
+    pub rule_id: Option<String>,
+    pub rule_title: String,
+    pub level: String,
+    pub tags: Vec<String>,
+    pub at: Option<String>,
+    pub host: Option<String>,
+    pub channel: Option<String>,
+    pub event_id: Option<i64>,
+    pub record_id: Option<i64>,
+    pub event: serde_json::Value,
+    /// `needs_review`, `true_positive` or `false_positive`.
+    pub triage: String,
+    pub triage_comment: Option<String>,
+    pub created_at: String,
+}
+
+impl StoredFinding {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self> {
+        let opt_int = |c: &str| -> Result<Option<i64>> { Ok(sqlx::Row::try_get(row, c)?) };
+        Ok(StoredFinding {
+            id: text(row, "id")?,
+            case_id: text(row, "case_id")?,
+            hunt_id: text(row, "hunt_id")?,
+            evidence_id: opt_text(row, "evidence_id")?,
+            evidence_file: text(row, "evidence_file")?,
+            rule_id: opt_text(row, "rule_id")?,
+            rule_title: text(row, "rule_title")?,
+            level: text(row, "level")?,
+            tags: from_json(row, "tags")?,
+            at: opt_text(row, "at")?,
+            host: opt_text(row, "host")?,
+            channel: opt_text(row, "channel")?,
+            event_id: opt_int("event_id")?,
+            record_id: opt_int("record_id")?,
+            event: from_json(row, "event")?,
+            triage: text(row, "triage")?,
+            triage_comment: opt_text(row, "triage_comment")?,
+            created_at: text(row, "created_at")?,
+        })
+    }
+}
+
 pub(crate) const AUDIT_COLUMNS: &str =
     "seq, at, actor, action, object_type, object_id, before_json, after_json, prev_hash, hash";

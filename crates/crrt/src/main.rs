@@ -23,6 +23,7 @@ struct Cli {
 enum Command {
     Hunt(hunt::HuntArgs),
     Serve(serve::ServeArgs),
+    Worker(serve::WorkerArgs),
     Admin(serve::AdminArgs),
 }
 
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hunt(args) => hunt::run(args),
         Command::Serve(args) => serve::serve(args),
+        Command::Worker(args) => serve::worker(args),
         Command::Admin(args) => serve::admin(args),
     };
     match result {

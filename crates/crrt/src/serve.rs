@@ -118,6 +118,52 @@ pub struct ServeArgs {
     /// Mark session cookies Secure (when clients reach the server over HTTPS).
     #[arg(long)]
     secure_cookies: bool,
+
+    /// Run no hunts here (leave them to `crrt worker` processes).
+    #[arg(long)]
+    no_worker: bool,
+}
+
+/// Run hunts queued in the platform's database, beside `crrt serve` or on
+/// other machines (PostgreSQL): each worker claims one hunt at a time under a
+/// lease it renews; a hunt whose worker died is taken up again when the lease
+/// runs out. Stops on Ctrl-C or SIGTERM after the hunt in hand.
+///
+/// Example:
+///
+///   crrt worker --database postgres://crrt@db.internal/crrt --evidence-dir /srv/crrt/evidence
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+
+    /// This worker's name in the hunts it holds [default: worker-HOST-PID].
+    #[arg(long)]
+    name: Option<String>,
+}
+
+pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
+    init_logging();
+    runtime()?.block_on(async move {
+        let platform = args.store.open().await?;
+        let name = args
+            .name
+            .unwrap_or_else(|| format!("worker-{}-{}", hostname(), std::process::id()));
+        let stop = shutdown_signal();
+        say!("CRRT worker {name} waiting for hunts (Ctrl-C stops)");
+        platform.run_worker(&name, stop).await;
+        say!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {
@@ -133,6 +179,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             say!("  password: {password}");
             say!("It is shown this once; store it now.");
         }
+        let stop = shutdown_signal();
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
@@ -141,7 +188,24 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         let config = crrt_server::Config {
             secure_cookies: args.secure_cookies,
         };
-        crrt_server::run(listener, platform, config, shutdown_signal()).await?;
+        // The embedded worker runs hunts until the server stops.
+        let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = (!args.no_worker).then(|| {
+            let platform = platform.clone();
+            let name = format!("serve-{}-{}", hostname(), std::process::id());
+            tokio::spawn(async move {
+                platform
+                    .run_worker(&name, async {
+                        let _ = worker_stopped.await;
+                    })
+                    .await;
+            })
+        });
+        crrt_server::run(listener, platform, config, stop).await?;
+        let _ = stop_worker.send(());
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
         say!("stopped");
         Ok(ExitCode::SUCCESS)
     })
@@ -317,27 +381,48 @@ fn init_logging() {
         .try_init();
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first polled, so a signal that comes right after the
+/// "listening" line is not missed (and does not kill the process outright).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let interrupted = async {
+                match interrupt.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let terminated = async {
+                match terminate.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = interrupted => {},
+                () = terminated => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing the work in flight");
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 /// Refuses a database that is not what the caller expects (used by demo).

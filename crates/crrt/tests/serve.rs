@@ -461,3 +461,30 @@ fn restart_removes_broken_uploads_and_evidence_verifies() {
     child.kill().expect("kill");
     child.wait().expect("reaped");
 }
+
+/// `crrt worker` waits for hunts on the same data and stops on SIGTERM.
+#[test]
+fn a_worker_starts_waits_and_stops_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crrt"))
+        .args(["worker", "--name", "w1", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().expect("a line").expect("text");
+    assert_eq!(first, "CRRT worker w1 waiting for hunts (Ctrl-C stops)");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    assert!(child.wait().expect("exits").success());
+    assert_eq!(
+        lines.next().map(|l| l.expect("text")),
+        Some("stopped".into())
+    );
+}

@@ -1,0 +1,436 @@
+//! Hunts in the platform: rule packs over a case's evidence, queued in the
+//! database and run by workers (the one embedded in `crrt serve`, or
+//! `crrt worker` processes). A worker holds a hunt under a lease it renews
+//! while it works, with the progress; a hunt whose worker died is taken
+//! again once the lease runs out. Findings are keyed by what they are (case,
+//! evidence, record, rule), so a retried or re-run hunt stores each once.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::policy::{self, Action};
+use crate::{Actor, Page, Platform, PlatformError, Result, audit, new_id, now};
+pub use crrt_store::{Hunt, StoredFinding};
+
+/// How long a claim lasts without renewal; renewed every third of it.
+pub const LEASE_SECONDS: i64 = 30;
+
+/// What to hunt.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewHunt {
+    pub rulepacks: Vec<String>,
+    /// Evidence ids of the case; all of it when absent.
+    #[serde(default)]
+    pub evidence: Option<Vec<String>>,
+}
+
+const VERDICTS: &[&str] = &["needs_review", "true_positive", "false_positive"];
+
+fn timestamp_in(seconds: i64) -> String {
+    (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(seconds))
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+impl Platform {
+    async fn case_for_hunting(
+        &self,
+        actor: &Actor,
+        case_id: &str,
+        write: bool,
+    ) -> Result<crrt_store::Case> {
+        let not_found = || PlatformError::NotFound(format!("case {case_id}"));
+        let case = self.store.case(case_id).await?.ok_or_else(not_found)?;
+        let mission = self
+            .store
+            .mission(&case.mission_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let member = self
+            .store
+            .is_mission_member(&mission.id, &actor.user.id)
+            .await?;
+        if !policy::allowed(
+            actor,
+            Action::ReadMission {
+                mission: &mission,
+                member,
+            },
+        ) {
+            return Err(not_found());
+        }
+        if write {
+            policy::require(
+                actor,
+                Action::WorkOnMission {
+                    mission: &mission,
+                    member,
+                },
+            )?;
+        }
+        Ok(case)
+    }
+
+    /// Queues a hunt on a case.
+    pub async fn start_hunt(&self, actor: &Actor, case_id: &str, new: NewHunt) -> Result<Hunt> {
+        let case = self.case_for_hunting(actor, case_id, true).await?;
+        if new.rulepacks.is_empty() {
+            return Err(PlatformError::Invalid(
+                "a hunt needs at least one rule pack".into(),
+            ));
+        }
+        for id in &new.rulepacks {
+            if self.store.rulepack(id).await?.is_none() {
+                return Err(PlatformError::Invalid(format!(
+                    "rule pack {id} does not exist"
+                )));
+            }
+        }
+        let all: Vec<String> = self
+            .store
+            .evidence_of_case(
+                &case.id,
+                Page {
+                    limit: 100_000,
+                    offset: 0,
+                },
+            )
+            .await?
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        let evidence = match new.evidence {
+            None => all,
+            Some(chosen) => {
+                if let Some(stranger) = chosen.iter().find(|id| !all.contains(id)) {
+                    return Err(PlatformError::Invalid(format!(
+                        "evidence {stranger} is not in this case"
+                    )));
+                }
+                chosen
+            }
+        };
+        if evidence.is_empty() {
+            return Err(PlatformError::Invalid(
+                "the case has no evidence to hunt".into(),
+            ));
+        }
+        let hunt = Hunt {
+            id: new_id(),
+            case_id: case.id,
+            status: "queued".into(),
+            rulepack_ids: new.rulepacks,
+            evidence_ids: evidence,
+            requested_by: actor.user.id.clone(),
+            created_at: now(),
+            started_at: None,
+            finished_at: None,
+            lease_owner: None,
+            lease_expires_at: None,
+            attempts: 0,
+            records_done: 0,
+            bytes_done: 0,
+            bytes_total: 0,
+            n_findings: 0,
+            error: None,
+        };
+        let mut tx = self.store.begin().await?;
+        tx.insert_hunt(&hunt).await?;
+        tx.append_audit(&audit(
+            Some(actor),
+            "hunt.start",
+            "hunt",
+            &hunt.id,
+            None,
+            Some(&hunt),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(hunt)
+    }
+
+    pub async fn hunts(&self, actor: &Actor, case_id: &str, page: Page) -> Result<Vec<Hunt>> {
+        let case = self.case_for_hunting(actor, case_id, false).await?;
+        Ok(self.store.hunts_of_case(&case.id, page).await?)
+    }
+
+    pub async fn hunt(&self, actor: &Actor, id: &str) -> Result<Hunt> {
+        let hunt = self
+            .store
+            .hunt(id)
+            .await?
+            .ok_or_else(|| PlatformError::NotFound(format!("hunt {id}")))?;
+        self.case_for_hunting(actor, &hunt.case_id, false)
+            .await
+            .map_err(|_| PlatformError::NotFound(format!("hunt {id}")))?;
+        Ok(hunt)
+    }
+
+    /// Cancels a queued or running hunt; a running one stores nothing more.
+    pub async fn cancel_hunt(&self, actor: &Actor, id: &str) -> Result<Hunt> {
+        let hunt = self.hunt(actor, id).await?;
+        self.case_for_hunting(actor, &hunt.case_id, true).await?;
+        let mut tx = self.store.begin().await?;
+        if !tx.cancel_hunt(id, &now()).await? {
+            return Err(PlatformError::Conflict(format!(
+                "hunt {id} has already ended ({})",
+                hunt.status
+            )));
+        }
+        tx.append_audit(&audit::<Hunt>(
+            Some(actor),
+            "hunt.cancel",
+            "hunt",
+            id,
+            Some(&hunt),
+            None,
+        ))
+        .await?;
+        tx.commit().await?;
+        self.hunt(actor, id).await
+    }
+
+    pub async fn findings(
+        &self,
+        actor: &Actor,
+        case_id: &str,
+        page: Page,
+    ) -> Result<Vec<StoredFinding>> {
+        let case = self.case_for_hunting(actor, case_id, false).await?;
+        Ok(self.store.findings_of_case(&case.id, page).await?)
+    }
+
+    /// A responder's verdict on a finding.
+    pub async fn triage(
+        &self,
+        actor: &Actor,
+        id: &str,
+        verdict: &str,
+        comment: Option<String>,
+    ) -> Result<StoredFinding> {
+        let finding = self
+            .store
+            .finding(id)
+            .await?
+            .ok_or_else(|| PlatformError::NotFound(format!("finding {id}")))?;
+        self.case_for_hunting(actor, &finding.case_id, true)
+            .await
+            .map_err(|e| match e {
+                PlatformError::NotFound(_) => PlatformError::NotFound(format!("finding {id}")),
+                other => other,
+            })?;
+        if !VERDICTS.contains(&verdict) {
+            return Err(PlatformError::Invalid(format!(
+                "verdict {verdict:?} is not one of: {}",
+                VERDICTS.join(", ")
+            )));
+        }
+        let mut tx = self.store.begin().await?;
+        tx.set_triage(id, verdict, comment.as_deref()).await?;
+        tx.append_audit(&audit(
+            Some(actor),
+            "finding.triage",
+            "finding",
+            id,
+            Some(&serde_json::json!({"triage": finding.triage, "comment": finding.triage_comment})),
+            Some(&serde_json::json!({"triage": verdict, "comment": comment})),
+        ))
+        .await?;
+        tx.commit().await?;
+        self.store
+            .finding(id)
+            .await?
+            .ok_or_else(|| PlatformError::NotFound(format!("finding {id}")))
+    }
+
+    /// Works on hunts until `stop` completes: claims one, runs it, stores
+    /// its findings, and looks again (every second when idle).
+    pub async fn run_worker(&self, name: &str, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            let claimed = self
+                .store
+                .claim_hunt(name, &now(), &timestamp_in(LEASE_SECONDS))
+                .await;
+            let idle = match claimed {
+                Ok(Some(hunt)) => {
+                    let id = hunt.id.clone();
+                    if let Err(e) = self.work_on(name, hunt).await {
+                        tracing::warn!(hunt = %id, error = %e, "hunt failed");
+                    }
+                    false
+                }
+                Ok(None) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming a hunt failed");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    () = &mut stop => return,
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            } else if futures_now_ready(&mut stop).await {
+                return;
+            }
+        }
+    }
+
+    async fn work_on(&self, worker: &str, hunt: Hunt) -> Result<()> {
+        let outcome = self.hunt_evidence(worker, &hunt).await;
+        let mut tx = self.store.begin().await?;
+        match outcome {
+            Ok(Some(findings)) => {
+                let added = tx.insert_findings(&findings).await? as i64;
+                if tx
+                    .finish_hunt(&hunt.id, worker, "done", &now(), added, None)
+                    .await?
+                {
+                    tx.append_audit(&audit::<Hunt>(
+                        None,
+                        "hunt.done",
+                        "hunt",
+                        &hunt.id,
+                        None,
+                        None,
+                    ))
+                    .await?;
+                    tx.commit().await?;
+                }
+                // Otherwise cancelled or taken over meanwhile: store nothing.
+            }
+            Ok(None) => {}
+            Err(e) => {
+                if tx
+                    .finish_hunt(&hunt.id, worker, "failed", &now(), 0, Some(&e.to_string()))
+                    .await?
+                {
+                    tx.commit().await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the engine over the hunt's evidence on the blocking pool while
+    /// renewing the lease; `None` when the hunt was cancelled or lost.
+    async fn hunt_evidence(&self, worker: &str, hunt: &Hunt) -> Result<Option<Vec<StoredFinding>>> {
+        let store = self
+            .evidence
+            .as_ref()
+            .ok_or_else(|| PlatformError::Invalid("this worker has no evidence store".into()))?;
+        let mut loader = crrt_hunt::RuleLoader::new();
+        for pack in &hunt.rulepack_ids {
+            for (path, text) in self.store.rulepack_files(pack).await? {
+                loader = loader.yaml(format!("{pack}/{path}"), text);
+            }
+        }
+        let rules = loader
+            .load()
+            .map_err(|e| PlatformError::Invalid(format!("loading the rules: {e}")))?;
+        let mut evidence = Vec::new();
+        let mut by_path = Vec::new();
+        for id in &hunt.evidence_ids {
+            let Some(e) = self.store.evidence(id).await? else {
+                continue;
+            };
+            let path = store.path_of(&e.sha256);
+            by_path.push((path.display().to_string(), e.clone()));
+            evidence.push(crrt_hunt::Evidence {
+                path,
+                size: e.size as u64,
+            });
+        }
+        let progress = Arc::new(crrt_hunt::Progress::default());
+        let running = {
+            let progress = Arc::clone(&progress);
+            tokio::task::spawn_blocking(move || {
+                crrt_hunt::Hunter::new(&rules).run(&evidence, &progress)
+            })
+        };
+        tokio::pin!(running);
+        let report = loop {
+            tokio::select! {
+                done = &mut running => {
+                    break done.map_err(|e| PlatformError::Invalid(format!("the hunt stopped: {e}")))?;
+                }
+                () = tokio::time::sleep(std::time::Duration::from_secs((LEASE_SECONDS / 3) as u64)) => {
+                    let counts = (
+                        progress.records.load(Ordering::Relaxed) as i64,
+                        progress.bytes_done.load(Ordering::Relaxed) as i64,
+                        progress.bytes_total.load(Ordering::Relaxed) as i64,
+                    );
+                    if !self.store.renew_hunt(&hunt.id, worker, &timestamp_in(LEASE_SECONDS), counts).await? {
+                        // Cancelled or taken over: let the engine finish in
+                        // the background and keep nothing of it.
+                        return Ok(None);
+                    }
+                }
+            }
+        };
+        let created_at = now();
+        let findings = report
+            .findings
+            .into_iter()
+            .map(|f| {
+                let (evidence_id, sha, file) = by_path
+                    .iter()
+                    .find(|(p, _)| f.evidence_file.starts_with(p.as_str()))
+                    .map(|(p, e)| {
+                        let member = &f.evidence_file[p.len()..];
+                        (
+                            Some(e.id.clone()),
+                            e.sha256.clone(),
+                            format!("{}{member}", e.name),
+                        )
+                    })
+                    .unwrap_or((None, String::new(), f.evidence_file.clone()));
+                let key = format!(
+                    "{}\n{sha}\n{file}\n{:?}\n{}\n{}\n{}",
+                    hunt.case_id,
+                    f.record_id,
+                    f.rule_id.as_deref().unwrap_or(&f.rule_title),
+                    f.timestamp.map(|t| t.to_string()).unwrap_or_default(),
+                    f.event
+                );
+                StoredFinding {
+                    id: hex::encode(&Sha256::digest(key.as_bytes())[..16]),
+                    case_id: hunt.case_id.clone(),
+                    hunt_id: hunt.id.clone(),
+                    evidence_id,
+                    evidence_file: file,
+                    rule_id: f.rule_id.clone(),
+                    rule_title: f.rule_title.clone(),
+                    level: f.level.as_str().to_owned(),
+                    tags: f.tags.clone(),
+                    at: f.timestamp.map(crrt_hunt::format_timestamp),
+                    host: f.host.clone(),
+                    channel: f.channel.clone(),
+                    event_id: f.event_id.map(i64::from),
+                    record_id: f.record_id.and_then(|r| i64::try_from(r).ok()),
+                    event: f.event,
+                    triage: "needs_review".into(),
+                    triage_comment: None,
+                    created_at: created_at.clone(),
+                }
+            })
+            .collect();
+        Ok(Some(findings))
+    }
+}
+
+/// Whether `stop` has completed, without waiting for it.
+async fn futures_now_ready(
+    stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> bool {
+    tokio::select! {
+        biased;
+        () = stop.as_mut() => true,
+        () = std::future::ready(()) => false,
+    }
+}
