@@ -15,8 +15,16 @@ use crate::policy::{self, Action};
 use crate::{Actor, Page, Platform, PlatformError, Result, audit, new_id, now};
 pub use crrt_store::{Hunt, StoredFinding};
 
-/// How long a claim lasts without renewal; renewed every third of it.
+/// How long a claim lasts without renewal, by default; renewed every third
+/// of it.
 pub const LEASE_SECONDS: i64 = 30;
+
+/// How a worker identifies itself and how long its claims last.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub name: String,
+    pub lease_seconds: i64,
+}
 
 /// What to hunt.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -249,17 +257,23 @@ impl Platform {
 
     /// Works on hunts until `stop` completes: claims one, runs it, stores
     /// its findings, and looks again (every second when idle).
-    pub async fn run_worker(&self, name: &str, stop: impl std::future::Future<Output = ()>) {
+    pub async fn run_worker(
+        &self,
+        options: &WorkerOptions,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        let name = options.name.as_str();
+        let lease = options.lease_seconds.max(3);
         tokio::pin!(stop);
         loop {
             let claimed = self
                 .store
-                .claim_hunt(name, &now(), &timestamp_in(LEASE_SECONDS))
+                .claim_hunt(name, &now(), &timestamp_in(lease))
                 .await;
             let idle = match claimed {
                 Ok(Some(hunt)) => {
                     let id = hunt.id.clone();
-                    if let Err(e) = self.work_on(name, hunt).await {
+                    if let Err(e) = self.work_on(name, lease, hunt).await {
                         tracing::warn!(hunt = %id, error = %e, "hunt failed");
                     }
                     false
@@ -281,8 +295,8 @@ impl Platform {
         }
     }
 
-    async fn work_on(&self, worker: &str, hunt: Hunt) -> Result<()> {
-        let outcome = self.hunt_evidence(worker, &hunt).await;
+    async fn work_on(&self, worker: &str, lease: i64, hunt: Hunt) -> Result<()> {
+        let outcome = self.hunt_evidence(worker, lease, &hunt).await;
         let mut tx = self.store.begin().await?;
         match outcome {
             Ok(Some(findings)) => {
@@ -319,7 +333,12 @@ impl Platform {
 
     /// Runs the engine over the hunt's evidence on the blocking pool while
     /// renewing the lease; `None` when the hunt was cancelled or lost.
-    async fn hunt_evidence(&self, worker: &str, hunt: &Hunt) -> Result<Option<Vec<StoredFinding>>> {
+    async fn hunt_evidence(
+        &self,
+        worker: &str,
+        lease: i64,
+        hunt: &Hunt,
+    ) -> Result<Option<Vec<StoredFinding>>> {
         let store = self
             .evidence
             .as_ref()
@@ -359,13 +378,13 @@ impl Platform {
                 done = &mut running => {
                     break done.map_err(|e| PlatformError::Invalid(format!("the hunt stopped: {e}")))?;
                 }
-                () = tokio::time::sleep(std::time::Duration::from_secs((LEASE_SECONDS / 3) as u64)) => {
+                () = tokio::time::sleep(std::time::Duration::from_secs((lease / 3) as u64)) => {
                     let counts = (
                         progress.records.load(Ordering::Relaxed) as i64,
                         progress.bytes_done.load(Ordering::Relaxed) as i64,
                         progress.bytes_total.load(Ordering::Relaxed) as i64,
                     );
-                    if !self.store.renew_hunt(&hunt.id, worker, &timestamp_in(LEASE_SECONDS), counts).await? {
+                    if !self.store.renew_hunt(&hunt.id, worker, &timestamp_in(lease), counts).await? {
                         // Cancelled or taken over: let the engine finish in
                         // the background and keep nothing of it.
                         return Ok(None);

@@ -97,9 +97,11 @@ impl Fixture {
         // A worker, as `crrt serve` embeds one.
         let worker = platform.clone();
         tokio::spawn(async move {
-            worker
-                .run_worker("test-worker", std::future::pending())
-                .await
+            let options = crrt_platform::WorkerOptions {
+                name: "test-worker".into(),
+                lease_seconds: 30,
+            };
+            worker.run_worker(&options, std::future::pending()).await
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

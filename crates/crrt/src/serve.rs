@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use crrt_platform::{
     AuditVerification, EvidenceStore, NewOrg, NewUser, OrgKind, Platform, Role, Skill,
+    WorkerOptions,
 };
 
 /// A line for the operator on stdout. The server must outlive its stdout:
@@ -141,6 +142,11 @@ pub struct WorkerArgs {
     /// This worker's name in the hunts it holds [default: worker-HOST-PID].
     #[arg(long)]
     name: Option<String>,
+
+    /// How long a claim on a hunt lasts without renewal: how soon another
+    /// worker takes over from one that died.
+    #[arg(long, value_name = "SECONDS", default_value_t = crrt_platform::hunts::LEASE_SECONDS)]
+    lease_seconds: i64,
 }
 
 pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
@@ -152,7 +158,11 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
             .unwrap_or_else(|| format!("worker-{}-{}", hostname(), std::process::id()));
         let stop = shutdown_signal();
         say!("CRRT worker {name} waiting for hunts (Ctrl-C stops)");
-        platform.run_worker(&name, stop).await;
+        let options = WorkerOptions {
+            name,
+            lease_seconds: args.lease_seconds,
+        };
+        platform.run_worker(&options, stop).await;
         say!("stopped");
         Ok(ExitCode::SUCCESS)
     })
@@ -192,10 +202,13 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
         let worker = (!args.no_worker).then(|| {
             let platform = platform.clone();
-            let name = format!("serve-{}-{}", hostname(), std::process::id());
+            let options = WorkerOptions {
+                name: format!("serve-{}-{}", hostname(), std::process::id()),
+                lease_seconds: crrt_platform::hunts::LEASE_SECONDS,
+            };
             tokio::spawn(async move {
                 platform
-                    .run_worker(&name, async {
+                    .run_worker(&options, async {
                         let _ = worker_stopped.await;
                     })
                     .await;
