@@ -41,6 +41,20 @@ pub struct Progress {
     pub bytes_done: AtomicU64,
     pub records: AtomicU64,
     pub findings: AtomicU64,
+    /// Set by [`Progress::cancel`]: readers stop at their next chunk or
+    /// batch and the hunt returns what it found so far.
+    pub cancelled: std::sync::atomic::AtomicBool,
+}
+
+impl Progress {
+    /// Asks a running hunt to stop soon (from any thread).
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
 }
 
 /// A file or archive member that could not be read, or only in part.
@@ -141,7 +155,11 @@ impl<'r> Hunter<'r> {
             limits: self.limits,
             syslog_year: self.syslog_year,
         };
-        evidence.par_iter().for_each(|e| source::read_file(e, &ctx));
+        evidence.par_iter().for_each(|e| {
+            if !progress.is_cancelled() {
+                source::read_file(e, &ctx);
+            }
+        });
 
         let Collector {
             findings,
@@ -250,7 +268,14 @@ impl Collector<'_> {
 }
 
 impl RecordSink for Collector<'_> {
+    fn cancelled(&self) -> bool {
+        self.progress.is_cancelled()
+    }
+
     fn records(&self, evidence: &str, records: Vec<Record>) {
+        if self.progress.is_cancelled() {
+            return;
+        }
         let mut found = Vec::new();
         let mut correlated = Vec::new();
         let mut n_outside = 0;

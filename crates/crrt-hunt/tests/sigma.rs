@@ -664,3 +664,27 @@ fn prefilter_never_hides_a_match() {
         true,
     );
 }
+
+#[test]
+fn a_cancelled_hunt_stops_and_stores_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.jsonl");
+    let lines: Vec<String> = (0..5000)
+        .map(|i| json!({"CommandLine": format!("whoami {i}")}).to_string())
+        .collect();
+    std::fs::write(&path, lines.join("\n")).expect("write");
+    let rules = RuleLoader::new()
+        .yaml(
+            "r.yml",
+            "title: w\nlogsource: {product: test}\ndetection:\n  sel: {CommandLine|contains: whoami}\n  condition: sel\n",
+        )
+        .load()
+        .expect("rules");
+    let evidence = discover(&[path]).expect("evidence");
+    let progress = Progress::default();
+    progress.cancel();
+    let report = Hunter::new(&rules).run(&evidence, &progress);
+    assert!(report.findings.is_empty());
+    let full = Hunter::new(&rules).run(&evidence, &Progress::default());
+    assert_eq!(full.findings.len(), 5000);
+}

@@ -24,6 +24,8 @@ pub struct EvidenceStore {
     root: PathBuf,
     /// Largest file accepted, in bytes.
     pub max_file_bytes: u64,
+    /// Most evidence one case may hold, in bytes.
+    pub max_case_bytes: u64,
 }
 
 /// An upload in progress: bytes so far, hashed as they arrive.
@@ -33,6 +35,8 @@ pub struct Incoming {
     hasher: Sha256,
     size: u64,
     limit: u64,
+    /// Why the limit is what it is, for the refusal.
+    limit_reason: String,
     case_id: String,
 }
 
@@ -41,10 +45,7 @@ impl Incoming {
     pub fn write(&mut self, chunk: &[u8]) -> Result<()> {
         self.size += chunk.len() as u64;
         if self.size > self.limit {
-            return Err(PlatformError::TooLarge(format!(
-                "evidence files are limited to {} bytes",
-                self.limit
-            )));
+            return Err(PlatformError::TooLarge(self.limit_reason.clone()));
         }
         self.hasher.update(chunk);
         self.file
@@ -63,6 +64,7 @@ impl EvidenceStore {
         Ok(EvidenceStore {
             root,
             max_file_bytes,
+            max_case_bytes: u64::MAX,
         })
     }
 
@@ -86,14 +88,39 @@ impl EvidenceStore {
         self.root.join(&sha256[..2.min(sha256.len())]).join(sha256)
     }
 
-    fn incoming(&self, case_id: &str) -> Result<Incoming> {
+    /// The most evidence one case may hold (default: no limit).
+    pub fn with_case_limit(mut self, max_case_bytes: u64) -> Self {
+        self.max_case_bytes = max_case_bytes;
+        self
+    }
+
+    fn incoming(&self, case_id: &str, case_bytes: u64) -> Result<Incoming> {
+        let room = self.max_case_bytes.saturating_sub(case_bytes);
+        let (limit, limit_reason) = if room < self.max_file_bytes {
+            (
+                room,
+                format!(
+                    "the case holds {case_bytes} bytes of evidence, of at most {}; this file does not fit",
+                    self.max_case_bytes
+                ),
+            )
+        } else {
+            (
+                self.max_file_bytes,
+                format!(
+                    "evidence files are limited to {} bytes",
+                    self.max_file_bytes
+                ),
+            )
+        };
         let file = tempfile::NamedTempFile::new_in(self.root.join(".incoming"))
             .map_err(|e| PlatformError::Io(format!("starting an upload: {e}")))?;
         Ok(Incoming {
             file,
             hasher: Sha256::new(),
             size: 0,
-            limit: self.max_file_bytes,
+            limit,
+            limit_reason,
             case_id: case_id.to_owned(),
         })
     }
@@ -177,7 +204,8 @@ impl Platform {
                 member,
             },
         )?;
-        self.evidence_store()?.incoming(&case.id)
+        let used = self.store.evidence_bytes_of_case(&case.id).await?.max(0) as u64;
+        self.evidence_store()?.incoming(&case.id, used)
     }
 
     /// Completes an upload: the content is kept under its hash and recorded

@@ -385,8 +385,10 @@ impl Platform {
                         progress.bytes_total.load(Ordering::Relaxed) as i64,
                     );
                     if !self.store.renew_hunt(&hunt.id, worker, &timestamp_in(lease), counts).await? {
-                        // Cancelled or taken over: let the engine finish in
-                        // the background and keep nothing of it.
+                        // Cancelled or taken over: stop the engine at its
+                        // next chunk and keep nothing of it.
+                        progress.cancel();
+                        let _ = (&mut running).await;
                         return Ok(None);
                     }
                 }

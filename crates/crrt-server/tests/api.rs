@@ -39,7 +39,8 @@ impl Fixture {
         let url = fresh_database(backend, dir.path()).await;
         // Small per-file limit so the oversize case is cheap.
         let evidence = crrt_platform::EvidenceStore::open(dir.path().join("evidence"), 64 << 10)
-            .expect("evidence folder");
+            .expect("evidence folder")
+            .with_case_limit(120_000);
         let platform = Platform::open(&url)
             .await
             .expect("platform")
@@ -1485,6 +1486,19 @@ async fn evidence_is_streamed_hashed_deduplicated_and_downloads_are_audited() {
             .await
             .expect("HTTP");
         assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        // 60 kB stored; another 61 kB fits the file limit but not the case's 120 kB.
+        let over_case = upload("coordinator", "more.bin", vec![3u8; 61_000])
+            .await
+            .expect("HTTP");
+        assert_eq!(over_case.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body: Value = over_case.json().await.expect("JSON");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("the case holds"),
+            "{body}"
+        );
         let empty = upload("coordinator", "empty.bin", Vec::new())
             .await
             .expect("HTTP");

@@ -498,6 +498,17 @@ impl Store {
         row.map(|r| Evidence::from_row(&r)).transpose()
     }
 
+    /// Bytes of evidence a case holds.
+    pub async fn evidence_bytes_of_case(&self, case_id: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM evidence WHERE case_id = $1",
+        )
+        .bind(case_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// Every distinct stored content hash, for verification and cleanup.
     pub async fn evidence_hashes(&self) -> Result<Vec<String>> {
         let rows = sqlx::query("SELECT DISTINCT sha256 FROM evidence ORDER BY sha256")

@@ -42,6 +42,10 @@ pub struct StoreArgs {
     /// Largest evidence file accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 30, global = true)]
     max_evidence_bytes: u64,
+
+    /// Most evidence one case may hold, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 40, global = true)]
+    max_case_evidence_bytes: u64,
 }
 
 impl StoreArgs {
@@ -62,7 +66,8 @@ impl StoreArgs {
             .clone()
             .unwrap_or_else(|| self.data_dir.join("evidence"));
         let evidence = EvidenceStore::open(&folder, self.max_evidence_bytes)
-            .with_context(|| format!("opening the evidence folder {}", folder.display()))?;
+            .with_context(|| format!("opening the evidence folder {}", folder.display()))?
+            .with_case_limit(self.max_case_evidence_bytes);
         Ok(platform.with_evidence(evidence))
     }
 }

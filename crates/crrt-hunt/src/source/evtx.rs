@@ -21,6 +21,9 @@ pub(crate) fn read<T: Read + Seek + Send>(
     let shared = Arc::new(settings.clone());
     let mut parser = parser.with_configuration(settings);
     parser.chunks().par_bridge().for_each(|chunk| {
+        if ctx.sink.cancelled() {
+            return;
+        }
         let mut data = match chunk {
             Ok(data) => data,
             Err(e) => return ctx.sink.damaged(name, 1, format!("unreadable chunk: {e}")),

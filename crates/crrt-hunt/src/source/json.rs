@@ -52,6 +52,9 @@ pub(crate) fn read_document<R: BufRead>(mut reader: R, name: &str, ctx: &ReadCon
         .enumerate()
         .chunks(BATCH)
         .for_each(|chunk| {
+            if ctx.sink.cancelled() {
+                return;
+            }
             let mut n_bad = 0;
             let records: Vec<Record> = chunk
                 .into_iter()

@@ -34,6 +34,9 @@ pub(crate) fn read<R: BufRead + Send>(
         done: false,
     };
     (&mut batches).par_bridge().for_each(|batch| {
+        if ctx.sink.cancelled() {
+            return;
+        }
         let mut records = Vec::with_capacity(batch.lines.len());
         let mut n_bad = 0u64;
         let mut first_bad = None;

@@ -166,6 +166,10 @@ pub(crate) trait RecordSink: Sync {
     fn bytes_read(&self, n: u64);
     /// A file (or archive member) was recognised and is being read.
     fn file_started(&self, evidence: &str, format: Format);
+    /// Whether readers should stop at their next chunk or batch.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 pub(crate) struct ReadContext<'a> {
