@@ -455,3 +455,149 @@ async fn futures_now_ready(
         () = std::future::ready(()) => false,
     }
 }
+
+/// One line of `crrt hunt --format jsonl`, as a responder brings it back
+/// from the field (the importer adds `evidence_sha256` when it could hash
+/// the file).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldFinding {
+    timestamp: Option<String>,
+    host: Option<String>,
+    channel: Option<String>,
+    event_id: Option<i64>,
+    record_id: Option<i64>,
+    rule_id: Option<String>,
+    rule_title: String,
+    level: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    evidence_file: String,
+    event: serde_json::Value,
+    #[serde(default)]
+    evidence_sha256: Option<String>,
+}
+
+/// Most findings one import may carry.
+pub const MAX_IMPORTED_FINDINGS: usize = 200_000;
+
+impl Platform {
+    /// Imports findings of an offline `crrt hunt` (JSON Lines) into a case:
+    /// all or none; each is linked to the case's evidence with the same
+    /// SHA-256 when there is one, and the import is recorded as a hunt of
+    /// status `imported`, with who and when.
+    pub async fn import_findings(&self, actor: &Actor, case_id: &str, jsonl: &str) -> Result<Hunt> {
+        let case = self.case_for_hunting(actor, case_id, true).await?;
+        let mut lines = Vec::new();
+        for (n, line) in jsonl.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let finding: FieldFinding = serde_json::from_str(line).map_err(|e| {
+                PlatformError::Invalid(format!("line {}: not a crrt hunt finding: {e}", n + 1))
+            })?;
+            if !["informational", "low", "medium", "high", "critical"]
+                .contains(&finding.level.as_str())
+            {
+                return Err(PlatformError::Invalid(format!(
+                    "line {}: level {:?} is unknown",
+                    n + 1,
+                    finding.level
+                )));
+            }
+            lines.push(finding);
+            if lines.len() > MAX_IMPORTED_FINDINGS {
+                return Err(PlatformError::TooLarge(format!(
+                    "an import carries at most {MAX_IMPORTED_FINDINGS} findings"
+                )));
+            }
+        }
+        if lines.is_empty() {
+            return Err(PlatformError::Invalid("no finding in the upload".into()));
+        }
+        let at = now();
+        let mut hunt = Hunt {
+            id: new_id(),
+            case_id: case.id.clone(),
+            status: "imported".into(),
+            rulepack_ids: Vec::new(),
+            evidence_ids: Vec::new(),
+            requested_by: actor.user.id.clone(),
+            created_at: at.clone(),
+            started_at: Some(at.clone()),
+            finished_at: Some(at.clone()),
+            lease_owner: None,
+            lease_expires_at: None,
+            attempts: 0,
+            records_done: 0,
+            bytes_done: 0,
+            bytes_total: 0,
+            n_findings: 0,
+            error: None,
+        };
+        let mut findings = Vec::with_capacity(lines.len());
+        for f in lines {
+            let sha = f.evidence_sha256.clone().unwrap_or_default();
+            let evidence_id = match &f.evidence_sha256 {
+                Some(sha) => self
+                    .store
+                    .evidence_by_hash(&case.id, sha)
+                    .await?
+                    .map(|e| e.id),
+                None => None,
+            };
+            let key = format!(
+                "{}\n{sha}\n{}\n{:?}\n{}\n{}\n{}",
+                case.id,
+                f.evidence_file,
+                f.record_id,
+                f.rule_id.as_deref().unwrap_or(&f.rule_title),
+                f.timestamp.clone().unwrap_or_default(),
+                f.event
+            );
+            let mut event = f.event;
+            if let (Some(sha), serde_json::Value::Object(map)) = (&f.evidence_sha256, &mut event) {
+                map.insert(
+                    "_evidence_sha256".into(),
+                    serde_json::Value::String(sha.clone()),
+                );
+            }
+            findings.push(StoredFinding {
+                id: hex::encode(&Sha256::digest(key.as_bytes())[..16]),
+                case_id: case.id.clone(),
+                hunt_id: hunt.id.clone(),
+                evidence_id,
+                evidence_file: f.evidence_file,
+                rule_id: f.rule_id,
+                rule_title: f.rule_title,
+                level: f.level,
+                tags: f.tags,
+                at: f.timestamp,
+                host: f.host,
+                channel: f.channel,
+                event_id: f.event_id,
+                record_id: f.record_id,
+                event,
+                triage: "needs_review".into(),
+                triage_comment: None,
+                created_at: at.clone(),
+            });
+        }
+        let mut tx = self.store.begin().await?;
+        tx.insert_hunt(&hunt).await?;
+        let added = tx.insert_findings(&findings).await? as i64;
+        hunt.n_findings = added;
+        tx.set_hunt_findings(&hunt.id, added).await?;
+        tx.append_audit(&audit(
+            Some(actor),
+            "findings.import",
+            "hunt",
+            &hunt.id,
+            None,
+            Some(&hunt),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(hunt)
+    }
+}

@@ -76,6 +76,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/hunts/{id}", get(get_hunt))
         .route("/api/v1/hunts/{id}/cancel", post(cancel_hunt))
         .route("/api/v1/cases/{id}/findings", get(list_findings))
+        .route(
+            "/api/v1/cases/{id}/findings/import",
+            post(import_findings).layer(axum::extract::DefaultBodyLimit::max(256 << 20)),
+        )
         .route("/api/v1/findings/{id}/triage", post(triage_finding))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/openapi.json", get(openapi))
@@ -784,7 +788,7 @@ struct Proposal {
         update_checklist, propose_team, confirm_team, move_mission, list_cases, create_case,
         get_case, add_task, add_note, update_task, upload_evidence, list_evidence,
         download_evidence, upload_rulepack, list_rulepacks, get_rulepack, start_hunt, list_hunts,
-        get_hunt, cancel_hunt, list_findings, triage_finding, audit
+        get_hunt, cancel_hunt, list_findings, import_findings, triage_finding, audit
     ),
     modifiers(&Security),
     security(("bearer" = []), ("session" = []))
@@ -1063,4 +1067,18 @@ async fn triage_finding(
             .triage(&actor, &id, &body.verdict, body.comment)
             .await?,
     ))
+}
+
+/// Findings of an offline `crrt hunt` (its JSON Lines output) brought into a
+/// case; recorded as a hunt of status `imported`, with who and when.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/findings/import", tag = "hunts", params(("id" = String, Path, description = "Case id")), request_body(content = String, content_type = "application/x-ndjson"), responses((status = 201, body = Hunt), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, description = "A line that is not a crrt hunt finding (nothing imported)", body = ErrorBody)))]
+async fn import_findings(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    body: Result<String, axum::extract::rejection::StringRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let text = body.map_err(|e| AppError::new(e.status(), "bad_request", e.body_text()))?;
+    let hunt = state.platform.import_findings(&actor, &id, &text).await?;
+    Ok((StatusCode::CREATED, Json(hunt)))
 }

@@ -1294,6 +1294,7 @@ async fn the_openapi_document_describes_every_endpoint_and_validates() {
         "/api/v1/hunts/{id}",
         "/api/v1/hunts/{id}/cancel",
         "/api/v1/cases/{id}/findings",
+        "/api/v1/cases/{id}/findings/import",
         "/api/v1/findings/{id}/triage",
         "/api/v1/audit",
     ];

@@ -1205,6 +1205,15 @@ impl Tx {
         Ok(done.rows_affected() > 0)
     }
 
+    pub async fn set_hunt_findings(&mut self, id: &str, n_findings: i64) -> Result<()> {
+        sqlx::query("UPDATE hunts SET n_findings = $1 WHERE id = $2")
+            .bind(n_findings)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// Cancels a hunt that has not ended; `false` if it had.
     pub async fn cancel_hunt(&mut self, id: &str, at: &str) -> Result<bool> {
         let done = sqlx::query(

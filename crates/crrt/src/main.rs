@@ -24,6 +24,7 @@ enum Command {
     Hunt(hunt::HuntArgs),
     Serve(serve::ServeArgs),
     Worker(serve::WorkerArgs),
+    ImportFindings(serve::ImportArgs),
     Admin(serve::AdminArgs),
 }
 
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         Command::Hunt(args) => hunt::run(args),
         Command::Serve(args) => serve::serve(args),
         Command::Worker(args) => serve::worker(args),
+        Command::ImportFindings(args) => serve::import_findings(args),
         Command::Admin(args) => serve::admin(args),
     };
     match result {

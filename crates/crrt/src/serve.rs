@@ -173,6 +173,103 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
     })
 }
 
+/// Bring the findings of an offline `crrt hunt --format jsonl` into a case
+/// of the platform. Each finding keeps its evidence file name; when that file
+/// is still here, its SHA-256 goes with it, so the platform links the
+/// finding to the same evidence uploaded to the case.
+///
+/// Example:
+///
+///   crrt import-findings --server https://crrt.example --token crrt_... --case 3f2a... findings.jsonl
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct ImportArgs {
+    /// The platform's address, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    server: String,
+
+    /// An API token (`crrt admin create-token`, or POST /api/v1/tokens).
+    #[arg(long, value_name = "TOKEN", env = "CRRT_TOKEN", hide_env_values = true)]
+    token: String,
+
+    /// The case id.
+    #[arg(long, value_name = "ID")]
+    case: String,
+
+    /// The JSON Lines file `crrt hunt --format jsonl` wrote.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+}
+
+pub fn import_findings(args: ImportArgs) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let mut hashes: std::collections::HashMap<String, Option<String>> = Default::default();
+    let mut out = String::with_capacity(text.len());
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut finding: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{} line {}: not JSON", args.file.display(), n + 1))?;
+        let file = finding["evidence_file"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        // Inside a ZIP the evidence is the archive: `pkg.zip!/member`.
+        let on_disk = file.split("!/").next().unwrap_or_default().to_owned();
+        let sha = hashes
+            .entry(on_disk.clone())
+            .or_insert_with(|| sha256_of(Path::new(&on_disk)))
+            .clone();
+        if let (Some(sha), Some(map)) = (sha, finding.as_object_mut()) {
+            map.insert("evidence_sha256".into(), serde_json::Value::String(sha));
+        }
+        out.push_str(&finding.to_string());
+        out.push('\n');
+    }
+    let url = format!(
+        "{}/api/v1/cases/{}/findings/import",
+        args.server.trim_end_matches('/'),
+        args.case
+    );
+    runtime()?.block_on(async move {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(&args.token)
+            .header("content-type", "application/x-ndjson")
+            .body(out)
+            .send()
+            .await
+            .with_context(|| format!("sending to {url}"))?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!(
+                "the platform refused the import ({status}): {}",
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("no reason given")
+            );
+        }
+        println!(
+            "imported {} new findings into case {} (import {})",
+            body["n_findings"],
+            args.case,
+            body["id"].as_str().unwrap_or("?")
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn sha256_of(path: &Path) -> Option<String> {
+    use sha2::Digest;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher).ok()?;
+    Some(hex::encode(hasher.finalize()))
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())

@@ -2,7 +2,7 @@
 //! data directory, HTTP on loopback, SIGTERM.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn crrt(data: &Path, args: &[&str]) -> Output {
@@ -487,4 +487,138 @@ fn a_worker_starts_waits_and_stops_cleanly() {
         lines.next().map(|l| l.expect("text")),
         Some("stopped".into())
     );
+}
+
+/// Field mode: findings of an offline `crrt hunt` brought into a case with
+/// `crrt import-findings`, with the evidence hashes, once.
+#[tokio::test]
+async fn offline_findings_are_imported_into_a_case_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crrt"))
+        .args([
+            "serve",
+            "--demo",
+            "--no-worker",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let address = BufReader::new(child.stdout.take().expect("stdout"))
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("CRRT platform listening on http://")
+                .and_then(|r| r.split_whitespace().next().map(str::to_owned))
+        })
+        .expect("listening");
+    let token_out = crrt(&data, &["admin", "create-token", "--email", "rasa@ncsc.lt"]);
+    let token = text(&token_out.stdout).trim().to_owned();
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let request = client
+            .get(format!("http://{address}/api/v1{path}"))
+            .bearer_auth(&token);
+        async move {
+            request
+                .send()
+                .await
+                .expect("HTTP")
+                .json::<serde_json::Value>()
+                .await
+                .expect("JSON")
+        }
+    };
+    let mission = get("/missions".into()).await["items"][0]["id"]
+        .as_str()
+        .expect("mission")
+        .to_owned();
+    let case = get(format!("/missions/{mission}/cases")).await["items"][0]["id"]
+        .as_str()
+        .expect("case")
+        .to_owned();
+
+    // The hunt on a laptop, with the bundled example.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let jsonl = dir.path().join("findings.jsonl");
+    let hunted = Command::new(env!("CARGO_BIN_EXE_crrt"))
+        .current_dir(&root)
+        .args([
+            "hunt",
+            "examples/evidence",
+            "--sigma",
+            "examples/rules",
+            "--format",
+            "jsonl",
+            "--no-rule-cache",
+            "-q",
+            "-o",
+        ])
+        .arg(&jsonl)
+        .output()
+        .expect("hunt");
+    assert!(hunted.status.success(), "{}", text(&hunted.stderr));
+    let n_lines = std::fs::read_to_string(&jsonl)
+        .expect("read")
+        .lines()
+        .count();
+    assert!(n_lines > 0);
+
+    let import = |file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_crrt"))
+            .current_dir(&root)
+            .args([
+                "import-findings",
+                "--server",
+                &format!("http://{address}"),
+                "--token",
+                &token,
+                "--case",
+                &case,
+            ])
+            .arg(file)
+            .output()
+            .expect("import")
+    };
+    let first = import(&jsonl);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(
+        text(&first.stdout).contains(&format!("imported {n_lines} new findings")),
+        "{}",
+        text(&first.stdout)
+    );
+    let again = import(&jsonl);
+    assert!(
+        text(&again.stdout).contains("imported 0 new findings"),
+        "{}",
+        text(&again.stdout)
+    );
+
+    let findings = get(format!("/cases/{case}/findings?limit=500")).await;
+    let items = findings["items"].as_array().expect("items");
+    assert_eq!(items.len(), n_lines);
+    assert!(
+        items.iter().all(|f| f["event"]["_evidence_sha256"]
+            .as_str()
+            .is_some_and(|s| s.len() == 64)),
+        "{findings}"
+    );
+
+    let broken = dir.path().join("broken.jsonl");
+    std::fs::write(&broken, "{\"rule_title\": \"x\"}\n").expect("write");
+    let refused = import(&broken);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("not a crrt hunt finding"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    child.kill().expect("kill");
+    child.wait().expect("reaped");
 }
