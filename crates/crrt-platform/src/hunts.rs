@@ -601,3 +601,88 @@ impl Platform {
         Ok(hunt)
     }
 }
+
+/// One entry of a case's timeline.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    /// When it happened: the event's time for a finding, else when it was
+    /// written (notes) or created (tasks).
+    pub at: Option<String>,
+    /// `finding`, `note` or `task`.
+    pub kind: String,
+    pub id: String,
+    /// The rule's title, the note's first line, the task's title.
+    pub title: String,
+    /// Level for findings, status for tasks, author for notes.
+    pub detail: String,
+    pub host: Option<String>,
+}
+
+impl Platform {
+    /// Findings, notes and tasks of a case in one time line (findings by
+    /// the time of their event); at most `limit` findings.
+    pub async fn timeline(
+        &self,
+        actor: &Actor,
+        case_id: &str,
+        limit: i64,
+    ) -> Result<Vec<TimelineEntry>> {
+        let case = self.case_for_hunting(actor, case_id, false).await?;
+        let mut out: Vec<TimelineEntry> = self
+            .store
+            .findings_of_case(&case.id, Page { limit, offset: 0 })
+            .await?
+            .into_iter()
+            .map(|f| TimelineEntry {
+                at: f.at,
+                kind: "finding".into(),
+                id: f.id,
+                title: f.rule_title,
+                detail: f.level,
+                host: f.host,
+            })
+            .collect();
+        for note in self
+            .store
+            .notes(
+                &case.id,
+                Page {
+                    limit: 10_000,
+                    offset: 0,
+                },
+            )
+            .await?
+        {
+            out.push(TimelineEntry {
+                at: Some(note.created_at),
+                kind: "note".into(),
+                id: note.id,
+                title: note
+                    .markdown
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect(),
+                detail: note.author_id,
+                host: None,
+            });
+        }
+        for task in self.store.tasks(&case.id).await? {
+            out.push(TimelineEntry {
+                at: Some(task.created_at),
+                kind: "task".into(),
+                id: task.id,
+                title: task.title,
+                detail: task.status,
+                host: None,
+            });
+        }
+        // Undated findings last; ties in a stable order.
+        out.sort_by(|a, b| {
+            (a.at.is_none(), &a.at, &a.kind, &a.id).cmp(&(b.at.is_none(), &b.at, &b.kind, &b.id))
+        });
+        Ok(out)
+    }
+}

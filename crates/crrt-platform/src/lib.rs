@@ -37,7 +37,7 @@ pub use crrt_store::{
     Organisation, Page, User,
 };
 pub use evidence::{Evidence, EvidenceStore, Incoming};
-pub use hunts::{Hunt, NewHunt, StoredFinding, WorkerOptions};
+pub use hunts::{Hunt, NewHunt, StoredFinding, TimelineEntry, WorkerOptions};
 pub use missions::{
     Activation, Candidate, ChecklistUpdate, Clock, MissionStatus, MissionView, Position,
 };

@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::{AppError, AppState};
 use crrt_platform::{
     Activation, ApiToken, AssistanceRequest, AuditEvent, Case, CaseView, Evidence, Hunt, Mission,
-    MissionView, NewHunt, Note, Organisation, RulePack, StoredFinding, Task,
+    MissionView, NewHunt, Note, Organisation, RulePack, StoredFinding, Task, TimelineEntry,
 };
 
 const SESSION_COOKIE: &str = "crrt_session";
@@ -76,6 +76,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/hunts/{id}", get(get_hunt))
         .route("/api/v1/hunts/{id}/cancel", post(cancel_hunt))
         .route("/api/v1/cases/{id}/findings", get(list_findings))
+        .route("/api/v1/cases/{id}/timeline", get(timeline))
         .route(
             "/api/v1/cases/{id}/findings/import",
             post(import_findings).layer(axum::extract::DefaultBodyLimit::max(256 << 20)),
@@ -788,7 +789,7 @@ struct Proposal {
         update_checklist, propose_team, confirm_team, move_mission, list_cases, create_case,
         get_case, add_task, add_note, update_task, upload_evidence, list_evidence,
         download_evidence, upload_rulepack, list_rulepacks, get_rulepack, start_hunt, list_hunts,
-        get_hunt, cancel_hunt, list_findings, import_findings, triage_finding, audit
+        get_hunt, cancel_hunt, list_findings, import_findings, triage_finding, timeline, audit
     ),
     modifiers(&Security),
     security(("bearer" = []), ("session" = []))
@@ -1081,4 +1082,28 @@ async fn import_findings(
     let text = body.map_err(|e| AppError::new(e.status(), "bad_request", e.body_text()))?;
     let hunt = state.platform.import_findings(&actor, &id, &text).await?;
     Ok((StatusCode::CREATED, Json(hunt)))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Timeline {
+    items: Vec<TimelineEntry>,
+}
+
+/// Findings (by the time of their event), notes and tasks of a case, in
+/// one time line; `?limit=` caps the findings (default 500).
+#[utoipa::path(get, path = "/api/v1/cases/{id}/timeline", tag = "hunts", params(("id" = String, Path, description = "Case id"), PageQuery), responses((status = 200, body = Timeline), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn timeline(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let Query(query) = query?;
+    let limit = query.limit.unwrap_or(500);
+    if !(1..=10_000).contains(&limit) {
+        return Err(AppError::bad_request("limit must be 1 to 10000"));
+    }
+    Ok(Json(Timeline {
+        items: state.platform.timeline(&actor, &id, limit).await?,
+    }))
 }

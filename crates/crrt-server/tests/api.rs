@@ -1295,6 +1295,7 @@ async fn the_openapi_document_describes_every_endpoint_and_validates() {
         "/api/v1/hunts/{id}/cancel",
         "/api/v1/cases/{id}/findings",
         "/api/v1/cases/{id}/findings/import",
+        "/api/v1/cases/{id}/timeline",
         "/api/v1/findings/{id}/triage",
         "/api/v1/audit",
     ];
@@ -1847,6 +1848,38 @@ async fn hunts_run_in_the_background_and_findings_land_once_on_the_case() {
         );
         let (status, _) = f.call("partner", Method::GET, &findings_path, None).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+        // The case's timeline: the playbook's tasks and the finding, in order.
+        let (status, timeline) = f
+            .call(
+                "requester",
+                Method::GET,
+                &format!("/api/v1/cases/{}/timeline", case.case.id),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{timeline}");
+        let entries = timeline["items"].as_array().expect("items");
+        let finding_entry = entries
+            .iter()
+            .find(|e| e["kind"] == json!("finding"))
+            .expect("the finding");
+        assert_eq!(
+            finding_entry["at"],
+            json!("2022-02-23T16:00:00.000000Z"),
+            "{timeline}"
+        );
+        assert_eq!(
+            entries[0]["kind"],
+            json!("finding"),
+            "the 2022 event comes before today's tasks: {timeline}"
+        );
+        assert_eq!(
+            entries
+                .iter()
+                .filter(|e| e["kind"] == json!("task"))
+                .count(),
+            6
+        );
         let cancel = format!("/api/v1/hunts/{}/cancel", first["id"].as_str().expect("id"));
         let (status, _) = f.call("coordinator", Method::POST, &cancel, None).await;
         assert_eq!(
