@@ -157,18 +157,53 @@ impl Platform {
         Err(PlatformError::NotFound(format!("mission {mission_id}")))
     }
 
-    async fn case_for_work(&self, actor: &Actor, case_id: &str, write: bool) -> Result<Case> {
-        let case = self
+    /// A case and its mission, if the actor may read them (else "not
+    /// found"), and whether the actor is on the mission's team.
+    pub(crate) async fn case_access(
+        &self,
+        actor: &Actor,
+        case_id: &str,
+    ) -> Result<(crrt_store::Case, crrt_store::Mission, bool)> {
+        let not_found = || PlatformError::NotFound(format!("case {case_id}"));
+        let case = self.store.case(case_id).await?.ok_or_else(not_found)?;
+        let mission = self
             .store
-            .case(case_id)
+            .mission(&case.mission_id)
             .await?
-            .ok_or_else(|| PlatformError::NotFound(format!("case {case_id}")))?;
-        self.mission_for_work(actor, &case.mission_id, write)
-            .await
-            .map_err(|e| match e {
-                PlatformError::NotFound(_) => PlatformError::NotFound(format!("case {case_id}")),
-                other => other,
-            })?;
+            .ok_or_else(not_found)?;
+        let member = self
+            .store
+            .is_mission_member(&mission.id, &actor.user.id)
+            .await?;
+        if !policy::allowed(
+            actor,
+            Action::ReadMission {
+                mission: &mission,
+                member,
+            },
+        ) {
+            return Err(not_found());
+        }
+        Ok((case, mission, member))
+    }
+
+    /// A case the actor may read; with `write`, also work on.
+    pub(crate) async fn case_for_work(
+        &self,
+        actor: &Actor,
+        case_id: &str,
+        write: bool,
+    ) -> Result<Case> {
+        let (case, mission, member) = self.case_access(actor, case_id).await?;
+        if write {
+            policy::require(
+                actor,
+                Action::WorkOnMission {
+                    mission: &mission,
+                    member,
+                },
+            )?;
+        }
         Ok(case)
     }
 

@@ -165,38 +165,10 @@ impl Platform {
             .ok_or_else(|| PlatformError::Invalid("this platform has no evidence store".into()))
     }
 
-    async fn case_and_mission(
-        &self,
-        actor: &Actor,
-        case_id: &str,
-    ) -> Result<(crrt_store::Case, crrt_store::Mission, bool)> {
-        let not_found = || PlatformError::NotFound(format!("case {case_id}"));
-        let case = self.store.case(case_id).await?.ok_or_else(not_found)?;
-        let mission = self
-            .store
-            .mission(&case.mission_id)
-            .await?
-            .ok_or_else(not_found)?;
-        let member = self
-            .store
-            .is_mission_member(&mission.id, &actor.user.id)
-            .await?;
-        if !policy::allowed(
-            actor,
-            Action::ReadMission {
-                mission: &mission,
-                member,
-            },
-        ) {
-            return Err(not_found());
-        }
-        Ok((case, mission, member))
-    }
-
     /// Starts an upload to a case (the requester's institution, the team
     /// and the coordinator may upload).
     pub async fn begin_upload(&self, actor: &Actor, case_id: &str) -> Result<Incoming> {
-        let (case, mission, member) = self.case_and_mission(actor, case_id).await?;
+        let (case, mission, member) = self.case_access(actor, case_id).await?;
         policy::require(
             actor,
             Action::UploadEvidence {
@@ -281,7 +253,7 @@ impl Platform {
         case_id: &str,
         page: Page,
     ) -> Result<Vec<Evidence>> {
-        let (case, _, _) = self.case_and_mission(actor, case_id).await?;
+        let (case, _, _) = self.case_access(actor, case_id).await?;
         Ok(self.store.evidence_of_case(&case.id, page).await?)
     }
 
@@ -298,7 +270,7 @@ impl Platform {
             .evidence(id)
             .await?
             .ok_or_else(|| PlatformError::NotFound(format!("evidence {id}")))?;
-        self.case_and_mission(actor, &evidence.case_id)
+        self.case_access(actor, &evidence.case_id)
             .await
             .map_err(|_| PlatformError::NotFound(format!("evidence {id}")))?;
         let path = self.evidence_store()?.path_of(&evidence.sha256);

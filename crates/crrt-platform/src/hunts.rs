@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::policy::{self, Action};
 use crate::{Actor, Page, Platform, PlatformError, Result, audit, new_id, now};
 pub use crrt_store::{Hunt, StoredFinding};
 
@@ -45,47 +44,9 @@ fn timestamp_in(seconds: i64) -> String {
 }
 
 impl Platform {
-    async fn case_for_hunting(
-        &self,
-        actor: &Actor,
-        case_id: &str,
-        write: bool,
-    ) -> Result<crrt_store::Case> {
-        let not_found = || PlatformError::NotFound(format!("case {case_id}"));
-        let case = self.store.case(case_id).await?.ok_or_else(not_found)?;
-        let mission = self
-            .store
-            .mission(&case.mission_id)
-            .await?
-            .ok_or_else(not_found)?;
-        let member = self
-            .store
-            .is_mission_member(&mission.id, &actor.user.id)
-            .await?;
-        if !policy::allowed(
-            actor,
-            Action::ReadMission {
-                mission: &mission,
-                member,
-            },
-        ) {
-            return Err(not_found());
-        }
-        if write {
-            policy::require(
-                actor,
-                Action::WorkOnMission {
-                    mission: &mission,
-                    member,
-                },
-            )?;
-        }
-        Ok(case)
-    }
-
     /// Queues a hunt on a case.
     pub async fn start_hunt(&self, actor: &Actor, case_id: &str, new: NewHunt) -> Result<Hunt> {
-        let case = self.case_for_hunting(actor, case_id, true).await?;
+        let case = self.case_for_work(actor, case_id, true).await?;
         if new.rulepacks.is_empty() {
             return Err(PlatformError::Invalid(
                 "a hunt needs at least one rule pack".into(),
@@ -162,7 +123,7 @@ impl Platform {
     }
 
     pub async fn hunts(&self, actor: &Actor, case_id: &str, page: Page) -> Result<Vec<Hunt>> {
-        let case = self.case_for_hunting(actor, case_id, false).await?;
+        let case = self.case_for_work(actor, case_id, false).await?;
         Ok(self.store.hunts_of_case(&case.id, page).await?)
     }
 
@@ -172,7 +133,7 @@ impl Platform {
             .hunt(id)
             .await?
             .ok_or_else(|| PlatformError::NotFound(format!("hunt {id}")))?;
-        self.case_for_hunting(actor, &hunt.case_id, false)
+        self.case_for_work(actor, &hunt.case_id, false)
             .await
             .map_err(|_| PlatformError::NotFound(format!("hunt {id}")))?;
         Ok(hunt)
@@ -181,7 +142,7 @@ impl Platform {
     /// Cancels a queued or running hunt; a running one stores nothing more.
     pub async fn cancel_hunt(&self, actor: &Actor, id: &str) -> Result<Hunt> {
         let hunt = self.hunt(actor, id).await?;
-        self.case_for_hunting(actor, &hunt.case_id, true).await?;
+        self.case_for_work(actor, &hunt.case_id, true).await?;
         let mut tx = self.store.begin().await?;
         if !tx.cancel_hunt(id, &now()).await? {
             return Err(PlatformError::Conflict(format!(
@@ -208,7 +169,7 @@ impl Platform {
         case_id: &str,
         page: Page,
     ) -> Result<Vec<StoredFinding>> {
-        let case = self.case_for_hunting(actor, case_id, false).await?;
+        let case = self.case_for_work(actor, case_id, false).await?;
         Ok(self.store.findings_of_case(&case.id, page).await?)
     }
 
@@ -225,7 +186,7 @@ impl Platform {
             .finding(id)
             .await?
             .ok_or_else(|| PlatformError::NotFound(format!("finding {id}")))?;
-        self.case_for_hunting(actor, &finding.case_id, true)
+        self.case_for_work(actor, &finding.case_id, true)
             .await
             .map_err(|e| match e {
                 PlatformError::NotFound(_) => PlatformError::NotFound(format!("finding {id}")),
@@ -487,7 +448,7 @@ impl Platform {
     /// SHA-256 when there is one, and the import is recorded as a hunt of
     /// status `imported`, with who and when.
     pub async fn import_findings(&self, actor: &Actor, case_id: &str, jsonl: &str) -> Result<Hunt> {
-        let case = self.case_for_hunting(actor, case_id, true).await?;
+        let case = self.case_for_work(actor, case_id, true).await?;
         let mut lines = Vec::new();
         for (n, line) in jsonl.lines().enumerate() {
             if line.trim().is_empty() {
@@ -627,7 +588,7 @@ impl Platform {
         case_id: &str,
         limit: i64,
     ) -> Result<Vec<TimelineEntry>> {
-        let case = self.case_for_hunting(actor, case_id, false).await?;
+        let case = self.case_for_work(actor, case_id, false).await?;
         let mut out: Vec<TimelineEntry> = self
             .store
             .findings_of_case(&case.id, Page { limit, offset: 0 })
