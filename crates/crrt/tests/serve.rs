@@ -216,14 +216,23 @@ async fn serve_first_start_sign_in_and_clean_stop() {
     assert!(again.status.success());
 }
 
-/// SIGKILL in the middle of a stream of writes: on restart the database
-/// opens, the audit chain is intact, and every write the server
-/// acknowledged is there.
-#[tokio::test]
-async fn a_server_killed_mid_write_restarts_consistent() {
+/// How the server is stopped while writes stream in.
+#[derive(Clone, Copy, PartialEq)]
+enum Stop {
+    /// SIGKILL: no warning at all.
+    Kill,
+    /// SIGTERM: a clean stop, requests in flight finishing.
+    Terminate,
+}
+
+/// Streams organisation writes from four clients into `crrt serve`, stops
+/// it with `stop` after 40 acknowledged writes, and checks that the
+/// database opens with the audit chain intact and every acknowledged write
+/// stored; returns the server's exit status.
+async fn stop_under_write_load(stop: Stop) -> std::process::ExitStatus {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    for args in [
+    let setup: [&[&str]; 2] = [
         &[
             "admin",
             "create-org",
@@ -233,7 +242,7 @@ async fn a_server_killed_mid_write_restarts_consistent() {
             "member",
             "--country",
             "LT",
-        ][..],
+        ],
         &[
             "admin",
             "create-user",
@@ -245,13 +254,13 @@ async fn a_server_killed_mid_write_restarts_consistent() {
             "admin",
             "--password",
             "a long enough password",
-        ][..],
-    ] {
+        ],
+    ];
+    for args in setup {
         assert!(crrt(&data, args).status.success());
     }
     let token_out = crrt(&data, &["admin", "create-token", "--email", "root@ncsc.lt"]);
     let token = text(&token_out.stdout).trim().to_owned();
-
     let mut child = Command::new(env!("CARGO_BIN_EXE_crrt"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
@@ -297,12 +306,20 @@ async fn a_server_killed_mid_write_restarts_consistent() {
             }
         }));
     }
-    // Let writes flow, then kill without warning.
     while acknowledged.lock().expect("lock").len() < 40 {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaped");
+    match stop {
+        Stop::Kill => child.kill().expect("SIGKILL"),
+        Stop::Terminate => {
+            let sent = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(sent.success());
+        }
+    }
+    let status = child.wait().expect("exits");
     for writer in writers {
         writer.await.expect("writer");
     }
@@ -311,7 +328,7 @@ async fn a_server_killed_mid_write_restarts_consistent() {
     assert!(verified.status.success(), "{}", text(&verified.stdout));
     let store = crrt_store::Store::open(&format!("sqlite://{}", data.join("crrt.db").display()))
         .await
-        .expect("the database opens after SIGKILL");
+        .expect("the database opens after the stop");
     let names = acknowledged.lock().expect("lock").clone();
     assert!(names.len() >= 40);
     for name in &names {
@@ -320,113 +337,26 @@ async fn a_server_killed_mid_write_restarts_consistent() {
             "{name} was acknowledged but is missing"
         );
     }
+    status
+}
+
+/// SIGKILL in the middle of a stream of writes: on restart the database
+/// opens, the audit chain is intact, and every write the server
+/// acknowledged is there.
+#[tokio::test]
+async fn a_server_killed_mid_write_restarts_consistent() {
+    let status = stop_under_write_load(Stop::Kill).await;
+    assert!(!status.success(), "killed: {status:?}");
 }
 
 /// SIGTERM while writes stream in: the server stops cleanly (exit 0), and
 /// every write it acknowledged is stored.
 #[tokio::test]
 async fn sigterm_lets_requests_in_flight_finish() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    for args in [
-        &[
-            "admin",
-            "create-org",
-            "--name",
-            "NCSC-LT",
-            "--kind",
-            "member",
-            "--country",
-            "LT",
-        ][..],
-        &[
-            "admin",
-            "create-user",
-            "--email",
-            "root@ncsc.lt",
-            "--org",
-            "NCSC-LT",
-            "--role",
-            "admin",
-            "--password",
-            "a long enough password",
-        ][..],
-    ] {
-        assert!(crrt(&data, args).status.success());
-    }
-    let token_out = crrt(&data, &["admin", "create-token", "--email", "root@ncsc.lt"]);
-    let token = text(&token_out.stdout).trim().to_owned();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crrt"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let address = BufReader::new(child.stdout.take().expect("stdout"))
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("CRRT platform listening on http://")
-                .and_then(|r| r.split_whitespace().next().map(str::to_owned))
-        })
-        .expect("listening");
-    let client = reqwest::Client::new();
-    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut writers = Vec::new();
-    for w in 0..4 {
-        let (client, token, address, acknowledged) = (
-            client.clone(),
-            token.clone(),
-            address.clone(),
-            acknowledged.clone(),
-        );
-        writers.push(tokio::spawn(async move {
-            for i in 0.. {
-                let name = format!("Team {w}-{i}");
-                let sent = client
-                    .post(format!("http://{address}/api/v1/organisations"))
-                    .bearer_auth(&token)
-                    .json(&serde_json::json!({"name": name, "kind": "member", "country": "EE"}))
-                    .send()
-                    .await;
-                match sent {
-                    Ok(r) if r.status() == reqwest::StatusCode::CREATED => {
-                        acknowledged.lock().expect("lock").push(name);
-                    }
-                    _ => break,
-                }
-            }
-        }));
-    }
-    while acknowledged.lock().expect("lock").len() < 20 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let status = child.wait().expect("exits");
+    let status = stop_under_write_load(Stop::Terminate).await;
     assert!(status.success(), "a clean stop: {status:?}");
-    for writer in writers {
-        writer.await.expect("writer");
-    }
-    let store = crrt_store::Store::open(&format!("sqlite://{}", data.join("crrt.db").display()))
-        .await
-        .expect("opens");
-    let names = acknowledged.lock().expect("lock").clone();
-    for name in &names {
-        assert!(
-            store.org_by_name(name).await.expect("read").is_some(),
-            "{name} lost"
-        );
-    }
-    assert!(crrt(&data, &["admin", "verify-audit"]).status.success());
 }
 
-/// What a crash mid-upload left in `.incoming/` is gone once the server is
-/// back; `verify-evidence` re-hashes what is stored.
 #[test]
 fn restart_removes_broken_uploads_and_evidence_verifies() {
     let dir = tempfile::tempdir().expect("tempdir");
