@@ -27,6 +27,7 @@ mod model;
 pub mod policy;
 pub mod requests;
 pub mod rulepacks;
+mod views;
 
 use crrt_store::{AuditEntry, Store, StoreError};
 

@@ -69,7 +69,7 @@ pub enum Urgency {
 }
 
 impl Urgency {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Urgency::Low => "low",
             Urgency::Medium => "medium",

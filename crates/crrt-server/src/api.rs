@@ -22,7 +22,7 @@ use crrt_platform::{
     MissionView, NewHunt, Note, Organisation, RulePack, StoredFinding, Task, TimelineEntry,
 };
 
-const SESSION_COOKIE: &str = "crrt_session";
+pub(crate) const SESSION_COOKIE: &str = "crrt_session";
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -84,7 +84,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/findings/{id}/triage", post(triage_finding))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/openapi.json", get(openapi))
-        .fallback(|| async { AppError::not_found("no such endpoint") })
 }
 
 /// JSON bodies whose rejections use our error format.
@@ -182,14 +181,18 @@ impl FromRequestParts<AppState> for Signed {
     }
 }
 
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+pub(crate) fn cookie(headers: &HeaderMap, wanted: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value.to_owned())
 }
 
@@ -234,37 +237,51 @@ async fn login(
             ),
             other => other.into(),
         })?;
+    let mut response = Json(json!({
+        "user": UserView::from(&credentials.user),
+        "expires_at": credentials.expires_at,
+    }))
+    .into_response();
+    set_session_cookie(&mut response, &state, &credentials.session_token);
+    Ok(response)
+}
+
+/// The session cookie: HTTP-only, same-site only, for the session's life.
+pub(crate) fn set_session_cookie(response: &mut Response, state: &AppState, token: &str) {
     let secure = if state.config.secure_cookies {
         "; Secure"
     } else {
         ""
     };
     let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
-        credentials.session_token,
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
         crrt_platform::auth::SESSION_HOURS * 3600
     );
-    let mut response = Json(json!({
-        "user": UserView::from(&credentials.user),
-        "expires_at": credentials.expires_at,
-    }))
-    .into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
+        response.headers_mut().append(header::SET_COOKIE, value);
     }
-    Ok(response)
+}
+
+/// Ends the session named by the request's cookie, and expires the cookie.
+pub(crate) async fn end_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    response: &mut Response,
+) -> Result<(), AppError> {
+    if let Some(token) = session_cookie(headers) {
+        state.platform.logout(&token).await?;
+    }
+    let expired = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    if let Ok(value) = HeaderValue::from_str(&expired) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(())
 }
 
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session", responses((status = 204, description = "Signed out")))]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
-    if let Some(token) = session_cookie(&headers) {
-        state.platform.logout(&token).await?;
-    }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let expired = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    if let Ok(value) = HeaderValue::from_str(&expired) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
+    end_session(&state, &headers, &mut response).await?;
     Ok(response)
 }
 

@@ -16,6 +16,7 @@
 
 mod api;
 mod error;
+mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -59,7 +60,10 @@ pub fn app(platform: Platform, config: Config) -> Router {
     };
     let request_id = HeaderName::from_static("x-request-id");
     api::routes()
+        .merge(web::routes())
+        .fallback(not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn(web::security_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(
             TraceLayer::new_for_http()
@@ -80,6 +84,17 @@ pub fn app(platform: Platform, config: Config) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, SequentialId::default()))
+}
+
+/// Unknown paths: the API's error format under `/api/`, a page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path().starts_with("/api/") {
+        axum::response::IntoResponse::into_response(AppError::not_found("no such endpoint"))
+    } else {
+        web::error_page(crrt_platform::PlatformError::NotFound(
+            uri.path().to_owned(),
+        ))
+    }
 }
 
 /// Serves until `shutdown` completes; requests in flight then finish.

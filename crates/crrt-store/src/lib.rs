@@ -449,6 +449,19 @@ impl Store {
         rows.iter().map(Task::from_row).collect()
     }
 
+    /// Tasks assigned to a user that are not done, soonest due first.
+    pub async fn open_tasks_of(&self, user_id: &str, limit: i64) -> Result<Vec<Task>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE assignee_id = $1 AND status <> 'done' \
+             ORDER BY due_on IS NULL, due_on, created_at, id LIMIT $2"
+        )))
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Task::from_row).collect()
+    }
+
     pub async fn notes(&self, case_id: &str, page: Page) -> Result<Vec<Note>> {
         let rows = sqlx::query(dynamic(format!(
             "SELECT {NOTE_COLUMNS} FROM notes WHERE case_id = $1 \
@@ -642,6 +655,24 @@ impl Store {
         .bind(case_id)
         .bind(page.limit)
         .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(StoredFinding::from_row).collect()
+    }
+
+    /// The newest findings over all cases of a mission.
+    pub async fn latest_findings_of_mission(
+        &self,
+        mission_id: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredFinding>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {FINDING_COLUMNS} FROM findings \
+             WHERE case_id IN (SELECT id FROM cases WHERE mission_id = $1) \
+             ORDER BY created_at DESC, at DESC, id LIMIT $2"
+        )))
+        .bind(mission_id)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(StoredFinding::from_row).collect()
