@@ -2,251 +2,12 @@
 //! PostgreSQL: every role against every endpoint, sign-in, tokens, bad
 //! input, concurrent edits, state machine.
 
-use std::collections::BTreeMap;
+mod common;
 
-use crrt_platform::{
-    Actor, NewOrg, NewRequest, NewUser, OrgKind, Platform, Role, Skill, Tlp, Urgency,
-};
-use crrt_store::testing::{backends, fresh_database};
-use reqwest::{Client, Method, StatusCode};
+use common::*;
+use crrt_store::testing::backends;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "correct horse battery";
-
-/// A running server with one user per role and their API tokens.
-struct Fixture {
-    base: String,
-    platform: Platform,
-    tokens: BTreeMap<&'static str, String>,
-    client: Client,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
-}
-
-const ROLES: [&str; 7] = [
-    "admin",
-    "coordinator",
-    "responder",
-    "requester",
-    "other_requester",
-    "partner",
-    "anonymous",
-];
-
-impl Fixture {
-    async fn start(backend: &str) -> Fixture {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = fresh_database(backend, dir.path()).await;
-        // Small per-file limit so the oversize case is cheap.
-        let evidence = crrt_platform::EvidenceStore::open(dir.path().join("evidence"), 64 << 10)
-            .expect("evidence folder")
-            .with_case_limit(120_000);
-        let platform = Platform::open(&url)
-            .await
-            .expect("platform")
-            .with_evidence(evidence);
-        for (name, kind, country) in [
-            ("NCSC-LT", OrgKind::Member, "LT"),
-            ("Ministry", OrgKind::Requester, "UA"),
-            ("Other Ministry", OrgKind::Requester, "MD"),
-            ("Vendor", OrgKind::Partner, "US"),
-        ] {
-            platform
-                .create_org(
-                    None,
-                    NewOrg {
-                        name: name.into(),
-                        kind,
-                        country: country.into(),
-                    },
-                )
-                .await
-                .expect("org");
-        }
-        let mut tokens = BTreeMap::new();
-        for (key, org, role) in [
-            ("admin", "NCSC-LT", Role::Admin),
-            ("coordinator", "NCSC-LT", Role::Coordinator),
-            ("responder", "NCSC-LT", Role::Responder),
-            ("requester", "Ministry", Role::Requester),
-            ("other_requester", "Other Ministry", Role::Requester),
-            ("partner", "Vendor", Role::Partner),
-        ] {
-            let email = format!("{key}@example.org");
-            platform
-                .create_user(
-                    None,
-                    NewUser {
-                        email: email.clone(),
-                        display_name: None,
-                        org: org.into(),
-                        role,
-                        password: Some(PASSWORD.into()),
-                        skills: vec![Skill::Forensics],
-                        languages: vec!["en".into()],
-                        availability: Vec::new(),
-                    },
-                )
-                .await
-                .expect("user");
-            let token = platform
-                .create_token(None, &email, "tests")
-                .await
-                .expect("token");
-            tokens.insert(key, token.secret);
-        }
-        // A worker, as `crrt serve` embeds one.
-        let worker = platform.clone();
-        tokio::spawn(async move {
-            let options = crrt_platform::WorkerOptions {
-                name: "test-worker".into(),
-                lease_seconds: 30,
-            };
-            worker.run_worker(&options, std::future::pending()).await
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server_platform = platform.clone();
-        tokio::spawn(async move {
-            crrt_server::run(
-                listener,
-                server_platform,
-                crrt_server::Config::default(),
-                async {
-                    let _ = rx.await;
-                },
-            )
-            .await
-            .expect("server runs");
-        });
-        Fixture {
-            base,
-            platform,
-            tokens,
-            client: Client::new(),
-            _shutdown: tx,
-            _dir: dir,
-        }
-    }
-
-    async fn actor(&self, key: &str) -> Actor {
-        let user = self
-            .platform
-            .store()
-            .user_by_email(&format!("{key}@example.org"))
-            .await
-            .expect("read")
-            .expect("exists");
-        Actor::new(user).expect("role")
-    }
-
-    /// A fresh request, reviewed by the coordinator (so the council sits).
-    async fn reviewed(&self) -> crrt_platform::AssistanceRequest {
-        let request = self.request().await;
-        self.platform
-            .review_request(&self.actor("coordinator").await, &request.id, 1, None)
-            .await
-            .expect("reviewed")
-    }
-
-    /// A fresh mission: a request reviewed, agreed by one member state, accepted.
-    async fn mission(&self) -> crrt_platform::Mission {
-        let coordinator = self.actor("coordinator").await;
-        let request = self.reviewed().await;
-        self.platform
-            .record_position(
-                &coordinator,
-                &request.id,
-                "NCSC-LT",
-                crrt_platform::Position::Agree,
-            )
-            .await
-            .expect("position");
-        self.platform
-            .decide_request(
-                &coordinator,
-                &request.id,
-                2,
-                crrt_platform::Decision::Accept,
-            )
-            .await
-            .expect("accepted");
-        let id = self
-            .platform
-            .activation(&coordinator, &request.id)
-            .await
-            .expect("activation")
-            .mission_id
-            .expect("a mission");
-        self.platform
-            .mission(&coordinator, &id)
-            .await
-            .expect("mission")
-            .mission
-    }
-
-    /// A fresh case from the wiper playbook on a fresh mission.
-    async fn case(&self) -> crrt_platform::CaseView {
-        let mission = self.mission().await;
-        self.platform
-            .create_case(
-                &self.actor("coordinator").await,
-                &mission.id,
-                crrt_platform::NewCase {
-                    title: "File servers".into(),
-                    playbook: Some("wiper".into()),
-                },
-            )
-            .await
-            .expect("case")
-    }
-
-    /// A fresh request filed by the Ministry's requester.
-    async fn request(&self) -> crrt_platform::AssistanceRequest {
-        self.platform
-            .file_request(&self.actor("requester").await, new_request())
-            .await
-            .expect("filed")
-    }
-
-    async fn call(
-        &self,
-        role: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = self.tokens.get(role) {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("HTTP works");
-        let status = response.status();
-        let text = response.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-}
-
-fn new_request() -> NewRequest {
-    NewRequest {
-        summary: "Wiper on file servers".into(),
-        symptoms: "MBR overwritten on two servers".into(),
-        affected_systems: vec!["FS01".into()],
-        urgency: Urgency::Critical,
-        tlp: Tlp::Amber,
-        capabilities: vec![Skill::Forensics],
-        mitigations: String::new(),
-    }
-}
 
 fn request_body() -> Value {
     json!({"summary": "Defacement", "symptoms": "Front page replaced", "urgency": "high", "tlp": "green"})
@@ -1303,7 +1064,7 @@ async fn the_openapi_document_describes_every_endpoint_and_validates() {
     assert_eq!(paths, expected);
 
     // The reference validator, when this machine has it (CI installs it).
-    let file = f._dir.path().join("openapi.json");
+    let file = f.dir.path().join("openapi.json");
     std::fs::write(&file, doc.to_string()).expect("write");
     let validated = std::process::Command::new("python3")
         .args(["-m", "openapi_spec_validator"])
@@ -1537,7 +1298,7 @@ async fn evidence_is_streamed_hashed_deduplicated_and_downloads_are_audited() {
             Some(1),
             "{backend}: only the complete upload: {listed}"
         );
-        let incoming = f._dir.path().join("evidence/.incoming");
+        let incoming = f.dir.path().join("evidence/.incoming");
         assert_eq!(
             std::fs::read_dir(&incoming).expect("dir").count(),
             0,
@@ -1581,7 +1342,7 @@ async fn evidence_is_streamed_hashed_deduplicated_and_downloads_are_audited() {
             f.platform.verify_evidence().await.expect("verify").1.len(),
             0
         );
-        let stored_file = f._dir.path().join("evidence").join(&sha[..2]).join(&sha);
+        let stored_file = f.dir.path().join("evidence").join(&sha[..2]).join(&sha);
         std::fs::write(&stored_file, b"tampered").expect("tamper");
         let (n, problems) = f.platform.verify_evidence().await.expect("verify");
         assert_eq!((n, problems.len()), (1, 1), "{problems:?}");

@@ -296,7 +296,9 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let address = listener.local_addr()?;
-        say!("CRRT platform listening on http://{address} (API under /api/v1; Ctrl-C stops)");
+        say!(
+            "CRRT platform listening on http://{address} (web UI: open it in a browser; API under /api/v1; Ctrl-C stops)"
+        );
         let config = crrt_server::Config {
             secure_cookies: args.secure_cookies,
         };

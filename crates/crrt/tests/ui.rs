@@ -109,14 +109,28 @@ struct Browser {
 
 impl Browser {
     async fn open(driver: &str, base: &str, width: u32, height: u32) -> Browser {
+        Browser::open_with(driver, base, width, height, &[]).await
+    }
+
+    async fn open_with(
+        driver: &str,
+        base: &str,
+        width: u32,
+        height: u32,
+        extra_args: &[&str],
+    ) -> Browser {
+        let mut args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            format!("--window-size={width},{height}"),
+        ];
+        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": CHROMIUM,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         format!("--window-size={width},{height}")],
-            }),
+            serde_json::json!({ "binary": CHROMIUM, "args": args }),
         );
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
@@ -637,5 +651,24 @@ async fn phone_width_and_keyboard(driver: &str, base: &str) {
         .expect("tab");
     let focused = b.client.active_element().await.expect("focus");
     assert_eq!(focused.text().await.expect("text"), "Skip to content");
+    b.close().await;
+
+    // The system's dark setting gives the dark theme.
+    let b = Browser::open_with(driver, base, 1280, 800, &["--force-dark-mode"]).await;
+    b.sign_in("kadri@cert.ee").await;
+    let background = b
+        .client
+        .execute(
+            "return getComputedStyle(document.body).backgroundColor;",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(
+        background,
+        serde_json::json!("rgb(13, 17, 23)"),
+        "dark theme"
+    );
+    b.shot("responder-dashboard-dark").await;
     b.close().await;
 }

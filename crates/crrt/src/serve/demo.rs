@@ -315,6 +315,7 @@ async fn populate(platform: &Platform) -> Result<()> {
             },
         )
         .await?;
+    hunt_the_example_intrusion(platform, &responder, &servers.case.id).await?;
     platform
         .create_case(
             &coordinator,
@@ -349,5 +350,61 @@ async fn populate(platform: &Platform) -> Result<()> {
             .record_position(&coordinator, &ddos.id, team, position)
             .await?;
     }
+    Ok(())
+}
+
+/// The bundled example intrusion (`examples/`) as the wiper case's
+/// evidence, with its rules as a pack and a hunt queued over them, so the
+/// demo shows findings, triage and a timeline as soon as the worker ran.
+async fn hunt_the_example_intrusion(
+    platform: &Platform,
+    responder: &Actor,
+    case_id: &str,
+) -> Result<()> {
+    const EVIDENCE: &[(&str, &[u8])] = &[
+        (
+            "ministry-dc01.jsonl",
+            include_bytes!("../../../../examples/evidence/ministry-dc01.jsonl"),
+        ),
+        (
+            "portal-access.log",
+            include_bytes!("../../../../examples/evidence/portal-access.log"),
+        ),
+        (
+            "mail-auth.log",
+            include_bytes!("../../../../examples/evidence/mail-auth.log"),
+        ),
+    ];
+    const RULES: &[&str] = &[
+        include_str!("../../../../examples/rules/discovery_whoami.yml"),
+        include_str!("../../../../examples/rules/event_log_cleared.yml"),
+        include_str!("../../../../examples/rules/shadow_copy_deletion.yml"),
+        include_str!("../../../../examples/rules/ssh_brute_force.yml"),
+        include_str!("../../../../examples/rules/webshell_request.yml"),
+    ];
+    for (name, bytes) in EVIDENCE {
+        let mut incoming = platform.begin_upload(responder, case_id).await?;
+        incoming.write(bytes)?;
+        platform
+            .finish_upload(responder, incoming, name, "127.0.0.1")
+            .await?;
+    }
+    let pack = platform
+        .upload_rulepack(
+            responder,
+            "CRRT example rules",
+            RULES.join("\n---\n").as_bytes(),
+        )
+        .await?;
+    platform
+        .start_hunt(
+            responder,
+            case_id,
+            crrt_platform::NewHunt {
+                rulepacks: vec![pack.id],
+                evidence: None,
+            },
+        )
+        .await?;
     Ok(())
 }
