@@ -434,3 +434,58 @@ async fn browser_uploads_are_checked_streamed_and_contained() {
     let leftovers = std::fs::read_dir(&incoming).map_or(0, |d| d.count());
     assert_eq!(leftovers, 0, "no half-written file remains");
 }
+
+#[tokio::test]
+async fn field_findings_are_imported_from_the_browser() {
+    let f = Fixture::start("sqlite").await;
+    let case = f.case().await;
+    let cookie = sign_in(&f, "responder").await;
+    // The responder is not on the team: the import is refused unseen.
+    let (_, page) = get(&cookie, format!("{}/dashboard", f.base)).await;
+    let line = r#"{"timestamp":"2022-02-23T16:00:00Z","host":"DC01","channel":"Security","event_id":4688,"record_id":7,"rule_id":null,"rule_title":"Whoami","level":"medium","tags":[],"evidence_file":"dc01.evtx","event":{"CommandLine":"whoami"}}"#;
+    let upload = |cookie: &str, csrf: &str, content: &str| {
+        let body = format!(
+            "--b\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n{csrf}\r\n\
+             --b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"field.jsonl\"\r\n\r\n{content}\r\n--b--\r\n"
+        );
+        browser()
+            .post(format!("{}/cases/{}/findings/import", f.base, case.case.id))
+            .header(COOKIE, cookie)
+            .header(CONTENT_TYPE, "multipart/form-data; boundary=b")
+            .body(body)
+            .send()
+    };
+    let response = upload(&cookie, &csrf_of(&page), line).await.expect("HTTP");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    let cookie = sign_in(&f, "coordinator").await;
+    let (_, page) = get(&cookie, format!("{}/cases/{}", f.base, case.case.id)).await;
+    let token = csrf_of(&page);
+    // One bad line refuses the whole file.
+    let response = upload(&cookie, &token, &format!("{line}\nnot json\n"))
+        .await
+        .expect("HTTP");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let coordinator = f.actor("coordinator").await;
+    let all = crrt_platform::Page {
+        limit: 10,
+        offset: 0,
+    };
+    let findings = f
+        .platform
+        .findings(&coordinator, &case.case.id, all)
+        .await
+        .expect("findings");
+    assert!(findings.is_empty(), "all lines or none");
+    for _ in 0..2 {
+        let response = upload(&cookie, &token, line).await.expect("HTTP");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    }
+    let findings = f
+        .platform
+        .findings(&coordinator, &case.case.id, all)
+        .await
+        .expect("findings");
+    assert_eq!(findings.len(), 1, "imported once, however often sent");
+    assert_eq!(findings[0].evidence_file, "dc01.evtx");
+}

@@ -10,7 +10,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::layout::{badge, csrf, empty, page, pager, short, time};
-use super::{Ctx, done, error_page};
+use super::{Ctx, done};
 use crate::AppState;
 
 const AUDIT_PER_PAGE: i64 = 100;
@@ -28,7 +28,7 @@ pub(crate) async fn rulepacks(State(state): State<AppState>, ctx: Ctx) -> Respon
         .await
     {
         Ok(p) => p,
-        Err(e) => return error_page(e),
+        Err(e) => return ctx.fail(e),
     };
     let body = html! {
         h1 { "Sigma rule packs" }
@@ -145,7 +145,7 @@ pub(crate) async fn roster(State(state): State<AppState>, ctx: Ctx) -> Response 
         platform.users(&ctx.actor, all)
     ) {
         Ok(both) => both,
-        Err(e) => return error_page(e),
+        Err(e) => return ctx.fail(e),
     };
     let today = jiff::Zoned::now().date().to_string();
     let body = html! {
@@ -192,11 +192,11 @@ pub(crate) async fn audit(
     let number = query.ok().and_then(|Query(q)| q.page).unwrap_or(1).max(1);
     // Asking for the first event checks the right to read the trail.
     if let Err(e) = state.platform.audit_trail(&ctx.actor, 1, 1).await {
-        return error_page(e);
+        return ctx.fail(e);
     }
     let verification = match state.platform.verify_audit().await {
         Ok(v) => v,
-        Err(e) => return error_page(e),
+        Err(e) => return ctx.fail(e),
     };
     let n_events = match &verification {
         AuditVerification::Intact { n_events } => *n_events,
@@ -213,7 +213,7 @@ pub(crate) async fn audit(
     let mut events = if limit > 0 {
         match state.platform.audit_trail(&ctx.actor, from, limit).await {
             Ok(e) => e,
-            Err(e) => return error_page(e),
+            Err(e) => return ctx.fail(e),
         }
     } else {
         Vec::new()

@@ -21,7 +21,7 @@ use super::layout::{
     Moment, action_button, badge, csrf, empty, maybe_time, page, pager, render, short, size, time,
     timeline as timeline_list, trusted,
 };
-use super::{Ctx, Form, NoFields, PageParam, done, error_page};
+use super::{Ctx, Form, NoFields, PageParam, done};
 use crate::AppState;
 
 const FINDINGS_PER_PAGE: i64 = 100;
@@ -75,7 +75,7 @@ pub(crate) async fn show(
 ) -> Response {
     match load(&state, &ctx, &id).await {
         Ok(data) => case_page(&ctx, &data, None, StatusCode::OK),
-        Err(e) => error_page(e),
+        Err(e) => ctx.fail(e),
     }
 }
 
@@ -256,6 +256,19 @@ fn case_page(ctx: &Ctx, data: &CasePage, draft: Option<&Draft>, status: StatusCo
                 }
             }
         }
+        @if work {
+            section #import {
+                h2 { "Import findings from the field" }
+                p.muted { "Findings of an offline " code { "crrt hunt --format jsonl" } " keep their evidence file names; "
+                    "all lines come in or none, each finding once." }
+                form.row method="post" action={ "/cases/" (case.id) "/findings/import" } enctype="multipart/form-data" {
+                    (csrf(ctx))
+                    label for="import-file" { "JSONL file" }
+                    input #import-file type="file" name="file" accept=".jsonl,.json,.txt" required;
+                    button type="submit" { "Import" }
+                }
+            }
+        }
         section #findings {
             h2 { "Latest findings" }
             (findings_table(ctx, &data.findings, false))
@@ -409,7 +422,7 @@ pub(crate) async fn add_note(
             Err(PlatformError::Invalid(problem) | PlatformError::Forbidden(problem)) => {
                 return again(&state, &ctx, &id, form.markdown, None, Some(problem)).await;
             }
-            Err(e) => return error_page(e),
+            Err(e) => return ctx.fail(e),
         }
     }
     let preview = crrt_platform::render_markdown(&form.markdown);
@@ -438,7 +451,7 @@ async fn again(
             };
             case_page(ctx, &data, Some(&draft), status)
         }
-        Err(e) => error_page(e),
+        Err(e) => ctx.fail(e),
     }
 }
 
@@ -565,7 +578,7 @@ pub(crate) async fn findings(
     };
     let (view, mission, findings) = match loaded.await {
         Ok(all) => all,
-        Err(e) => return error_page(e),
+        Err(e) => return ctx.fail(e),
     };
     let member = mission.team.iter().any(|u| u.id == ctx.actor.user.id);
     let triage = ctx.may(Action::WorkOnMission {
@@ -644,7 +657,7 @@ pub(crate) async fn timeline(
     };
     let (view, entries) = match loaded.await {
         Ok(all) => all,
-        Err(e) => return error_page(e),
+        Err(e) => return ctx.fail(e),
     };
     fn wanted(value: &Option<String>) -> Option<&str> {
         value.as_deref().map(str::trim).filter(|v| !v.is_empty())
@@ -742,4 +755,76 @@ pub(crate) async fn timeline(
         &[(&view.case.title, format!("/cases/{id}"))],
         body,
     )
+}
+
+/// Findings of an offline hunt (JSON Lines), uploaded from the browser:
+/// the CSRF field first, then the file, bounded by the route's limit.
+pub(crate) async fn import_findings(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    mut multipart: Multipart,
+) -> Response {
+    let back = format!("/cases/{id}#findings");
+    let mut token = None;
+    let mut text = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                return done(
+                    &back,
+                    Err(PlatformError::Invalid(format!(
+                        "the upload broke off ({}); nothing was imported",
+                        e.body_text()
+                    ))),
+                );
+            }
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        if name != "_csrf" && token.is_none() {
+            return super::csrf_refused();
+        }
+        let read = field.bytes().await;
+        match (name.as_str(), read) {
+            ("_csrf", Ok(bytes)) => token = Some(String::from_utf8_lossy(&bytes).into_owned()),
+            ("file", Ok(bytes)) => match String::from_utf8(bytes.to_vec()) {
+                Ok(t) => text = Some(t),
+                Err(_) => {
+                    return done(
+                        &back,
+                        Err(PlatformError::Invalid(
+                            "the file is not UTF-8 text; expected crrt hunt JSON Lines".into(),
+                        )),
+                    );
+                }
+            },
+            (_, Ok(_)) => {}
+            (_, Err(e)) => {
+                return done(
+                    &back,
+                    Err(PlatformError::TooLarge(format!(
+                        "the file could not be read ({}); nothing was imported",
+                        e.body_text()
+                    ))),
+                );
+            }
+        }
+    }
+    if !token.is_some_and(|t| super::same_secret(&t, &ctx.csrf)) {
+        return super::csrf_refused();
+    }
+    let Some(text) = text else {
+        return done(
+            &back,
+            Err(PlatformError::Invalid("choose a JSONL file".into())),
+        );
+    };
+    let outcome = state
+        .platform
+        .import_findings(&ctx.actor, &id, &text)
+        .await
+        .map(|hunt| format!("Imported: {} new findings.", hunt.n_findings));
+    done(&back, outcome)
 }

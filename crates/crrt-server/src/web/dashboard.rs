@@ -8,8 +8,8 @@ use crrt_platform::Page;
 use crrt_platform::policy::Action;
 use maud::{Markup, html};
 
+use super::Ctx;
 use super::layout::{age, badge, empty, page, short};
-use super::{Ctx, error_page};
 use crate::AppState;
 
 const OPEN_REQUEST_STATES: &[&str] = &["submitted", "under_review"];
@@ -18,7 +18,7 @@ const LIVE_MISSION_STATES: &[&str] = &["forming", "active"];
 pub(crate) async fn dashboard(State(state): State<AppState>, ctx: Ctx) -> Response {
     match sections(&state, &ctx).await {
         Ok(body) => page(&ctx, "Dashboard", &[], body),
-        Err(e) => error_page(e),
+        Err(e) => ctx.fail(e),
     }
 }
 

@@ -10,7 +10,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::layout::{badge, csrf, empty, maybe_time, page, pager, short, time};
-use super::{Ctx, Form, PageParam, done, error_page};
+use super::{Ctx, Form, PageParam, done};
 use crate::AppState;
 
 const PER_PAGE: i64 = 50;
@@ -26,7 +26,7 @@ pub(crate) async fn list(
         state.platform.organisation_names()
     ) {
         Ok(both) => both,
-        Err(e) => return error_page(e),
+        Err(e) => return ctx.fail(e),
     };
     let body = html! {
         h1 { "Missions" }
@@ -74,7 +74,7 @@ pub(crate) async fn show(
     };
     let (view, cases, orgs) = match loaded.await {
         Ok(all) => all,
-        Err(e) => return error_page(e),
+        Err(e) => return ctx.fail(e),
     };
     let mission = &view.mission;
     let org = |id: &str| {
@@ -255,7 +255,7 @@ pub(crate) async fn team_page(
     };
     let (view, candidates) = match loaded.await {
         Ok(all) => all,
-        Err(e) => return error_page(e),
+        Err(e) => return ctx.fail(e),
     };
     let current: Vec<&str> = view.team.iter().map(|u| u.id.as_str()).collect();
     let confirmed = !current.is_empty();

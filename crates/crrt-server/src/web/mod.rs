@@ -84,6 +84,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/cases/{id}/hunts", post(cases::start_hunt))
         .route("/hunts/{id}/cancel", post(cases::cancel_hunt))
         .route("/cases/{id}/findings", get(cases::findings))
+        .route(
+            "/cases/{id}/findings/import",
+            post(cases::import_findings).layer(axum::extract::DefaultBodyLimit::max(256 << 20)),
+        )
         .route("/findings/{id}/triage", post(cases::triage))
         .route("/cases/{id}/timeline", get(cases::timeline))
         .route(
@@ -198,6 +202,18 @@ impl Ctx {
     /// controls the platform would refuse anyway.
     pub fn may(&self, action: crrt_platform::policy::Action<'_>) -> bool {
         crrt_platform::policy::allowed(&self.actor, action)
+    }
+}
+
+impl Ctx {
+    /// A platform error as a page inside the shell, so navigation stays.
+    pub fn fail(&self, e: PlatformError) -> Response {
+        let (status, title, message) = error_text(&e);
+        let body = maud::html! {
+            h1 { (title) }
+            p { (message) }
+        };
+        layout::render(self, status, title, &[], body)
     }
 }
 
@@ -316,7 +332,12 @@ fn clear_flash(response: &mut Response) {
 
 /// A page for a platform error, with the status that fits it.
 pub(crate) fn error_page(e: PlatformError) -> Response {
-    let (status, title) = match &e {
+    let (status, title, message) = error_text(&e);
+    message_page(status, title, &message)
+}
+
+fn error_text(e: &PlatformError) -> (StatusCode, &'static str, String) {
+    let (status, title) = match e {
         PlatformError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
         PlatformError::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed"),
         PlatformError::Unauthenticated => (StatusCode::UNAUTHORIZED, "Sign in first"),
@@ -339,7 +360,7 @@ pub(crate) fn error_page(e: PlatformError) -> Response {
         }
         _ => e.to_string(),
     };
-    message_page(status, title, &message)
+    (status, title, message)
 }
 
 fn message_page(status: StatusCode, title: &str, message: &str) -> Response {

@@ -13,7 +13,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::layout::{age, badge, csrf, empty, maybe_time, page, pager, render, short, time};
-use super::{Ctx, Form, PageParam, done, error_page};
+use super::{Ctx, Form, PageParam, done};
 use crate::AppState;
 
 const PER_PAGE: i64 = 50;
@@ -29,7 +29,7 @@ pub(crate) async fn list(
         state.platform.organisation_names()
     ) {
         Ok(both) => both,
-        Err(e) => return error_page(e),
+        Err(e) => return ctx.fail(e),
     };
     let body = html! {
         h1 { "Assistance requests" }
@@ -73,7 +73,7 @@ struct Draft {
 
 pub(crate) async fn new_request(ctx: Ctx) -> Response {
     if !ctx.may(Action::FileRequest) {
-        return error_page(PlatformError::Forbidden(format!(
+        return ctx.fail(PlatformError::Forbidden(format!(
             "a {} may not file an assistance request",
             ctx.actor.role
         )));
@@ -185,7 +185,7 @@ pub(crate) async fn file_request(
             &[("Requests", "/requests".into())],
             request_form(&ctx, &draft, Some(&problem)),
         ),
-        Err(e) => error_page(e),
+        Err(e) => ctx.fail(e),
     }
 }
 
@@ -253,7 +253,7 @@ pub(crate) async fn show(
     };
     let (request, activation, orgs, members, names) = match loaded.await {
         Ok(all) => all,
-        Err(e) => return error_page(e),
+        Err(e) => return ctx.fail(e),
     };
     let org = |id: &str| {
         orgs.get(id)
@@ -483,7 +483,7 @@ pub(crate) async fn decide(
                 ),
                 None => done(&format!("/requests/{id}"), Ok("Accepted.".into())),
             },
-            Err(e) => error_page(e),
+            Err(e) => ctx.fail(e),
         },
         Ok(_) => done(
             &format!("/requests/{id}"),
