@@ -22,6 +22,7 @@ pub mod auth;
 pub mod cases;
 pub mod evidence;
 pub mod hunts;
+pub mod indicators;
 pub mod missions;
 mod model;
 pub mod policy;
@@ -37,8 +38,13 @@ pub use crrt_store::{
     ApiToken, AssistanceRequest, AuditEvent, AuditVerification, Availability, Mission,
     Organisation, Page, User,
 };
+pub use crrt_store::{IndicatorFilter, Sighting, StoredIndicator};
 pub use evidence::{Evidence, EvidenceStore, Incoming};
 pub use hunts::{Hunt, NewHunt, StoredFinding, TimelineEntry, WorkerOptions};
+pub use indicators::{
+    BatchSettings, Format, ImportReport, IndicatorLink, IndicatorUpdate, IndicatorView,
+    NewIndicator,
+};
 pub use missions::{
     Activation, Candidate, ChecklistUpdate, Clock, MissionStatus, MissionView, Position,
 };
@@ -79,6 +85,14 @@ impl From<StoreError> for PlatformError {
                 "{what} was changed by someone else; reload it and try again"
             )),
             other => PlatformError::Store(other),
+        }
+    }
+}
+
+impl From<crrt_intel::IntelError> for PlatformError {
+    fn from(e: crrt_intel::IntelError) -> Self {
+        match e {
+            crrt_intel::IntelError::Invalid(message) => PlatformError::Invalid(message),
         }
     }
 }

@@ -79,16 +79,8 @@ named_enum!(
     }
 );
 
-named_enum!(
-    /// Traffic Light Protocol 2.0 markings, least to most restricted.
-    Tlp {
-        Clear = "clear",
-        Green = "green",
-        Amber = "amber",
-        AmberStrict = "amber+strict",
-        Red = "red",
-    }
-);
+/// TLP 2.0 levels (with their STIX markings) live with the formats.
+pub use crrt_intel::Tlp;
 
 /// The signed-in user on whose behalf an operation runs.
 #[derive(Debug, Clone)]

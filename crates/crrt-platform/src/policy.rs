@@ -41,6 +41,10 @@ pub enum Action<'a> {
     ManageRulePacks,
     /// See rule packs and their problems.
     ReadRulePacks,
+    /// Share an indicator, with one's own organisation as its source.
+    ShareIndicator,
+    /// Change an indicator (its level, recipients, expiry).
+    ChangeIndicator(&'a crrt_store::StoredIndicator),
 }
 
 /// `Ok` when the actor may do it; otherwise a message naming what is missing.
@@ -82,6 +86,14 @@ pub fn allowed(actor: &Actor, action: Action<'_>) -> bool {
         (Admin | Coordinator | Responder, Action::ReadRulePacks) => true,
         (Responder, Action::UploadEvidence { member, .. }) => member,
         (Requester, Action::UploadEvidence { mission, .. }) => mission.org_id == actor.org_id(),
+        // Everyone signed in may share what they know; the source is
+        // always their own organisation.
+        (_, Action::ShareIndicator) => true,
+        (Admin | Coordinator | Responder | Partner | Requester, Action::ChangeIndicator(i)) => {
+            i.source_org_id == actor.org_id()
+                && (i.created_by == actor.user.id
+                    || matches!(actor.role, Admin | Coordinator | Partner))
+        }
         // Responders see requests through the missions they are on (a later
         // issue); partners see none of this.
         _ => false,
@@ -106,5 +118,45 @@ fn describe(action: Action<'_>) -> &'static str {
         Action::UploadEvidence { .. } => "upload evidence to this mission",
         Action::ManageRulePacks => "upload rule packs",
         Action::ReadRulePacks => "see rule packs",
+        Action::ShareIndicator => "share indicators",
+        Action::ChangeIndicator(_) => {
+            "change this indicator (only its source organisation's coordinators and its author may)"
+        }
+    }
+}
+
+/// Who reads indicators, in the terms of TLP: the store turns this into
+/// its visibility predicate, and [`may_see_indicator`] says the same for
+/// one indicator. `org_kind` is the reader's organisation's kind.
+pub fn indicator_audience(actor: &Actor, org_kind: &str) -> crrt_store::Audience {
+    crrt_store::Audience {
+        user_id: actor.user.id.clone(),
+        org_id: actor.org_id().to_owned(),
+        community: matches!(org_kind, "member" | "partner"),
+    }
+}
+
+/// TLP 2.0 as a security boundary: CLEAR reaches everyone signed in;
+/// GREEN the community (member teams and partners) and the source;
+/// AMBER the source organisation and the organisations it names;
+/// AMBER+STRICT the source organisation only; RED only the people named
+/// (and the author).
+pub fn may_see_indicator(
+    audience: &crrt_store::Audience,
+    indicator: &crrt_store::StoredIndicator,
+    recipient_orgs: &[String],
+    recipient_users: &[String],
+) -> bool {
+    let own = indicator.source_org_id == audience.org_id;
+    match indicator.tlp.as_str() {
+        "clear" => true,
+        "green" => audience.community || own,
+        "amber" => own || recipient_orgs.contains(&audience.org_id),
+        "amber+strict" => own,
+        "red" => {
+            indicator.created_by == audience.user_id || recipient_users.contains(&audience.user_id)
+        }
+        // An unknown level (a damaged row) is shown to no one.
+        _ => false,
     }
 }

@@ -112,7 +112,11 @@ pub(crate) struct PageQuery {
 }
 
 impl PageQuery {
-    fn page(&self) -> Result<Page, AppError> {
+    pub(crate) fn from_parts(limit: Option<i64>, offset: Option<i64>) -> PageQuery {
+        PageQuery { limit, offset }
+    }
+
+    pub(crate) fn page(&self) -> Result<Page, AppError> {
         let limit = self.limit.unwrap_or(50);
         let offset = self.offset.unwrap_or(0);
         if !(1..=500).contains(&limit) || offset < 0 {
@@ -141,7 +145,7 @@ pub(crate) struct Paged<T> {
 }
 
 impl<T> Paged<T> {
-    fn new(items: Vec<T>, page: Page) -> Self {
+    pub(crate) fn new(items: Vec<T>, page: Page) -> Self {
         let next_offset = (items.len() as i64 == page.limit).then_some(page.offset + page.limit);
         Paged {
             items,
@@ -833,7 +837,9 @@ impl utoipa::Modify for Security {
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(<ApiDoc as utoipa::OpenApi>::openapi())
+    let mut doc = <ApiDoc as utoipa::OpenApi>::openapi();
+    doc.merge(<crate::api_intel::IntelDoc as utoipa::OpenApi>::openapi());
+    Json(doc)
 }
 
 #[utoipa::path(post, path = "/api/v1/me", tag = "session", request_body = ProfileUpdate, responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, description = "Wrong current password", body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]

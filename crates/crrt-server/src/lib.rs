@@ -15,6 +15,7 @@
 //! ```
 
 mod api;
+mod api_intel;
 mod error;
 mod web;
 
@@ -60,6 +61,7 @@ pub fn app(platform: Platform, config: Config) -> Router {
     };
     let request_id = HeaderName::from_static("x-request-id");
     api::routes()
+        .merge(api_intel::routes())
         .merge(web::routes())
         .fallback(not_found)
         .with_state(state)

@@ -1059,6 +1059,12 @@ async fn the_openapi_document_describes_every_endpoint_and_validates() {
         "/api/v1/cases/{id}/timeline",
         "/api/v1/findings/{id}/triage",
         "/api/v1/audit",
+        "/api/v1/indicators",
+        "/api/v1/indicators/count",
+        "/api/v1/indicators/import",
+        "/api/v1/indicators/export",
+        "/api/v1/indicators/{id}",
+        "/api/v1/findings/{id}/promote",
     ];
     expected.sort();
     assert_eq!(paths, expected);

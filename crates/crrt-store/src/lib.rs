@@ -25,6 +25,7 @@
 //! ```
 
 pub mod audit;
+mod indicators;
 mod migrations;
 mod rows;
 pub mod testing;
@@ -33,6 +34,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row};
 
 pub use audit::{AuditEntry, AuditEvent, AuditVerification};
+pub use indicators::{Audience, IndicatorFilter, Sighting, StoredIndicator};
 pub use rows::*;
 
 /// Which database engine a [`Store`] runs on.

@@ -240,6 +240,52 @@ const STEPS: &[(i64, &str)] = &[
     );
     CREATE INDEX findings_case ON findings (case_id, at);",
     ),
+    (
+        8,
+        "CREATE TABLE indicators (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        tlp TEXT NOT NULL,
+        source_org_id TEXT NOT NULL REFERENCES organisations (id),
+        created_by TEXT NOT NULL REFERENCES users (id),
+        confidence BIGINT,
+        first_seen TEXT,
+        last_seen TEXT,
+        expires_at TEXT,
+        tags TEXT NOT NULL,
+        description TEXT,
+        sightings BIGINT NOT NULL,
+        version BIGINT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (source_org_id, kind, value)
+    );
+    CREATE INDEX indicators_value ON indicators (value);
+    CREATE INDEX indicators_updated ON indicators (updated_at, id);
+    CREATE TABLE indicator_recipients (
+        indicator_id TEXT NOT NULL REFERENCES indicators (id),
+        org_id TEXT REFERENCES organisations (id),
+        user_id TEXT REFERENCES users (id)
+    );
+    CREATE INDEX indicator_recipients_of ON indicator_recipients (indicator_id);
+    CREATE TABLE indicator_links (
+        indicator_id TEXT NOT NULL REFERENCES indicators (id),
+        mission_id TEXT NOT NULL REFERENCES missions (id),
+        case_id TEXT REFERENCES cases (id)
+    );
+    CREATE INDEX indicator_links_of ON indicator_links (indicator_id);
+    CREATE INDEX indicator_links_mission ON indicator_links (mission_id, case_id);
+    CREATE TABLE indicator_sightings (
+        id TEXT PRIMARY KEY,
+        indicator_id TEXT NOT NULL REFERENCES indicators (id),
+        case_id TEXT REFERENCES cases (id),
+        seen_in TEXT NOT NULL,
+        at TEXT,
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX indicator_sightings_of ON indicator_sightings (indicator_id);",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

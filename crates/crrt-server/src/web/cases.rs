@@ -37,6 +37,7 @@ struct CasePage {
     hunts: Vec<Hunt>,
     findings: Vec<StoredFinding>,
     rulepacks: Vec<RulePack>,
+    indicators: Vec<crrt_platform::IndicatorView>,
     names: HashMap<String, String>,
 }
 
@@ -53,6 +54,16 @@ async fn load(state: &AppState, ctx: &Ctx, id: &str) -> crrt_platform::Result<Ca
     } else {
         Vec::new()
     };
+    let indicators = platform
+        .indicators(
+            &ctx.actor,
+            &crrt_platform::IndicatorFilter {
+                case_id: Some(id.to_owned()),
+                ..Default::default()
+            },
+            first(200),
+        )
+        .await?;
     let mut ids: Vec<&str> = view.notes.iter().map(|n| n.author_id.as_str()).collect();
     ids.extend(evidence.iter().map(|e| e.uploaded_by.as_str()));
     ids.extend(view.tasks.iter().filter_map(|t| t.assignee_id.as_deref()));
@@ -64,6 +75,7 @@ async fn load(state: &AppState, ctx: &Ctx, id: &str) -> crrt_platform::Result<Ca
         hunts,
         findings,
         rulepacks,
+        indicators,
         names,
     })
 }
@@ -269,6 +281,16 @@ fn case_page(ctx: &Ctx, data: &CasePage, draft: Option<&Draft>, status: StatusCo
                 }
             }
         }
+        section #indicators {
+            h2 { "Indicators" }
+            (super::indicators::table(&data.indicators))
+            @if work {
+                details {
+                    summary { "Share an indicator on this case" }
+                    (super::indicators::share_form(ctx, Some(&case.id)))
+                }
+            }
+        }
         section #findings {
             h2 { "Latest findings" }
             (findings_table(ctx, &data.findings, false))
@@ -330,6 +352,18 @@ fn findings_table(ctx: &Ctx, findings: &[StoredFinding], triage: bool) -> Markup
                                     input id={ "comment-" (f.id) } name="comment" placeholder="comment" maxlength="2000"
                                         value=(f.triage_comment.as_deref().unwrap_or(""));
                                     button type="submit" { "Save" }
+                                }
+                                form.triage method="post" action="/indicators" {
+                                    (csrf(ctx))
+                                    input type="hidden" name="finding_id" value=(f.id);
+                                    input type="hidden" name="case_id" value=(f.case_id);
+                                    label.sr for={ "promote-" (f.id) } { "Value to share" }
+                                    input id={ "promote-" (f.id) } name="value" placeholder="IP, domain, hash, account" required;
+                                    label.sr for={ "promote-tlp-" (f.id) } { "TLP" }
+                                    select id={ "promote-tlp-" (f.id) } name="tlp" {
+                                        @for t in crrt_intel::Tlp::ALL { option value=(t.as_str()) selected[*t == crrt_intel::Tlp::Amber] { (t.label()) } }
+                                    }
+                                    button type="submit" { "Share as indicator" }
                                 }
                             }
                         }

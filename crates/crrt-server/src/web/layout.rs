@@ -110,6 +110,9 @@ fn nav(ctx: &Ctx) -> Markup {
     if ctx.may(Action::ListMissions) {
         items.push(("Missions", "/missions"));
     }
+    if ctx.may(Action::ShareIndicator) {
+        items.push(("Indicators", "/indicators"));
+    }
     if ctx.may(Action::ReadRulePacks) {
         items.push(("Rule packs", "/rulepacks"));
     }

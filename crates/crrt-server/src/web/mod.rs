@@ -16,6 +16,7 @@ mod account;
 mod admin;
 mod cases;
 mod dashboard;
+mod indicators;
 mod layout;
 mod missions;
 mod requests;
@@ -97,6 +98,18 @@ pub(crate) fn routes() -> Router<AppState> {
                     crrt_platform::rulepacks::MAX_PACK_BYTES + 4096,
                 ),
             ),
+        )
+        .route("/indicators", get(indicators::list).post(indicators::share))
+        .route("/indicators/paste", post(indicators::paste))
+        .route(
+            "/indicators/import",
+            post(indicators::import).layer(axum::extract::DefaultBodyLimit::max(
+                crate::api_intel::MAX_IMPORT_BYTES,
+            )),
+        )
+        .route(
+            "/indicators/{id}",
+            get(indicators::show).post(indicators::change),
         )
         .route("/roster", get(admin::roster))
         .route("/audit", get(admin::audit))
