@@ -9,6 +9,7 @@ use rsigma_eval::{CorrelationConfig, CorrelationEngine, EvaluationResult};
 use serde_json::{Value, json};
 
 use crate::finding::{Finding, Severity};
+use crate::indicators::IndicatorSet;
 use crate::record::{EventView, Record};
 use crate::route::Renames;
 use crate::rules::RuleSet;
@@ -105,6 +106,7 @@ pub struct HuntReport {
 /// ```
 pub struct Hunter<'r> {
     rules: &'r RuleSet,
+    indicators: Option<&'r IndicatorSet>,
     window: TimeWindow,
     limits: ReadLimits,
     syslog_year: i16,
@@ -115,10 +117,18 @@ impl<'r> Hunter<'r> {
         let year = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).year();
         Hunter {
             rules,
+            indicators: None,
             window: TimeWindow::default(),
             limits: ReadLimits::default(),
             syslog_year: year,
         }
+    }
+
+    /// Also looks for these indicators in every field of every event; a
+    /// hit is a finding of level high whose rule id is `indicator:ID`.
+    pub fn indicators(mut self, indicators: &'r IndicatorSet) -> Self {
+        self.indicators = Some(indicators).filter(|i| !i.is_empty());
+        self
     }
 
     pub fn window(mut self, window: TimeWindow) -> Self {
@@ -143,6 +153,7 @@ impl<'r> Hunter<'r> {
             .fetch_add(evidence.iter().map(|e| e.size).sum(), Ordering::Relaxed);
         let collector = Collector {
             rules: self.rules,
+            indicators: self.indicators,
             window: self.window,
             progress,
             findings: Mutex::new(Vec::new()),
@@ -253,6 +264,7 @@ struct CorrelationItem {
 
 struct Collector<'a> {
     rules: &'a RuleSet,
+    indicators: Option<&'a IndicatorSet>,
     window: TimeWindow,
     progress: &'a Progress,
     findings: Mutex<Vec<Finding>>,
@@ -284,6 +296,11 @@ impl RecordSink for Collector<'_> {
             if !self.window.contains(record.timestamp) {
                 n_outside += 1;
                 continue;
+            }
+            if let Some(indicators) = self.indicators {
+                for hit in indicators.find(&record) {
+                    found.push(indicator_finding(indicators, &hit, &record, evidence));
+                }
             }
             self.rules
                 .output_router
@@ -394,5 +411,32 @@ fn finding(result: &EvaluationResult, record: &Record, evidence: &str, event: Va
         tags: header.tags.clone(),
         evidence_file: evidence.to_owned(),
         event,
+    }
+}
+
+fn indicator_finding(
+    set: &IndicatorSet,
+    hit: &crate::indicators::IndicatorHit,
+    record: &Record,
+    evidence: &str,
+) -> Finding {
+    let spec = set.spec(hit.spec);
+    let mut tags = vec!["indicator".to_owned()];
+    tags.extend(spec.tags.iter().cloned());
+    Finding {
+        timestamp: record.timestamp,
+        host: record.host(),
+        channel: record.channel(),
+        event_id: record.event_id(),
+        record_id: Some(record.position),
+        rule_id: Some(format!("indicator:{}", spec.id)),
+        rule_title: format!(
+            "Indicator {} {} in {}",
+            spec.observable.kind, spec.observable.value, hit.field
+        ),
+        level: Severity::High,
+        tags,
+        evidence_file: evidence.to_owned(),
+        event: record.fields.clone(),
     }
 }

@@ -8,6 +8,8 @@
 //!   format from its content (EVTX, JSON/JSON Lines, W3C and combined
 //!   access logs, syslog, ZIP packages) and normalise events to [`Record`]s,
 //!   Windows ones under the field names Sigma rules use.
+//! - [`IndicatorSet`] matches indicators (values, CIDR blocks) against
+//!   every field of every record, in one automaton pass per event.
 //! - [`Hunter`] routes each record to the rules of its log source
 //!   ([`LogSourceMap`]), matches on all cores and returns a [`HuntReport`]
 //!   with findings in a deterministic order.
@@ -29,6 +31,7 @@ mod cache;
 mod error;
 mod finding;
 mod hunt;
+mod indicators;
 mod logsource;
 mod record;
 mod route;
@@ -40,6 +43,7 @@ mod windows;
 pub use error::HuntError;
 pub use finding::{Finding, Severity};
 pub use hunt::{HuntReport, HuntStats, Hunter, Progress, ReadProblem, TimeWindow};
+pub use indicators::{IndicatorHit, IndicatorSet, IndicatorSpec};
 pub use logsource::LogSourceMap;
 pub use record::{Record, RecordKind};
 pub use rsigma_parser::{Level, Status};

@@ -123,6 +123,8 @@ pub struct RuleLoader {
     /// Rules given as text, each with the name diagnostics use for it.
     texts: Vec<(PathBuf, String)>,
     cache_dir: Option<PathBuf>,
+    /// No rule at all is fine (an indicator-only hunt).
+    allow_none: bool,
 }
 
 impl RuleLoader {
@@ -133,6 +135,13 @@ impl RuleLoader {
     /// A rule file, or a folder searched recursively for `.yml`/`.yaml`.
     pub fn path(mut self, path: impl Into<PathBuf>) -> Self {
         self.paths.push(path.into());
+        self
+    }
+
+    /// Loading no rule at all gives an empty set instead of an error: for
+    /// hunts that look for indicators only.
+    pub fn allow_no_rules(mut self) -> Self {
+        self.allow_none = true;
         self
     }
 
@@ -170,7 +179,7 @@ impl RuleLoader {
     }
 
     pub fn load(self) -> Result<RuleSet, HuntError> {
-        if self.paths.is_empty() && self.texts.is_empty() {
+        if self.paths.is_empty() && self.texts.is_empty() && !self.allow_none {
             return Err(HuntError::NoRules {
                 path: PathBuf::new(),
             });

@@ -74,9 +74,41 @@ pub mod bulk {
     use super::{Observable, Problem};
 
     pub fn parse(text: &str) -> Result<Vec<Observable>, Vec<Problem>> {
-        let mut out = Vec::new();
+        let lines: Vec<&str> = text.lines().collect();
+        // Large feeds are read on every core: each thread takes a slice
+        // of lines, and the results are joined in order.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(lines.len() / 10_000 + 1);
+        let chunk = lines.len().div_ceil(threads.max(1)).max(1);
+        let parts: Vec<(Vec<Observable>, Vec<Problem>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = lines
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, slice)| scope.spawn(move || parse_lines(slice, c * chunk)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        let mut out = Vec::with_capacity(lines.len());
         let mut problems = Vec::new();
-        for (n, line) in text.lines().enumerate() {
+        for (values, bad) in parts {
+            out.extend(values);
+            problems.extend(bad);
+        }
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn parse_lines(lines: &[&str], first: usize) -> (Vec<Observable>, Vec<Problem>) {
+        let mut out = Vec::with_capacity(lines.len());
+        let mut problems = Vec::new();
+        for (n, line) in lines.iter().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
@@ -84,15 +116,11 @@ pub mod bulk {
             match Observable::parse_line(line) {
                 Ok(o) => out.push(o),
                 Err(e) => problems.push(Problem {
-                    position: format!("line {}", n + 1),
+                    position: format!("line {}", first + n + 1),
                     message: e.to_string(),
                 }),
             }
         }
-        if problems.is_empty() {
-            Ok(out)
-        } else {
-            Err(problems)
-        }
+        (out, problems)
     }
 }

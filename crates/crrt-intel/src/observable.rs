@@ -91,10 +91,42 @@ impl std::fmt::Display for Kind {
     }
 }
 
+impl Kind {
+    /// The kind a name or alias stands for (`ip-dst`, `sha-256`, ...),
+    /// without allocating: bulk input asks for every line.
+    pub fn lookup(text: &str) -> Option<Kind> {
+        let text = text.trim();
+        if text.len() > 24 {
+            return None;
+        }
+        let mut buffer = [0u8; 24];
+        let lower = &mut buffer[..text.len()];
+        lower.copy_from_slice(text.as_bytes());
+        lower.make_ascii_lowercase();
+        let wanted = std::str::from_utf8(lower).ok()?;
+        let alias = match wanted {
+            "ip" | "ipv4-addr" | "ip-src" | "ip-dst" => Some(Kind::Ipv4),
+            "ipv6-addr" => Some(Kind::Ipv6),
+            "domain-name" | "hostname" | "fqdn" => Some(Kind::Domain),
+            "email-addr" | "e-mail" | "mail" => Some(Kind::Email),
+            "sha-1" => Some(Kind::Sha1),
+            "sha-256" => Some(Kind::Sha256),
+            "file" | "file-name" | "file_name" => Some(Kind::FileName),
+            "registry" | "regkey" | "windows-registry-key" => Some(Kind::RegistryKey),
+            "user" | "user-account" | "username" => Some(Kind::Account),
+            _ => None,
+        };
+        alias.or_else(|| Kind::ALL.iter().copied().find(|k| k.as_str() == wanted))
+    }
+}
+
 impl FromStr for Kind {
     type Err = IntelError;
 
     fn from_str(text: &str) -> Result<Kind, IntelError> {
+        if let Some(kind) = Kind::lookup(text) {
+            return Ok(kind);
+        }
         let wanted = text.trim().to_ascii_lowercase();
         let alias = match wanted.as_str() {
             "ip" | "ipv4-addr" | "ip-src" | "ip-dst" => Some(Kind::Ipv4),
@@ -164,7 +196,7 @@ impl Observable {
         let line = line.trim();
         if let Some((prefix, rest)) = line.split_once(':')
             && !rest.starts_with("//")
-            && let Ok(kind) = prefix.parse::<Kind>()
+            && let Some(kind) = Kind::lookup(prefix)
         {
             return Observable::parse(Some(kind), rest);
         }
@@ -180,6 +212,7 @@ pub fn refang(raw: &str) -> String {
         .trim_matches(|c| matches!(c, '"' | '\'' | '<' | '>' | '`'))
         .trim()
         .to_owned();
+    let bracketed = text.contains(['[', '(', '{']);
     for (from, to) in [
         ("[.]", "."),
         ("(.)", "."),
@@ -193,18 +226,19 @@ pub fn refang(raw: &str) -> String {
         ("(at)", "@"),
         ("[/]", "/"),
     ] {
-        if text.contains(from) {
+        if bracketed && text.contains(from) {
             text = text.replace(from, to);
         }
     }
-    let lower = text.to_ascii_lowercase();
     for (fanged, scheme) in [
         ("hxxps://", "https://"),
         ("hxxp://", "http://"),
-        ("hXXps://", "https://"),
         ("fxp://", "ftp://"),
     ] {
-        if lower.starts_with(fanged) {
+        if text
+            .get(..fanged.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(fanged))
+        {
             text = format!("{scheme}{}", &text[fanged.len()..]);
             break;
         }
@@ -216,14 +250,24 @@ const FILE_EXTENSIONS: &[&str] = &[
     "exe", "dll", "sys", "ps1", "psm1", "bat", "cmd", "vbs", "vbe", "js", "jse", "wsf", "hta",
     "scr", "msi", "lnk", "iso", "img", "vhd", "jar", "doc", "docx", "docm", "xls", "xlsx", "xlsm",
     "ppt", "pptx", "pdf", "rtf", "rar", "7z", "cab", "tmp", "dat", "bin", "elf", "sh", "py", "txt",
-    "log", "ini", "cpl", "ocx", "drv",
+    "log", "ini", "cpl", "ocx", "drv", "asp", "aspx", "ashx", "asmx", "php", "jsp", "jspx", "cgi",
 ];
 
 fn detect(text: &str) -> Option<Kind> {
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("://") {
+    if text.contains("://") {
         return Some(Kind::Url);
     }
+    // The cheap, common shapes first: hex digests and addresses.
+    if text.bytes().all(|b| b.is_ascii_hexdigit())
+        && let n @ (32 | 40 | 64) = text.len()
+    {
+        return Some(match n {
+            32 => Kind::Md5,
+            40 => Kind::Sha1,
+            _ => Kind::Sha256,
+        });
+    }
+    let lower = text.to_ascii_lowercase();
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Some(if ip.is_ipv4() { Kind::Ipv4 } else { Kind::Ipv6 });
     }
@@ -264,10 +308,11 @@ fn detect(text: &str) -> Option<Kind> {
 
 fn is_domain(text: &str) -> bool {
     let text = text.strip_suffix('.').unwrap_or(text);
-    let labels: Vec<&str> = text.split('.').collect();
-    labels.len() >= 2
-        && text.len() <= 253
-        && labels.iter().all(|l| {
+    let Some((_, tld)) = text.rsplit_once('.') else {
+        return false;
+    };
+    text.len() <= 253
+        && text.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
                 && !l.starts_with('-')
@@ -275,9 +320,7 @@ fn is_domain(text: &str) -> bool {
                 && l.chars()
                     .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
         })
-        && labels
-            .last()
-            .is_some_and(|tld| tld.chars().all(char::is_alphabetic) || tld.starts_with("xn--"))
+        && (tld.chars().all(char::is_alphabetic) || tld.starts_with("xn--"))
 }
 
 fn canonical(kind: Kind, text: &str) -> Option<String> {
@@ -297,8 +340,12 @@ fn canonical(kind: Kind, text: &str) -> Option<String> {
         // A host address with a prefix names its network.
         Kind::Cidr => text.parse::<IpNet>().ok().map(|n| n.trunc().to_string()),
         Kind::Domain => {
-            let lower = text.to_lowercase();
-            let lower = lower.strip_suffix('.').unwrap_or(&lower).to_owned();
+            let text = text.strip_suffix('.').unwrap_or(text);
+            let lower = if text.chars().any(char::is_uppercase) {
+                text.to_lowercase()
+            } else {
+                text.to_owned()
+            };
             is_domain(&lower).then_some(lower)
         }
         Kind::Url => {
@@ -382,6 +429,7 @@ mod tests {
             "a196c6b8ffcb97ffb276d04f354696e2391311db3841ae16c8c9f56f36a38e92",
         );
         check("stage1.exe", "filename", "stage1.exe");
+        check("cmd.aspx", "filename", "cmd.aspx");
         check(
             r"HKLM\Software\Microsoft\Windows\CurrentVersion\Run\",
             "registry-key",

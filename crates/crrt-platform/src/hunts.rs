@@ -29,10 +29,16 @@ pub struct WorkerOptions {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewHunt {
+    /// Rule pack ids; may be empty when `indicators` is set.
+    #[serde(default)]
     pub rulepacks: Vec<String>,
     /// Evidence ids of the case; all of it when absent.
     #[serde(default)]
     pub evidence: Option<Vec<String>>,
+    /// Also look for the indicators linked to the case and its mission
+    /// (those the requester may see).
+    #[serde(default)]
+    pub indicators: bool,
 }
 
 const VERDICTS: &[&str] = &["needs_review", "true_positive", "false_positive"];
@@ -47,11 +53,22 @@ impl Platform {
     /// Queues a hunt on a case.
     pub async fn start_hunt(&self, actor: &Actor, case_id: &str, new: NewHunt) -> Result<Hunt> {
         let case = self.case_for_work(actor, case_id, true).await?;
-        if new.rulepacks.is_empty() {
+        if new.rulepacks.is_empty() && !new.indicators {
             return Err(PlatformError::Invalid(
-                "a hunt needs at least one rule pack".into(),
+                "a hunt needs at least one rule pack, or the case's indicators".into(),
             ));
         }
+        let indicator_ids = if new.indicators {
+            let ids = self.case_indicator_ids(actor, &case).await?;
+            if ids.is_empty() {
+                return Err(PlatformError::Invalid(
+                    "no indicator is linked to this case or its mission".into(),
+                ));
+            }
+            ids
+        } else {
+            Vec::new()
+        };
         for id in &new.rulepacks {
             if self.store.rulepack(id).await?.is_none() {
                 return Err(PlatformError::Invalid(format!(
@@ -106,6 +123,7 @@ impl Platform {
             bytes_total: 0,
             n_findings: 0,
             error: None,
+            indicator_ids,
         };
         let mut tx = self.store.begin().await?;
         tx.insert_hunt(&hunt).await?;
@@ -120,6 +138,47 @@ impl Platform {
         .await?;
         tx.commit().await?;
         Ok(hunt)
+    }
+
+    /// The indicators linked to a case or its mission that the actor may
+    /// see: what a hunt with `indicators` looks for.
+    async fn case_indicator_ids(&self, actor: &Actor, case: &crate::Case) -> Result<Vec<String>> {
+        let audience = self.audience(actor).await?;
+        let mut ids = Vec::new();
+        for filter in [
+            crrt_store::IndicatorFilter {
+                case_id: Some(case.id.clone()),
+                ..Default::default()
+            },
+            crrt_store::IndicatorFilter {
+                mission_id: Some(case.mission_id.clone()),
+                ..Default::default()
+            },
+        ] {
+            let mut offset = 0;
+            loop {
+                let page = self
+                    .store
+                    .visible_indicators(
+                        &audience,
+                        &filter,
+                        Page {
+                            limit: 1000,
+                            offset,
+                        },
+                    )
+                    .await?;
+                let n = page.len() as i64;
+                ids.extend(page.into_iter().map(|i| i.id));
+                if n < 1000 || ids.len() > crate::indicators::MAX_BATCH {
+                    break;
+                }
+                offset += n;
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
     }
 
     pub async fn hunts(&self, actor: &Actor, case_id: &str, page: Page) -> Result<Vec<Hunt>> {
@@ -262,6 +321,7 @@ impl Platform {
         match outcome {
             Ok(Some(findings)) => {
                 let added = tx.insert_findings(&findings).await? as i64;
+                record_sightings(&mut tx, &findings).await?;
                 if tx
                     .finish_hunt(&hunt.id, worker, "done", &now(), added, None)
                     .await?
@@ -304,7 +364,7 @@ impl Platform {
             .evidence
             .as_ref()
             .ok_or_else(|| PlatformError::Invalid("this worker has no evidence store".into()))?;
-        let mut loader = crrt_hunt::RuleLoader::new();
+        let mut loader = crrt_hunt::RuleLoader::new().allow_no_rules();
         for pack in &hunt.rulepack_ids {
             for (path, text) in self.store.rulepack_files(pack).await? {
                 loader = loader.yaml(format!("{pack}/{path}"), text);
@@ -326,11 +386,31 @@ impl Platform {
                 size: e.size as u64,
             });
         }
+        let mut specs = Vec::new();
+        for id in &hunt.indicator_ids {
+            let Some(i) = self.store.indicator(id).await? else {
+                continue;
+            };
+            let Ok(kind) = i.kind.parse::<crrt_intel::Kind>() else {
+                continue;
+            };
+            specs.push(crrt_hunt::IndicatorSpec {
+                id: i.id,
+                observable: crrt_intel::Observable {
+                    kind,
+                    value: i.value,
+                },
+                tags: i.tags,
+            });
+        }
+        let indicators = crrt_hunt::IndicatorSet::new(specs);
         let progress = Arc::new(crrt_hunt::Progress::default());
         let running = {
             let progress = Arc::clone(&progress);
             tokio::task::spawn_blocking(move || {
-                crrt_hunt::Hunter::new(&rules).run(&evidence, &progress)
+                crrt_hunt::Hunter::new(&rules)
+                    .indicators(&indicators)
+                    .run(&evidence, &progress)
             })
         };
         tokio::pin!(running);
@@ -404,6 +484,34 @@ impl Platform {
             .collect();
         Ok(Some(findings))
     }
+}
+
+/// A finding of an indicator is a sighting of it: counted once per
+/// finding (a retried hunt adds none).
+async fn record_sightings(tx: &mut crrt_store::Tx, findings: &[StoredFinding]) -> Result<()> {
+    let at = now();
+    for f in findings {
+        let Some(indicator) = f
+            .rule_id
+            .as_deref()
+            .and_then(|r| r.strip_prefix("indicator:"))
+        else {
+            continue;
+        };
+        tx.add_sighting(&crrt_store::Sighting {
+            id: f.id.clone(),
+            indicator_id: indicator.to_owned(),
+            case_id: Some(f.case_id.clone()),
+            seen_in: match f.record_id {
+                Some(r) => format!("{} record {r}", f.evidence_file),
+                None => f.evidence_file.clone(),
+            },
+            at: f.at.clone(),
+            recorded_at: at.clone(),
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 /// Whether `stop` has completed, without waiting for it.
@@ -495,6 +603,7 @@ impl Platform {
             bytes_total: 0,
             n_findings: 0,
             error: None,
+            indicator_ids: Vec::new(),
         };
         let mut findings = Vec::with_capacity(lines.len());
         for f in lines {

@@ -497,3 +497,95 @@ async fn a_findings_value_is_promoted_to_an_indicator_on_its_case() {
         .await;
     assert_eq!(on_case["items"].as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test]
+async fn a_hunt_with_the_cases_indicators_records_sightings_once() {
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let case = f.case().await;
+        let events = r#"{"winlog": {"channel": "Security", "event_id": 4624, "computer_name": "DC01", "record_id": 7, "event_data": {"IpAddress": "185.61.137.4", "TargetUserName": "backup"}}, "@timestamp": "2022-02-23T16:00:00Z"}"#;
+        let response = f
+            .client
+            .post(format!(
+                "{}/api/v1/cases/{}/evidence?name=dc01.jsonl",
+                f.base, case.case.id
+            ))
+            .bearer_auth(&f.tokens["coordinator"])
+            .body(events)
+            .send()
+            .await
+            .expect("HTTP");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let (status, indicator) = f
+            .call(
+                "coordinator",
+                Method::POST,
+                "/api/v1/indicators",
+                Some(json!({"value": "185.61.137[.]4", "tlp": "amber", "case_id": case.case.id})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{indicator}");
+        let id = indicator["id"].as_str().expect("id").to_owned();
+        let hunts = format!("/api/v1/cases/{}/hunts", case.case.id);
+        for round in 0..2 {
+            let (status, hunt) = f
+                .call(
+                    "coordinator",
+                    Method::POST,
+                    &hunts,
+                    Some(json!({"indicators": true})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{backend}: {hunt}");
+            let hunt_id = hunt["id"].as_str().expect("id").to_owned();
+            let mut done = Value::Null;
+            for _ in 0..300 {
+                let (_, h) = f
+                    .call(
+                        "coordinator",
+                        Method::GET,
+                        &format!("/api/v1/hunts/{hunt_id}"),
+                        None,
+                    )
+                    .await;
+                if h["status"] != json!("queued") && h["status"] != json!("running") {
+                    done = h;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert_eq!(done["status"], json!("done"), "{backend}: {done}");
+            assert_eq!(done["n_findings"], json!(if round == 0 { 1 } else { 0 }));
+            let (_, seen) = f
+                .call(
+                    "coordinator",
+                    Method::GET,
+                    &format!("/api/v1/indicators/{id}"),
+                    None,
+                )
+                .await;
+            assert_eq!(
+                seen["sightings"],
+                json!(1),
+                "{backend} round {round}: counted once"
+            );
+        }
+        let (_, findings) = f
+            .call(
+                "coordinator",
+                Method::GET,
+                &format!("/api/v1/cases/{}/findings", case.case.id),
+                None,
+            )
+            .await;
+        assert_eq!(
+            findings["items"][0]["rule_id"],
+            json!(format!("indicator:{id}"))
+        );
+        // Without rule packs and without indicators there is nothing to hunt with.
+        let (status, _) = f
+            .call("coordinator", Method::POST, &hunts, Some(json!({})))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}

@@ -1188,7 +1188,7 @@ impl Tx {
     pub async fn insert_hunt(&mut self, hunt: &Hunt) -> Result<()> {
         sqlx::query(dynamic(format!(
             "INSERT INTO hunts ({HUNT_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         )))
         .bind(&hunt.id)
         .bind(&hunt.case_id)
@@ -1207,6 +1207,7 @@ impl Tx {
         .bind(hunt.bytes_total)
         .bind(hunt.n_findings)
         .bind(hunt.error.as_deref())
+        .bind(json(&hunt.indicator_ids))
         .execute(&mut *self.tx)
         .await?;
         Ok(())

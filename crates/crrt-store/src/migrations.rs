@@ -286,6 +286,10 @@ const STEPS: &[(i64, &str)] = &[
     );
     CREATE INDEX indicator_sightings_of ON indicator_sightings (indicator_id);",
     ),
+    (
+        9,
+        "ALTER TABLE hunts ADD COLUMN indicator_ids TEXT NOT NULL DEFAULT '[]'",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

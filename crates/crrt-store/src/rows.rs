@@ -438,7 +438,7 @@ impl RulePack {
 
 pub(crate) const HUNT_COLUMNS: &str = "id, case_id, status, rulepack_ids, evidence_ids, \
      requested_by, created_at, started_at, finished_at, lease_owner, lease_expires_at, attempts, \
-     records_done, bytes_done, bytes_total, n_findings, error";
+     records_done, bytes_done, bytes_total, n_findings, error, indicator_ids";
 
 /// A hunt: rule packs over a case's evidence, run by a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -462,6 +462,9 @@ pub struct Hunt {
     pub bytes_total: i64,
     pub n_findings: i64,
     pub error: Option<String>,
+    /// Indicators looked for (chosen when the hunt started).
+    #[serde(default)]
+    pub indicator_ids: Vec<String>,
 }
 
 impl Hunt {
@@ -484,6 +487,7 @@ impl Hunt {
             bytes_total: int(row, "bytes_total")?,
             n_findings: int(row, "n_findings")?,
             error: opt_text(row, "error")?,
+            indicator_ids: from_json(row, "indicator_ids")?,
         })
     }
 }

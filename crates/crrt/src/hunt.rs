@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use crrt_hunt::{
-    HuntReport, Hunter, LogSourceMap, Progress, ReadLimits, RuleLoader, RuleSelection, RuleSet,
-    Severity, Status, TimeWindow, discover,
+    HuntReport, Hunter, IndicatorSet, IndicatorSpec, LogSourceMap, Progress, ReadLimits,
+    RuleLoader, RuleSelection, RuleSet, Severity, Status, TimeWindow, discover,
 };
 
 use crate::output;
 
-/// Hunt evidence with Sigma rules: which rules fired, on which host, when.
+/// Hunt evidence with Sigma rules and indicators: what fired, on which host, when.
 ///
 /// PATH may be EVTX files, JSON or JSON Lines exports (evtx_dump, Winlogbeat,
 /// Velociraptor), web server access logs (combined or IIS W3C), syslog, ZIP
@@ -30,6 +30,8 @@ use crate::output;
 ///
 ///   crrt hunt triage.zip --sigma rules/ --format jsonl --output findings.jsonl
 ///
+///   crrt hunt ./triage --sigma rules/ --indicators partner-bundle.json
+///
 /// Exit status: 0 when the hunt ran (with or without findings), 2 on bad
 /// arguments or when the rules or evidence cannot be found.
 #[derive(Debug, Args)]
@@ -40,8 +42,20 @@ pub struct HuntArgs {
     paths: Vec<PathBuf>,
 
     /// A Sigma rule file or a folder of rules (searched recursively). Repeatable.
-    #[arg(long = "sigma", short = 's', required = true, value_name = "RULES")]
+    #[arg(
+        long = "sigma",
+        short = 's',
+        value_name = "RULES",
+        required_unless_present = "indicators"
+    )]
     sigma: Vec<PathBuf>,
+
+    /// Indicators to look for in every field of every event: a STIX 2.1
+    /// bundle, a MISP event, a CSV file with a `value` column, or a plain
+    /// list (one value per line, TYPE:VALUE where the type is not obvious).
+    /// A hit is a finding of level high. Repeatable.
+    #[arg(long = "indicators", short = 'i', value_name = "FILE")]
+    indicators: Vec<PathBuf>,
 
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = OutputFormat::Table)]
@@ -117,7 +131,16 @@ enum OutputFormat {
 
 pub fn run(args: HuntArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let rules = load_rules(&args)?;
+    // Indicators load on another thread while the rules load.
+    let (rules, indicators) = std::thread::scope(|scope| {
+        let indicators = scope.spawn(|| load_indicators(&args.indicators, args.quiet));
+        let rules = load_rules(&args);
+        let indicators = indicators
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("loading the indicators failed")));
+        (rules, indicators)
+    });
+    let (rules, indicators) = (rules?, indicators?);
     let rules_time = started.elapsed();
     let early_problems = rules.diagnostics();
     report_rule_problems(&early_problems, args.quiet);
@@ -129,6 +152,7 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
     let evidence = discover(&args.paths)?;
 
     let mut hunter = Hunter::new(&rules)
+        .indicators(&indicators)
         .window(TimeWindow {
             from: args.from,
             to: args.to,
@@ -157,6 +181,7 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
             report: &report,
             rules_time,
             hunt_time,
+            indicators: indicators.len(),
         };
         if args.format == OutputFormat::Table && args.output.is_none() {
             output::print_summary(
@@ -189,6 +214,9 @@ fn load_rules(args: &HuntArgs) -> Result<RuleSet> {
         ids: args.rule_ids.clone(),
     };
     let mut loader = RuleLoader::new().selection(selection).mapping(mapping);
+    if args.sigma.is_empty() {
+        loader = loader.allow_no_rules();
+    }
     for path in &args.sigma {
         loader = loader.path(path);
     }
@@ -203,6 +231,76 @@ fn load_rules(args: &HuntArgs) -> Result<RuleSet> {
         bail!("no rule matches the selection (--min-level, --status, --tag, --rule-id)");
     }
     Ok(rules)
+}
+
+/// Reads indicator files, recognising the format from the content. Plain
+/// lists and CSV are all or none (a bad line stops the hunt before it
+/// starts); STIX and MISP entries that cannot be used are reported and
+/// skipped.
+fn load_indicators(paths: &[PathBuf], quiet: bool) -> Result<IndicatorSet> {
+    let mut specs = Vec::new();
+    for path in paths {
+        let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+        let name = path.display();
+        let text = String::from_utf8_lossy(&bytes);
+        let head = text.trim_start();
+        let (rows, problems) = if head.starts_with('{') {
+            let is_bundle = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .is_some_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("bundle"));
+            let read = if is_bundle {
+                crrt_intel::stix::import_bundle(&bytes)
+            } else {
+                crrt_intel::misp::import_event(&bytes)
+            };
+            read.with_context(|| format!("{name}"))?
+        } else {
+            let first = head.lines().next().unwrap_or_default().to_ascii_lowercase();
+            let csv = first.contains(',')
+                && first
+                    .split(',')
+                    .any(|c| c.trim() == "value" || c.trim() == "indicator");
+            let read = if csv {
+                crrt_intel::csv_rows::parse(&bytes)
+            } else {
+                crrt_intel::bulk::parse(&text).map(|values| {
+                    values
+                        .into_iter()
+                        .map(|observable| crrt_intel::stix::Incoming {
+                            observable,
+                            tlp: None,
+                            confidence: None,
+                            first_seen: None,
+                            expires_at: None,
+                            tags: Vec::new(),
+                            description: None,
+                            source: None,
+                        })
+                        .collect()
+                })
+            };
+            match read {
+                Ok(rows) => (rows, Vec::new()),
+                Err(problems) => {
+                    let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+                    bail!("{name}: no indicator was loaded:\n{}", list.join("\n"));
+                }
+            }
+        };
+        if !quiet {
+            for problem in &problems {
+                eprintln!("warning: {name}: skipped {problem}");
+            }
+            eprintln!("{} indicators from {name}", rows.len());
+        }
+        specs.extend(rows.into_iter().map(|row| IndicatorSpec {
+            id: row.observable.value.clone(),
+            observable: row.observable,
+            tags: row.tags,
+        }));
+    }
+    // Duplicates cost nothing: the set reports each value once per event.
+    Ok(IndicatorSet::new(specs))
 }
 
 fn rule_cache_dir(args: &HuntArgs) -> Option<PathBuf> {

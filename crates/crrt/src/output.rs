@@ -170,6 +170,8 @@ pub struct Summary<'a> {
     pub report: &'a HuntReport,
     pub rules_time: Duration,
     pub hunt_time: Duration,
+    /// How many indicators were looked for (0: none given).
+    pub indicators: usize,
 }
 
 pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Result<()> {
@@ -243,6 +245,13 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
         rules.push_str(&format!(", {problems} skipped (see warnings)"));
     }
     writeln!(out, "  rules       {rules}")?;
+    if s.indicators > 0 {
+        writeln!(
+            out,
+            "  indicators  {} looked for in every field",
+            s.indicators
+        )?;
+    }
 
     let by_level: Vec<String> = Severity::ALL
         .iter()

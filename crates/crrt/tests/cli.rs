@@ -364,3 +364,85 @@ fn a_second_hunt_takes_its_rules_from_the_cache() {
     );
     assert_eq!(stdout(&first), stdout(&uncached));
 }
+
+#[test]
+fn indicators_from_a_list_a_stix_bundle_or_a_misp_event_are_found_in_any_field() {
+    let case = Case::new();
+    std::fs::write(
+        case.path("list.txt"),
+        "# from the partner\nwhoami.exe\nfilename:cmd.exe\nnot-seen.example\n",
+    )
+    .expect("write");
+    let out = case.crrt(&[
+        "hunt",
+        "events.jsonl",
+        "--indicators",
+        "list.txt",
+        "--format",
+        "jsonl",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let found = jsonl(&out);
+    let titles: Vec<&str> = found
+        .iter()
+        .filter_map(|f| f["rule_title"].as_str())
+        .collect();
+    assert_eq!(
+        titles
+            .iter()
+            .filter(|t| t.starts_with("Indicator filename cmd.exe"))
+            .count(),
+        1,
+        "{titles:?}"
+    );
+    assert_eq!(found.len(), 3, "whoami.exe twice, cmd.exe once: {titles:?}");
+    assert!(found.iter().all(|f| f["level"] == "high"));
+    assert!(found.iter().all(|f| {
+        f["rule_id"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("indicator:"))
+    }));
+
+    // Rules and indicators together; a STIX bundle.
+    let bundle = serde_json::json!({"type": "bundle", "id": "bundle--6b0e1c52-7d1c-4f0e-9a4b-3b2c1d0e9f8a", "objects": [
+        {"type": "indicator", "spec_version": "2.1", "id": "indicator--7b0e1c52-7d1c-4f0e-9a4b-3b2c1d0e9f8a",
+         "pattern_type": "stix", "pattern": "[domain-name:value = 'PC01']"},
+        {"type": "indicator", "spec_version": "2.1", "id": "indicator--8b0e1c52-7d1c-4f0e-9a4b-3b2c1d0e9f8a",
+         "pattern_type": "stix", "pattern": "[file:name = 'whoami.exe']"}
+    ]});
+    std::fs::write(case.path("bundle.json"), bundle.to_string()).expect("write");
+    let out = case.crrt(&[
+        "hunt",
+        "events.jsonl",
+        "--sigma",
+        "rules",
+        "--indicators",
+        "bundle.json",
+        "--format",
+        "jsonl",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let found = jsonl(&out);
+    let by_indicator = found
+        .iter()
+        .filter(|f| {
+            f["rule_id"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("indicator:"))
+        })
+        .count();
+    assert_eq!(
+        by_indicator, 2,
+        "whoami.exe twice (a domain-looking PC01 is not a domain)"
+    );
+    assert!(
+        found.iter().any(|f| f["rule_title"] == "Whoami run"),
+        "rules still run"
+    );
+
+    // A list with a bad line stops before the hunt, naming the line.
+    std::fs::write(case.path("bad.txt"), "evil.example\nwhat is this\n").expect("write");
+    let out = case.crrt(&["hunt", "events.jsonl", "--indicators", "bad.txt"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+}

@@ -239,6 +239,7 @@ async fn a_hunt_survives_its_worker_being_killed() {
             NewHunt {
                 rulepacks: vec![pack.id.clone()],
                 evidence: None,
+                indicators: false,
             },
         )
         .await

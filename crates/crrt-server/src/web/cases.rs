@@ -246,8 +246,8 @@ fn case_page(ctx: &Ctx, data: &CasePage, draft: Option<&Draft>, status: StatusCo
                 }
             }
             @if work {
-                @if data.rulepacks.is_empty() {
-                    p.muted { "Upload a Sigma rule pack on " a href="/rulepacks" { "Rule packs" } " to hunt." }
+                @if data.rulepacks.is_empty() && data.indicators.is_empty() {
+                    p.muted { "Upload a Sigma rule pack on " a href="/rulepacks" { "Rule packs" } ", or share indicators on this case, to hunt." }
                 } @else if data.evidence.is_empty() {
                     p.muted { "Upload evidence to hunt in it." }
                 } @else {
@@ -257,6 +257,10 @@ fn case_page(ctx: &Ctx, data: &CasePage, draft: Option<&Draft>, status: StatusCo
                             @for p in &data.rulepacks {
                                 label.check { input type="checkbox" name="rulepack" value=(p.id); " " (p.name) " (" (p.n_rules) " rules)" }
                             }
+                        }
+                        @if !data.indicators.is_empty() {
+                            label.check { input type="checkbox" name="indicators" value="true" checked;
+                                " Also the " (data.indicators.len()) " indicators of this case and its mission" }
                         }
                         fieldset { legend { "Evidence (none ticked: all of it)" }
                             @for e in &data.evidence {
@@ -570,6 +574,7 @@ pub(crate) async fn start_hunt(
     let new = NewHunt {
         rulepacks: pick("rulepack"),
         evidence: (!evidence.is_empty()).then_some(evidence),
+        indicators: !pick("indicators").is_empty(),
     };
     let outcome = state
         .platform

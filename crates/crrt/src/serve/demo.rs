@@ -396,6 +396,77 @@ async fn hunt_the_example_intrusion(
             RULES.join("\n---\n").as_bytes(),
         )
         .await?;
+    // What the team and a partner know of the attackers' infrastructure.
+    let share = |value: &str, tlp: Tlp, tags: &[&str], case: Option<&str>, description: &str| {
+        crrt_platform::NewIndicator {
+            kind: None,
+            value: value.into(),
+            tlp,
+            confidence: Some(80),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            first_seen: Some("2022-02-23".into()),
+            expires_at: Some("2022-08-24".into()),
+            description: Some(description.into()),
+            case_id: case.map(str::to_owned),
+            mission_id: None,
+            recipient_orgs: Vec::new(),
+            recipient_users: Vec::new(),
+        }
+    };
+    for (value, tlp, tags, description) in [
+        (
+            "185.220.101[.]7",
+            Tlp::Amber,
+            &["T1110"][..],
+            "SSH brute force source, then domain logons",
+        ),
+        (
+            "91.203.5.0/24",
+            Tlp::Amber,
+            &["T1505.003"][..],
+            "Hosting range of the webshell operator",
+        ),
+        (
+            "cmd.aspx",
+            Tlp::Amber,
+            &["T1505.003"][..],
+            "Webshell dropped under /upload/img/",
+        ),
+    ] {
+        platform
+            .share_indicator(
+                responder,
+                share(value, tlp, tags, Some(case_id), description),
+            )
+            .await?;
+    }
+    let partner = platform
+        .store()
+        .user_by_email("sam@northwind.example")
+        .await?
+        .and_then(Actor::new)
+        .ok_or_else(|| anyhow::anyhow!("demo partner missing"))?;
+    for (value, tags, description) in [
+        (
+            "a196c6b8ffcb97ffb276d04f354696e2391311db3841ae16c8c9f56f36a38e92",
+            &["malware:WhisperGate", "T1561.002"][..],
+            "WhisperGate stage 1 (MBR wiper)",
+        ),
+        (
+            "hxxps://cdn.discordapp[.]com/attachments/928503440139771947/930108637681184768/Tbopbh.jpg",
+            &["malware:WhisperGate"][..],
+            "WhisperGate stage 3 download",
+        ),
+        (
+            "185.220.101.7",
+            &["T1110"][..],
+            "Tor exit seen in attacks on Ukrainian government",
+        ),
+    ] {
+        platform
+            .share_indicator(&partner, share(value, Tlp::Green, tags, None, description))
+            .await?;
+    }
     platform
         .start_hunt(
             responder,
@@ -403,6 +474,7 @@ async fn hunt_the_example_intrusion(
             crrt_platform::NewHunt {
                 rulepacks: vec![pack.id],
                 evidence: None,
+                indicators: true,
             },
         )
         .await?;

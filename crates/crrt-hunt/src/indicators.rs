@@ -1,0 +1,493 @@
+//! Matching indicators against every field of every event, in one pass
+//! over each field's text whatever the number of indicators:
+//!
+//! - the text is cut into runs of name characters (letters, digits, `.`,
+//!   `-`, `_`, `@`, `+`); each run, and each part of it after a dot, is
+//!   looked up in hash maps of domains, file names and e-mail addresses;
+//!   its hex tokens of 32, 40 or 64 digits in the map of hashes; a run that
+//!   is an address in the map of addresses and the sorted CIDR ranges;
+//! - values with other characters (URLs, registry keys, accounts, mutexes,
+//!   file names with spaces) go through one Aho-Corasick automaton, kept
+//!   small because the bulk of a feed (hashes, domains, addresses) never
+//!   enters it.
+//!
+//! Matches are whole tokens and ignore case (except mutex names).
+
+use std::collections::HashMap as StdHashMap;
+
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
+use std::net::IpAddr;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use crrt_intel::{Kind, Observable};
+use ipnet::IpNet;
+use serde_json::Value;
+
+use crate::record::Record;
+
+/// One indicator to look for, with the name findings give it.
+#[derive(Debug, Clone)]
+pub struct IndicatorSpec {
+    /// Its id where it is kept (the platform's), or the value itself.
+    pub id: String,
+    pub observable: Observable,
+    pub tags: Vec<String>,
+}
+
+/// A compiled set of indicators, `Send + Sync`, built once per hunt.
+pub struct IndicatorSet {
+    specs: Vec<IndicatorSpec>,
+    /// Lower-cased domains, file names and e-mail addresses, to the first
+    /// spec with that key; `same[spec]` chains the others.
+    names: HashMap<String, usize>,
+    /// Lower-cased hex digests.
+    hashes: HashMap<String, usize>,
+    addresses: HashMap<u128, usize>,
+    same: Vec<Option<usize>>,
+    /// CIDR blocks as (first, last) sorted by first, with the running
+    /// maximum of `last`, for a binary search per address.
+    ranges: Vec<(u128, u128, usize)>,
+    max_last: Vec<u128>,
+    /// Everything else, lower-cased; pattern i stands for `other_spec[i]`.
+    others: Option<AhoCorasick>,
+    other_spec: Vec<usize>,
+}
+
+impl std::fmt::Debug for IndicatorSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndicatorSet")
+            .field("indicators", &self.specs.len())
+            .field("ranges", &self.ranges.len())
+            .field("others", &self.other_spec.len())
+            .finish()
+    }
+}
+
+/// An indicator found in an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndicatorHit {
+    pub spec: usize,
+    /// The field it was found in (dotted path).
+    pub field: String,
+}
+
+fn as_u128(ip: IpAddr) -> u128 {
+    match ip {
+        // IPv4 in the IPv4-mapped IPv6 space, so both share one order.
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+fn name_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'@' | b'+')
+}
+
+impl IndicatorSet {
+    pub fn new(specs: Vec<IndicatorSpec>) -> IndicatorSet {
+        let mut set = IndicatorSet {
+            specs: Vec::new(),
+            names: HashMap::with_capacity_and_hasher(specs.len() / 2, Default::default()),
+            hashes: HashMap::with_capacity_and_hasher(specs.len() / 2, Default::default()),
+            addresses: HashMap::with_capacity_and_hasher(specs.len() / 4, Default::default()),
+            same: vec![None; specs.len()],
+            ranges: Vec::new(),
+            max_last: Vec::new(),
+            others: None,
+            other_spec: Vec::new(),
+        };
+        let mut others: Vec<String> = Vec::new();
+        // Keeps the first spec per key and chains the others behind it.
+        fn add<K: std::hash::Hash + Eq>(
+            map: &mut HashMap<K, usize>,
+            same: &mut [Option<usize>],
+            key: K,
+            n: usize,
+        ) {
+            match map.entry(key) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(n);
+                }
+                std::collections::hash_map::Entry::Occupied(o) => {
+                    let mut at = *o.get();
+                    while let Some(next) = same[at] {
+                        at = next;
+                    }
+                    same[at] = Some(n);
+                }
+            }
+        }
+        for (n, spec) in specs.iter().enumerate() {
+            let value = &spec.observable.value;
+            let lower = value.to_ascii_lowercase();
+            match spec.observable.kind {
+                Kind::Md5 | Kind::Sha1 | Kind::Sha256 | Kind::Ja3 => {
+                    add(&mut set.hashes, &mut set.same, lower, n);
+                }
+                Kind::Ipv4 | Kind::Ipv6 => {
+                    if let Ok(ip) = value.parse::<IpAddr>() {
+                        add(&mut set.addresses, &mut set.same, as_u128(ip), n);
+                    }
+                }
+                Kind::Cidr => {
+                    if let Ok(net) = value.parse::<IpNet>() {
+                        let (first, last) = match net {
+                            IpNet::V4(v4) => (
+                                as_u128(IpAddr::V4(v4.network())),
+                                as_u128(IpAddr::V4(v4.broadcast())),
+                            ),
+                            IpNet::V6(v6) => (
+                                as_u128(IpAddr::V6(v6.network())),
+                                as_u128(IpAddr::V6(v6.broadcast())),
+                            ),
+                        };
+                        set.ranges.push((first, last, n));
+                    }
+                }
+                Kind::Domain | Kind::Email | Kind::FileName if value.bytes().all(name_char) => {
+                    add(&mut set.names, &mut set.same, lower, n);
+                }
+                Kind::RegistryKey => {
+                    // Sysmon writes hives abbreviated: HKLM\..., HKU\...
+                    others.push(lower.clone());
+                    set.other_spec.push(n);
+                    for (long, short) in [
+                        ("hkey_local_machine\\", "hklm\\"),
+                        ("hkey_current_user\\", "hkcu\\"),
+                        ("hkey_users\\", "hku\\"),
+                        ("hkey_classes_root\\", "hkcr\\"),
+                    ] {
+                        if let Some(rest) = lower.strip_prefix(long) {
+                            others.push(format!("{short}{rest}"));
+                            set.other_spec.push(n);
+                        }
+                    }
+                }
+                _ => {
+                    others.push(lower);
+                    set.other_spec.push(n);
+                }
+            }
+        }
+        set.ranges.sort_unstable();
+        let mut running = 0;
+        set.max_last = set
+            .ranges
+            .iter()
+            .map(|(_, last, _)| {
+                running = running.max(*last);
+                running
+            })
+            .collect();
+        set.others = (!others.is_empty())
+            .then(|| {
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build(&others)
+                    .ok()
+            })
+            .flatten();
+        set.specs = specs;
+        set
+    }
+
+    pub fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
+    pub fn spec(&self, n: usize) -> &IndicatorSpec {
+        &self.specs[n]
+    }
+
+    /// Every indicator in the record, once each, with the first field it
+    /// was found in.
+    pub fn find(&self, record: &Record) -> Vec<IndicatorHit> {
+        let mut hits: Vec<IndicatorHit> = Vec::new();
+        let mut scratch = Scratch::default();
+        let mut path = String::new();
+        self.walk(&record.fields, &mut path, &mut hits, &mut scratch);
+        hits
+    }
+
+    fn walk(
+        &self,
+        value: &Value,
+        path: &mut String,
+        hits: &mut Vec<IndicatorHit>,
+        scratch: &mut Scratch,
+    ) {
+        match value {
+            Value::String(text) => {
+                scratch.found.clear();
+                self.find_in(text, scratch);
+                for &spec in &scratch.found {
+                    if !hits.iter().any(|h| h.spec == spec) {
+                        hits.push(IndicatorHit {
+                            spec,
+                            field: path.clone(),
+                        });
+                    }
+                }
+            }
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    let before = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key);
+                    self.walk(inner, path, hits, scratch);
+                    path.truncate(before);
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    self.walk(item, path, hits, scratch);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn find_in(&self, text: &str, scratch: &mut Scratch) {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if !name_char(bytes[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bytes.len() && name_char(bytes[i]) {
+                i += 1;
+            }
+            self.run(&text[start..i], scratch);
+        }
+        if (!self.addresses.is_empty() || !self.ranges.is_empty()) && text.contains(':') {
+            self.ipv6_runs(text, scratch);
+        }
+        if let Some(others) = &self.others {
+            scratch.lower.clear();
+            scratch.lower.push_str(text);
+            scratch.lower.make_ascii_lowercase();
+            let token = |b: u8| b.is_ascii_alphanumeric();
+            for m in others.find_overlapping_iter(scratch.lower.as_str()) {
+                let spec = self.other_spec[m.pattern().as_usize()];
+                let whole = (m.start() == 0 || !token(bytes[m.start() - 1]))
+                    && (m.end() == bytes.len() || !token(bytes[m.end()]));
+                // Mutex names are the one kind compared with case.
+                let exact = self.specs[spec].observable.kind != Kind::Mutex
+                    || text[m.start()..m.end()] == self.specs[spec].observable.value;
+                if whole && exact {
+                    scratch.found.push(spec);
+                }
+            }
+        }
+    }
+
+    /// One run of name characters.
+    fn run(&self, run: &str, scratch: &mut Scratch) {
+        let run = run.trim_end_matches('.');
+        if run.is_empty() {
+            return;
+        }
+        if !self.names.is_empty() {
+            scratch.lower.clear();
+            scratch.lower.push_str(run);
+            scratch.lower.make_ascii_lowercase();
+            let lower = scratch.lower.as_str();
+            // The whole run, its domain part after an `@`, and each part
+            // after a dot (a subdomain reaches its parent domain).
+            let mut look = |candidate: &str| {
+                if let Some(&first) = self.names.get(candidate) {
+                    self.chain(first, &mut scratch.found);
+                }
+            };
+            look(lower);
+            let host = lower.rsplit_once('@').map_or(lower, |(_, h)| h);
+            if host.len() != lower.len() {
+                look(host);
+            }
+            for (at, _) in host.match_indices('.') {
+                look(&host[at + 1..]);
+            }
+        }
+        if !self.hashes.is_empty() {
+            for token in run.split(|c: char| !c.is_ascii_alphanumeric()) {
+                if matches!(token.len(), 32 | 40 | 64)
+                    && token.bytes().all(|b| b.is_ascii_hexdigit())
+                {
+                    let lower = token.to_ascii_lowercase();
+                    if let Some(&first) = self.hashes.get(&lower) {
+                        self.chain(first, &mut scratch.found);
+                    }
+                }
+            }
+        }
+        if (!self.addresses.is_empty() || !self.ranges.is_empty())
+            && run.len() <= 15
+            && run.as_bytes()[0].is_ascii_digit()
+            && let Ok(ip) = run.parse::<std::net::Ipv4Addr>()
+        {
+            self.address(IpAddr::V4(ip), scratch);
+        }
+    }
+
+    /// IPv6 addresses: runs of hex digits, colons and dots with a colon.
+    fn ipv6_runs(&self, text: &str, scratch: &mut Scratch) {
+        let part = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if !part(bytes[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bytes.len() && part(bytes[i]) {
+                i += 1;
+            }
+            let run = &text[start..i];
+            if run.len() >= 3
+                && run.bytes().filter(|b| *b == b':').count() >= 2
+                && let Ok(ip) = run.parse::<std::net::Ipv6Addr>()
+            {
+                self.address(IpAddr::V6(ip), scratch);
+            }
+        }
+    }
+
+    /// A spec and the others chained behind it under the same key.
+    fn chain(&self, first: usize, found: &mut Vec<usize>) {
+        let mut at = Some(first);
+        while let Some(n) = at {
+            found.push(n);
+            at = self.same[n];
+        }
+    }
+
+    fn address(&self, ip: IpAddr, scratch: &mut Scratch) {
+        let ip = as_u128(ip);
+        if let Some(&first) = self.addresses.get(&ip) {
+            self.chain(first, &mut scratch.found);
+        }
+        // Ranges starting at or before the address; walk back while an
+        // earlier one may still reach it.
+        let mut i = self.ranges.partition_point(|(first, _, _)| *first <= ip);
+        while i > 0 && self.max_last[i - 1] >= ip {
+            i -= 1;
+            let (first, last, spec) = self.ranges[i];
+            if first <= ip && ip <= last {
+                scratch.found.push(spec);
+            }
+        }
+    }
+}
+
+/// Buffers reused across the fields of one record.
+#[derive(Default)]
+struct Scratch {
+    lower: String,
+    found: Vec<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::RecordKind;
+
+    fn set(lines: &[&str]) -> IndicatorSet {
+        IndicatorSet::new(
+            lines
+                .iter()
+                .map(|l| IndicatorSpec {
+                    id: (*l).to_owned(),
+                    observable: Observable::parse_line(l).expect("valid"),
+                    tags: Vec::new(),
+                })
+                .collect(),
+        )
+    }
+
+    fn found(set: &IndicatorSet, fields: Value) -> Vec<String> {
+        let record = Record {
+            kind: RecordKind::Json,
+            fields,
+            timestamp: None,
+            position: 1,
+        };
+        set.find(&record)
+            .into_iter()
+            .map(|h| format!("{}@{}", set.spec(h.spec).id, h.field))
+            .collect()
+    }
+
+    #[test]
+    fn whole_tokens_any_case_any_field() {
+        let s = set(&[
+            "evil.example",
+            "185.61.137.4",
+            "a196c6b8ffcb97ffb276d04f354696e2391311db3841ae16c8c9f56f36a38e92",
+            "10.66.0.0/16",
+            r"mutex:Global\WG",
+            r"HKLM\SYSTEM\CurrentControlSet\Services\EaseUS",
+        ]);
+        assert_eq!(
+            found(&s, serde_json::json!({"a": {"Query": "C2.EVIL.EXAMPLE"}})),
+            ["evil.example@a.Query"]
+        );
+        assert!(found(&s, serde_json::json!({"q": "notevil.example"})).is_empty());
+        assert!(found(&s, serde_json::json!({"ip": "185.61.137.45"})).is_empty());
+        assert_eq!(
+            found(&s, serde_json::json!({"cmd": "ping 185.61.137.4 -n 1"})),
+            ["185.61.137.4@cmd"]
+        );
+        assert_eq!(
+            found(&s, serde_json::json!({"Hashes": "SHA256=A196C6B8FFCB97FFB276D04F354696E2391311DB3841AE16C8C9F56F36A38E92"})).len(),
+            1
+        );
+        assert_eq!(
+            found(&s, serde_json::json!({"DestinationIp": "10.66.12.7"})),
+            ["10.66.0.0/16@DestinationIp"]
+        );
+        assert!(found(&s, serde_json::json!({"DestinationIp": "10.67.0.1"})).is_empty());
+        assert!(
+            found(&s, serde_json::json!({"m": "global\\wg"})).is_empty(),
+            "mutex case"
+        );
+        assert_eq!(found(&s, serde_json::json!({"m": "Global\\WG"})).len(), 1);
+        assert_eq!(
+            found(&s, serde_json::json!({"TargetObject": "HKLM\\System\\CurrentControlSet\\Services\\EaseUS\\ImagePath"})).len(),
+            1,
+            "the abbreviated hive"
+        );
+        assert_eq!(
+            found(
+                &s,
+                serde_json::json!({"x": ["evil.example", "evil.example"]})
+            )
+            .len(),
+            1,
+            "once per record"
+        );
+    }
+
+    #[test]
+    fn overlapping_ranges_are_all_found() {
+        let s = set(&[
+            "10.0.0.0/8",
+            "10.1.0.0/16",
+            "10.200.0.0/16",
+            "2001:db8::/32",
+        ]);
+        let mut hits = found(&s, serde_json::json!({"ip": "10.1.2.3"}));
+        hits.sort();
+        assert_eq!(hits, ["10.0.0.0/8@ip", "10.1.0.0/16@ip"]);
+        assert_eq!(found(&s, serde_json::json!({"ip": "2001:db8::5"})).len(), 1);
+        assert!(found(&s, serde_json::json!({"ip": "11.0.0.1"})).is_empty());
+    }
+}
