@@ -526,6 +526,20 @@ async fn responder_works_a_case(driver: &str, base: &str, mission_path: &str, wo
     b.click(&format!("{row} form.triage button")).await;
     assert!(b.body().await.contains("Marked true positive"));
     b.shot("responder-findings").await;
+    // A value from the finding becomes an indicator on the case.
+    b.fill(&format!("{row} input[name=value]"), "vssadmin.exe")
+        .await;
+    b.select(&format!("{row} select[name=tlp]"), "amber+strict")
+        .await;
+    b.click(&format!("{row} form[action='/indicators'] button"))
+        .await;
+    let page = b.body().await;
+    assert!(
+        page.contains("Shared filename vssadmin.exe as TLP:AMBER+STRICT"),
+        "{page}"
+    );
+    assert!(page.contains("Linked to"), "{page}");
+    b.shot("responder-indicator").await;
 
     b.goto(&format!("{case_path}/timeline")).await;
     let all = b.text("ol.timeline").await;
@@ -595,6 +609,22 @@ async fn admin_sees_the_audit_trail_and_roster(driver: &str, base: &str) {
 async fn outsiders_see_nothing(driver: &str, base: &str, mission_path: &str) {
     let b = Browser::open(driver, base, 1280, 800).await;
     b.sign_in("sam@northwind.example").await;
+    // The partner sees its own and shared indicators, not CERT-EE's AMBER ones.
+    b.goto("/indicators").await;
+    let list = b.text("main").await;
+    assert!(
+        list.contains("a196c6b8ffcb97ffb276d04f354696e2391311db3841ae16c8c9f56f36a38e92"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("91.203.5.0/24"),
+        "TLP:AMBER of another organisation"
+    );
+    assert!(
+        !list.contains("vssadmin.exe"),
+        "TLP:AMBER+STRICT of another organisation"
+    );
+    b.shot("partner-indicators").await;
     let nav = b.text("header nav").await;
     assert!(
         !nav.contains("Requests") && !nav.contains("Missions"),
