@@ -231,6 +231,31 @@ impl Platform {
         })
     }
 
+    /// The account behind an e-mail and password, for protocols that send
+    /// credentials with every request (TAXII over HTTP Basic): the same
+    /// checks and limits as signing in, without a session.
+    pub async fn password_actor(
+        &self,
+        email: &str,
+        password: &str,
+        address: &str,
+    ) -> Result<Actor> {
+        let email = email.trim().to_ascii_lowercase();
+        self.limiter.check(&email, address)?;
+        let user = self.store.user_by_email(&email).await?;
+        let stored = user
+            .as_ref()
+            .map(|u| u.password_hash.as_str())
+            .unwrap_or(DUMMY_HASH);
+        let password_ok = verify_password(password, stored);
+        let Some(user) = user.filter(|u| password_ok && !u.disabled) else {
+            self.limiter.failed(&email, address);
+            return Err(PlatformError::Unauthenticated);
+        };
+        self.limiter.succeeded(&email);
+        Actor::new(user).ok_or(PlatformError::Unauthenticated)
+    }
+
     pub async fn logout(&self, session_token: &str) -> Result<()> {
         let mut tx = self.store.begin().await?;
         tx.delete_session(&sha256(session_token)).await?;

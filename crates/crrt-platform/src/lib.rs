@@ -28,6 +28,7 @@ mod model;
 pub mod policy;
 pub mod requests;
 pub mod rulepacks;
+pub mod taxii;
 mod views;
 
 use crrt_store::{AuditEntry, Store, StoreError};
@@ -38,7 +39,7 @@ pub use crrt_store::{
     ApiToken, AssistanceRequest, AuditEvent, AuditVerification, Availability, Mission,
     Organisation, Page, User,
 };
-pub use crrt_store::{IndicatorFilter, Sighting, StoredIndicator};
+pub use crrt_store::{IndicatorFilter, Sighting, StoredIndicator, TaxiiFilter, VersionMatch};
 pub use evidence::{Evidence, EvidenceStore, Incoming};
 pub use hunts::{Hunt, NewHunt, StoredFinding, TimelineEntry, WorkerOptions};
 pub use indicators::{

@@ -17,6 +17,7 @@
 mod api;
 mod api_intel;
 mod error;
+mod taxii;
 mod web;
 
 use std::future::Future;
@@ -62,6 +63,7 @@ pub fn app(platform: Platform, config: Config) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     api::routes()
         .merge(api_intel::routes())
+        .merge(taxii::routes())
         .merge(web::routes())
         .fallback(not_found)
         .with_state(state)
@@ -90,6 +92,9 @@ pub fn app(platform: Platform, config: Config) -> Router {
 
 /// Unknown paths: the API's error format under `/api/`, a page elsewhere.
 async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path().starts_with("/taxii2/") {
+        return taxii::not_found(uri.path());
+    }
     if uri.path().starts_with("/api/") {
         axum::response::IntoResponse::into_response(AppError::not_found("no such endpoint"))
     } else {

@@ -137,6 +137,48 @@ impl Store {
         rows.iter().map(StoredIndicator::from_row).collect()
     }
 
+    /// Indicators the audience may see in the order they last changed,
+    /// after a (updated_at, id) position: the feed order of TAXII.
+    pub async fn visible_indicators_in_order(
+        &self,
+        audience: &Audience,
+        changed_after: Option<&str>,
+        after: Option<&(String, String)>,
+        limit: i64,
+    ) -> Result<Vec<StoredIndicator>> {
+        let mut sql = format!(
+            "SELECT {} FROM indicators i WHERE {VISIBLE}",
+            prefixed(INDICATOR_COLUMNS)
+        );
+        let mut values: Vec<&str> = Vec::new();
+        if let Some(t) = changed_after {
+            values.push(t);
+            sql.push_str(&format!(" AND i.updated_at > ${}", 3 + values.len()));
+        }
+        if let Some((at, id)) = after {
+            values.push(at);
+            let a = 3 + values.len();
+            values.push(id);
+            let b = 3 + values.len();
+            sql.push_str(&format!(
+                " AND (i.updated_at > ${a} OR (i.updated_at = ${a} AND i.id > ${b}))"
+            ));
+        }
+        sql.push_str(&format!(
+            " ORDER BY i.updated_at, i.id LIMIT ${}",
+            4 + values.len()
+        ));
+        let mut query = sqlx::query(dynamic(sql))
+            .bind(&audience.user_id)
+            .bind(&audience.org_id)
+            .bind(i64::from(audience.community));
+        for v in values {
+            query = query.bind(v);
+        }
+        let rows = query.bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(StoredIndicator::from_row).collect()
+    }
+
     /// How many indicators the audience may see, by the same filter.
     pub async fn count_visible_indicators(
         &self,

@@ -28,6 +28,7 @@ pub mod audit;
 mod indicators;
 mod migrations;
 mod rows;
+mod taxii;
 pub mod testing;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -36,6 +37,7 @@ use sqlx::{Any, AnyPool, Row};
 pub use audit::{AuditEntry, AuditEvent, AuditVerification};
 pub use indicators::{Audience, IndicatorFilter, Sighting, StoredIndicator};
 pub use rows::*;
+pub use taxii::{Partition, TaxiiFilter, TaxiiObject, VersionMatch};
 
 /// Which database engine a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

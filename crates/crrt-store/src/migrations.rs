@@ -290,6 +290,28 @@ const STEPS: &[(i64, &str)] = &[
         9,
         "ALTER TABLE hunts ADD COLUMN indicator_ids TEXT NOT NULL DEFAULT '[]'",
     ),
+    (
+        10,
+        "CREATE TABLE taxii_objects (
+        collection TEXT NOT NULL,
+        org_id TEXT NOT NULL REFERENCES organisations (id),
+        id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        date_added TEXT NOT NULL,
+        type TEXT NOT NULL,
+        spec_version TEXT NOT NULL,
+        object TEXT NOT NULL,
+        PRIMARY KEY (collection, org_id, id, version)
+    );
+    CREATE INDEX taxii_objects_added ON taxii_objects (collection, org_id, date_added, id, version);
+    CREATE TABLE taxii_status (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES organisations (id),
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX indicators_feed ON indicators (updated_at, id);",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -1,0 +1,433 @@
+//! TAXII 2.1 collections as the platform sees them: what each reader may
+//! read and write. Two collections on one API root:
+//!
+//! - *shared*: the indicators the reader's TLP allows, as STIX 2.1
+//!   indicator objects (read-only; the same TLP query as every other read);
+//! - *inbox*: what the reader's organisation submitted, kept as submitted
+//!   with that organisation as source; it reads back its own and nothing
+//!   of other organisations.
+
+use crrt_store::{Partition, TaxiiFilter, TaxiiObject};
+use serde_json::{Value, json};
+
+use crate::{Actor, Platform, PlatformError, Result, new_id, now};
+
+pub const API_ROOT: &str = "crrt";
+pub const SHARED: &str = "7a1e4c2b-5d3f-4e8a-9b6c-1f2e3d4c5b6a";
+pub const INBOX: &str = "3c9d8e7f-6a5b-4c4d-8e2f-0a1b2c3d4e5f";
+pub const STIX_MEDIA_TYPE: &str = "application/stix+json;version=2.1";
+/// Largest page a reader gets, whatever `limit` asks.
+pub const MAX_PAGE: i64 = 10_000;
+
+/// A collection as TAXII describes it to this reader.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CollectionInfo {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub can_read: bool,
+    pub can_write: bool,
+    pub media_types: Vec<&'static str>,
+}
+
+pub fn collections() -> Vec<CollectionInfo> {
+    vec![
+        CollectionInfo {
+            id: SHARED,
+            title: "Indicators shared through CRRT",
+            description: "Every indicator your organisation's TLP allows, as STIX 2.1 indicators.",
+            can_read: true,
+            can_write: false,
+            media_types: vec![STIX_MEDIA_TYPE],
+        },
+        CollectionInfo {
+            id: INBOX,
+            title: "Your submissions",
+            description: "Add STIX 2.1 objects for the team; they keep your organisation as their source. You read back your own.",
+            can_read: true,
+            can_write: true,
+            media_types: vec![STIX_MEDIA_TYPE],
+        },
+    ]
+}
+
+pub fn collection(id: &str) -> Option<CollectionInfo> {
+    collections().into_iter().find(|c| c.id == id)
+}
+
+/// One page of a read: the objects as JSON text, and where it stands.
+#[derive(Debug, Clone, Default)]
+pub struct TaxiiPage {
+    /// (id, version, date_added, spec_version, object JSON)
+    pub objects: Vec<TaxiiObject>,
+    pub more: bool,
+    /// Opaque continuation for `next`.
+    pub next: Option<String>,
+}
+
+impl TaxiiPage {
+    pub fn first_added(&self) -> Option<&str> {
+        self.objects.iter().map(|o| o.date_added.as_str()).min()
+    }
+
+    pub fn last_added(&self) -> Option<&str> {
+        self.objects.iter().map(|o| o.date_added.as_str()).max()
+    }
+}
+
+/// `next` tokens: the last (date_added, id, version) served, hex-encoded.
+pub fn encode_next(o: &TaxiiObject) -> String {
+    hex::encode(format!("{}\n{}\n{}", o.date_added, o.id, o.version))
+}
+
+pub fn decode_next(token: &str) -> Result<(String, String, String)> {
+    let bad = || PlatformError::Invalid(format!("next {token:?} is not a token this server gave"));
+    let bytes = hex::decode(token).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let mut parts = text.splitn(3, '\n');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(a), Some(b), Some(c)) => Ok((a.to_owned(), b.to_owned(), c.to_owned())),
+        _ => Err(bad()),
+    }
+}
+
+/// What an add request did, as a TAXII status resource.
+#[derive(Debug, Clone)]
+pub struct AddOutcome {
+    pub status_id: String,
+    pub body: Value,
+}
+
+fn stix_time(at: &str) -> String {
+    at.parse::<jiff::Timestamp>()
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|_| at.to_owned())
+}
+
+impl Platform {
+    fn inbox<'a>(&self, actor: &'a Actor) -> Partition<'a> {
+        Partition {
+            collection: INBOX,
+            org_id: actor.org_id(),
+        }
+    }
+
+    /// A page of a collection's objects for this reader.
+    pub async fn taxii_page(
+        &self,
+        actor: &Actor,
+        collection_id: &str,
+        filter: &TaxiiFilter,
+        limit: i64,
+    ) -> Result<TaxiiPage> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut objects = match collection_id {
+            INBOX => {
+                self.store
+                    .taxii_objects(self.inbox(actor), filter, limit + 1)
+                    .await?
+            }
+            SHARED => self.shared_objects(actor, filter, limit + 1).await?,
+            other => {
+                return Err(PlatformError::NotFound(format!("collection {other}")));
+            }
+        };
+        let more = objects.len() as i64 > limit;
+        objects.truncate(limit as usize);
+        let next = more.then(|| objects.last().map(encode_next)).flatten();
+        Ok(TaxiiPage {
+            objects,
+            more,
+            next,
+        })
+    }
+
+    /// The shared collection: visible indicators as STIX indicator
+    /// objects, in the order they were last changed.
+    async fn shared_objects(
+        &self,
+        actor: &Actor,
+        filter: &TaxiiFilter,
+        limit: i64,
+    ) -> Result<Vec<TaxiiObject>> {
+        let wants =
+            |list: &[String], value: &str| list.is_empty() || list.iter().any(|v| v == value);
+        if !wants(&filter.types, "indicator") || !wants(&filter.spec_versions, "2.1") {
+            return Ok(Vec::new());
+        }
+        let audience = self.audience(actor).await?;
+        let mut out = Vec::new();
+        let mut after = filter
+            .after
+            .as_ref()
+            .map(|(added, id, _)| (added.clone(), id.clone()));
+        let source_names = self.organisation_names().await?;
+        loop {
+            let rows = self
+                .store
+                .visible_indicators_in_order(
+                    &audience,
+                    filter.added_after.as_deref(),
+                    after.as_ref(),
+                    1000,
+                )
+                .await?;
+            let n = rows.len();
+            for row in rows {
+                after = Some((row.updated_at.clone(), row.id.clone()));
+                let Ok(kind) = row.kind.parse::<crrt_intel::Kind>() else {
+                    continue;
+                };
+                let Ok(tlp) = row.tlp.parse::<crrt_intel::Tlp>() else {
+                    continue;
+                };
+                let stix_id = crrt_intel::stix::stix_id("indicator", &row.id);
+                let version = stix_time(&row.updated_at);
+                if !filter.ids.is_empty() && !filter.ids.contains(&stix_id) {
+                    continue;
+                }
+                if !filter.versions.exact.is_empty()
+                    && !filter.versions.all
+                    && !filter.versions.last
+                    && !filter.versions.first
+                    && !filter.versions.exact.contains(&version)
+                {
+                    continue;
+                }
+                let source = source_names
+                    .get(&row.source_org_id)
+                    .cloned()
+                    .unwrap_or_else(|| row.source_org_id.clone());
+                let indicator = crrt_intel::Indicator {
+                    id: row.id.clone(),
+                    observable: crrt_intel::Observable {
+                        kind,
+                        value: row.value,
+                    },
+                    tlp,
+                    source,
+                    confidence: row.confidence.map(|c| c.clamp(0, 100) as u8),
+                    first_seen: row.first_seen,
+                    last_seen: row.last_seen,
+                    expires_at: row.expires_at,
+                    tags: row.tags,
+                    description: row.description,
+                    sightings: 0,
+                    created_at: row.created_at,
+                    modified_at: row.updated_at.clone(),
+                };
+                let bundle = crrt_intel::stix::export_bundle(&[indicator], "CRRT", &now());
+                let object = bundle["objects"]
+                    .as_array()
+                    .and_then(|objects| objects.iter().find(|o| o["type"] == "indicator"))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                out.push(TaxiiObject {
+                    id: stix_id,
+                    version,
+                    date_added: row.updated_at,
+                    spec_version: "2.1".into(),
+                    object: object.to_string(),
+                });
+                if out.len() as i64 >= limit {
+                    return Ok(out);
+                }
+            }
+            if n < 1000 {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The versions of one object (oldest first), with their date added.
+    pub async fn taxii_versions(
+        &self,
+        actor: &Actor,
+        collection_id: &str,
+        object_id: &str,
+    ) -> Result<Vec<(String, String)>> {
+        match collection_id {
+            INBOX => Ok(self
+                .store
+                .taxii_versions(self.inbox(actor), object_id)
+                .await?),
+            SHARED => {
+                let filter = TaxiiFilter {
+                    ids: vec![object_id.to_owned()],
+                    ..TaxiiFilter::default()
+                };
+                Ok(self
+                    .shared_objects(actor, &filter, 1)
+                    .await?
+                    .into_iter()
+                    .map(|o| (o.version, o.date_added))
+                    .collect())
+            }
+            other => Err(PlatformError::NotFound(format!("collection {other}"))),
+        }
+    }
+
+    /// Adds an envelope's objects to the inbox; every object is a success
+    /// or a failure with its reason in the status resource.
+    pub async fn taxii_add(
+        &self,
+        actor: &Actor,
+        collection_id: &str,
+        envelope: &Value,
+    ) -> Result<AddOutcome> {
+        match collection_id {
+            INBOX => {}
+            SHARED => {
+                return Err(PlatformError::Forbidden(
+                    "the shared collection is read-only; add objects to your inbox".into(),
+                ));
+            }
+            other => return Err(PlatformError::NotFound(format!("collection {other}"))),
+        }
+        let objects = envelope
+            .get("objects")
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                PlatformError::Invalid(
+                    "the body is not a TAXII envelope with an \"objects\" list".into(),
+                )
+            })?;
+        let request_timestamp = now();
+        let base: jiff::Timestamp = request_timestamp
+            .parse()
+            .map_err(|_| PlatformError::Invalid("clock".into()))?;
+        let mut rows = Vec::with_capacity(objects.len());
+        let mut successes = Vec::new();
+        let mut failures = Vec::new();
+        for (n, object) in objects.iter().enumerate() {
+            let text = |key: &str| object.get(key).and_then(Value::as_str);
+            let (Some(id), Some(kind)) = (text("id"), text("type")) else {
+                failures.push(json!({
+                    "id": text("id").unwrap_or(""),
+                    "message": format!("objects[{n}] has no id or type"),
+                }));
+                continue;
+            };
+            if !id.starts_with(&format!("{kind}--")) {
+                failures.push(json!({"id": id, "message": format!("objects[{n}]: the id does not start with {kind}--")}));
+                continue;
+            }
+            // Objects added in one request keep their order: each gets
+            // its own microsecond.
+            let date_added = (base + jiff::SignedDuration::from_micros(n as i64))
+                .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+                .to_string();
+            let version = text("modified")
+                .or(text("created"))
+                .map(str::to_owned)
+                .unwrap_or_else(|| stix_time(&date_added));
+            let spec_version = text("spec_version").unwrap_or("2.1").to_owned();
+            successes.push(json!({"id": id, "version": version}));
+            rows.push((
+                TaxiiObject {
+                    id: id.to_owned(),
+                    version,
+                    date_added,
+                    spec_version,
+                    object: object.to_string(),
+                },
+                kind.to_owned(),
+            ));
+        }
+        let status_id = uuid_like();
+        let body = json!({
+            "id": status_id,
+            "status": "complete",
+            "request_timestamp": stix_time(&request_timestamp),
+            "total_count": objects.len(),
+            "success_count": successes.len(),
+            "successes": successes,
+            "failure_count": failures.len(),
+            "failures": failures,
+            "pending_count": 0,
+            "pendings": [],
+        });
+        let mut tx = self.store.begin().await?;
+        tx.add_taxii_objects(self.inbox(actor), &rows).await?;
+        tx.insert_taxii_status(
+            &status_id,
+            actor.org_id(),
+            &body.to_string(),
+            &request_timestamp,
+        )
+        .await?;
+        tx.append_audit(&crate::audit(
+            Some(actor),
+            "taxii.add",
+            "taxii_status",
+            &status_id,
+            None,
+            Some(
+                &json!({"collection": INBOX, "added": rows.len(), "failed": body["failure_count"]}),
+            ),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(AddOutcome { status_id, body })
+    }
+
+    pub async fn taxii_status(&self, actor: &Actor, id: &str) -> Result<Value> {
+        let body = self
+            .store
+            .taxii_status(id, actor.org_id())
+            .await?
+            .ok_or_else(|| PlatformError::NotFound(format!("status {id}")))?;
+        serde_json::from_str(&body)
+            .map_err(|e| PlatformError::Invalid(format!("stored status: {e}")))
+    }
+
+    /// Deletes versions of an object from the inbox (only one's own).
+    pub async fn taxii_delete(
+        &self,
+        actor: &Actor,
+        collection_id: &str,
+        object_id: &str,
+        filter: &TaxiiFilter,
+    ) -> Result<u64> {
+        match collection_id {
+            INBOX => {}
+            SHARED => {
+                return Err(PlatformError::Forbidden(
+                    "the shared collection is read-only".into(),
+                ));
+            }
+            other => return Err(PlatformError::NotFound(format!("collection {other}"))),
+        }
+        let mut tx = self.store.begin().await?;
+        let gone = tx
+            .delete_taxii_object(self.inbox(actor), object_id, filter)
+            .await?;
+        if gone == 0 {
+            return Err(PlatformError::NotFound(format!("object {object_id}")));
+        }
+        tx.append_audit(&crate::audit(
+            Some(actor),
+            "taxii.delete",
+            "taxii_object",
+            object_id,
+            None,
+            Some(&json!({"versions": gone})),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(gone)
+    }
+}
+
+/// A random UUID (version 4 layout) for status resources.
+fn uuid_like() -> String {
+    let hex = new_id();
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}

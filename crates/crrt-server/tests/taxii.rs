@@ -1,0 +1,205 @@
+//! The TAXII 2.1 server driven by the OASIS Python client, `taxii2-client`,
+//! as a partner would use it: discovery, collections, reading what TLP
+//! allows, submitting to the inbox, pages, versions, manifest, delete,
+//! status, and the error answers (401, 403, 404, 406, 415).
+//!
+//! Needs `pip install taxii2-client`; without it the test says it skips,
+//! and fails under `CI=true`.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use reqwest::Method;
+use serde_json::json;
+
+fn python_has(module: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        let message =
+            format!("SKIPPED: python3 module {module} is missing (pip install taxii2-client)");
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+        eprintln!("{message}");
+    }
+    ok
+}
+
+const SCRIPT: &str = r#"
+import json, sys, time
+import requests
+from taxii2client.v21 import Server, Collection, as_pages
+from taxii2client.exceptions import TAXIIServiceException
+
+base, email, password, token, other_email = sys.argv[1:6]
+TAXII = "application/taxii+json;version=2.1"
+
+server = Server(base + "/taxii2/", user=email, password=password)
+assert server.title == "CRRT TAXII 2.1", server.title
+root = server.api_roots[0]
+assert TAXII in root.versions
+by_title = {c.title: c for c in root.collections}
+shared = by_title["Indicators shared through CRRT"]
+inbox = by_title["Your submissions"]
+assert shared.can_read and not shared.can_write
+assert inbox.can_read and inbox.can_write
+
+# Shared: exactly what the partner's TLP allows.
+seen = sorted(o["pattern"] for o in shared.get_objects().get("objects", []))
+print("shared:", seen)
+assert seen == ["[domain-name:value = 'amber-for-vendor.example']",
+                "[domain-name:value = 'clear.example']",
+                "[domain-name:value = 'green.example']"], seen
+
+def indicator(n, modified="2022-02-24T06:00:00.000Z"):
+    return {"type": "indicator", "spec_version": "2.1",
+            "id": "indicator--%08d-1111-4111-8111-111111111111" % n,
+            "created": "2022-02-24T06:00:00.000Z", "modified": modified,
+            "pattern": "[ipv4-addr:value = '198.51.100.%d']" % n, "pattern_type": "stix",
+            "valid_from": "2022-02-24T06:00:00Z"}
+
+envelope = {"objects": [indicator(1), indicator(2), indicator(3), {"spec_version": "2.1"}]}
+status = inbox.add_objects(envelope)
+assert status.status == "complete", status.status
+assert (status.success_count, status.failure_count, status.pending_count) == (3, 1, 0), status._raw
+# The status resource can be read again.
+status.refresh()
+assert status.total_count == 4
+
+everything = inbox.get_objects()
+assert len(everything["objects"]) == 3 and everything["more"] is False, everything
+pages = list(as_pages(inbox.get_objects, per_request=2))
+assert [len(p.get("objects", [])) for p in pages] == [2, 1], [len(p.get("objects", [])) for p in pages]
+assert pages[0]["more"] is True and pages[0]["next"]
+
+# A second version of one object.
+status = inbox.add_objects({"objects": [indicator(1, modified="2022-02-25T06:00:00.000Z")]})
+assert status.success_count == 1
+one = inbox.get_object("indicator--00000001-1111-4111-8111-111111111111")
+assert [o["modified"] for o in one["objects"]] == ["2022-02-25T06:00:00.000Z"], one
+both = inbox.get_object("indicator--00000001-1111-4111-8111-111111111111", version="all")
+assert len(both["objects"]) == 2, both
+first = inbox.get_object("indicator--00000001-1111-4111-8111-111111111111", version="first")
+assert [o["modified"] for o in first["objects"]] == ["2022-02-24T06:00:00.000Z"], first
+versions = inbox.object_versions("indicator--00000001-1111-4111-8111-111111111111")
+assert versions["versions"] == ["2022-02-24T06:00:00.000Z", "2022-02-25T06:00:00.000Z"], versions
+
+manifest = inbox.get_manifest()
+assert len(manifest["objects"]) == 3, manifest
+assert all(m["media_type"] == "application/stix+json;version=2.1" for m in manifest["objects"])
+
+# Filters.
+assert len(inbox.get_objects(type="indicator")["objects"]) == 3
+assert "objects" not in inbox.get_objects(type="malware")
+picked = inbox.get_objects(id="indicator--00000002-1111-4111-8111-111111111111")
+assert len(picked["objects"]) == 1
+later = inbox.get_objects(added_after="2100-01-01T00:00:00Z")
+assert "objects" not in later, later
+r = requests.get(inbox.url + "objects/", auth=(email, token), headers={"Accept": TAXII})
+assert r.headers["X-TAXII-Date-Added-First"] <= r.headers["X-TAXII-Date-Added-Last"]
+
+# Delete.
+inbox.delete_object("indicator--00000003-1111-4111-8111-111111111111")
+try:
+    inbox.get_object("indicator--00000003-1111-4111-8111-111111111111")
+    raise AssertionError("a deleted object is still served")
+except requests.exceptions.HTTPError as e:
+    assert e.response.status_code == 404
+
+# Another organisation does not see the partner's inbox.
+other = Collection(inbox.url, user=other_email, password=password)
+assert "objects" not in other.get_objects(), "another organisation's submissions leaked"
+
+# Token auth: Bearer, and a token as the Basic password.
+for headers, auth in [({"Authorization": "Bearer " + token}, None), ({}, ("anyone", token))]:
+    r = requests.get(base + "/taxii2/", headers={"Accept": TAXII, **headers}, auth=auth)
+    assert r.status_code == 200, r.status_code
+
+# Errors, in the TAXII error format.
+def error(method, url, code, **kw):
+    r = requests.request(method, url, **kw)
+    assert r.status_code == code, (method, url, r.status_code, r.text)
+    assert r.headers["Content-Type"] == TAXII, r.headers["Content-Type"]
+    body = r.json()
+    assert body["http_status"] == str(code) and body["title"], body
+
+error("GET", base + "/taxii2/", 401, headers={"Accept": TAXII})
+error("GET", base + "/taxii2/", 401, headers={"Accept": TAXII}, auth=(email, "wrong password"))
+error("GET", base + "/taxii2/", 406, headers={"Accept": "application/json"}, auth=(email, token))
+error("GET", base + "/taxii2/", 406, headers={"Accept": "application/taxii+json;version=2.0"}, auth=(email, token))
+error("POST", inbox.url + "objects/", 415, auth=(email, token), data=json.dumps(envelope),
+      headers={"Accept": TAXII, "Content-Type": "application/json"})
+error("POST", shared.url + "objects/", 403, auth=(email, token), data=json.dumps(envelope),
+      headers={"Accept": TAXII, "Content-Type": TAXII})
+error("GET", base + "/taxii2/crrt/collections/00000000-0000-4000-8000-000000000000/", 404,
+      auth=(email, token), headers={"Accept": TAXII})
+error("GET", base + "/taxii2/elsewhere/", 404, auth=(email, token), headers={"Accept": TAXII})
+error("GET", inbox.url + "objects/indicator--99999999-1111-4111-8111-111111111111/", 404,
+      auth=(email, token), headers={"Accept": TAXII})
+error("GET", base + "/taxii2/crrt/status/not-a-status/", 404, auth=(email, token), headers={"Accept": TAXII})
+error("POST", inbox.url + "objects/", 400, auth=(email, token), data="{not json",
+      headers={"Accept": TAXII, "Content-Type": TAXII})
+print("OK")
+"#;
+
+#[tokio::test]
+async fn a_partner_uses_the_taxii_server_with_taxii2_client() {
+    if !python_has("taxii2client") {
+        return;
+    }
+    let f = Fixture::start("sqlite").await;
+    // NCSC-LT shares one indicator per level; AMBER names the partner.
+    for (value, tlp, extra) in [
+        ("clear.example", "clear", json!({})),
+        ("green.example", "green", json!({})),
+        (
+            "amber-for-vendor.example",
+            "amber",
+            json!({"recipient_orgs": ["Vendor"]}),
+        ),
+        ("amber-not-for-vendor.example", "amber", json!({})),
+        ("strict.example", "amber+strict", json!({})),
+        (
+            "red.example",
+            "red",
+            json!({"recipient_users": ["coordinator@example.org"]}),
+        ),
+    ] {
+        let mut body = json!({"value": value, "tlp": tlp});
+        for (k, v) in extra.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let (status, answer) = f
+            .call("responder", Method::POST, "/api/v1/indicators", Some(body))
+            .await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{answer}");
+    }
+    let out = tokio::task::spawn_blocking({
+        let base = f.base.clone();
+        let token = f.tokens["partner"].clone();
+        move || {
+            Command::new("python3")
+                .args(["-c", SCRIPT])
+                .args([
+                    base.as_str(),
+                    "partner@example.org",
+                    PASSWORD,
+                    token.as_str(),
+                    "coordinator@example.org",
+                ])
+                .output()
+                .expect("python3 runs")
+        }
+    })
+    .await
+    .expect("joined");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("OK"),
+        "taxii2-client run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
