@@ -268,12 +268,14 @@ impl Platform {
     }
 
     /// Adds an envelope's objects to the inbox; every object is a success
-    /// or a failure with its reason in the status resource.
+    /// or a failure with its reason in the status resource. Objects are
+    /// stored as the bytes they came in (not parsed into trees and written
+    /// out again).
     pub async fn taxii_add(
         &self,
         actor: &Actor,
         collection_id: &str,
-        envelope: &Value,
+        body: &[u8],
     ) -> Result<AddOutcome> {
         match collection_id {
             INBOX => {}
@@ -284,14 +286,31 @@ impl Platform {
             }
             other => return Err(PlatformError::NotFound(format!("collection {other}"))),
         }
-        let objects = envelope
-            .get("objects")
-            .and_then(Value::as_array)
-            .ok_or_else(|| {
-                PlatformError::Invalid(
-                    "the body is not a TAXII envelope with an \"objects\" list".into(),
-                )
-            })?;
+        #[derive(serde::Deserialize)]
+        struct Envelope<'a> {
+            #[serde(borrow)]
+            objects: Vec<&'a serde_json::value::RawValue>,
+        }
+        /// The few properties the store needs; the rest stays as sent.
+        #[derive(serde::Deserialize)]
+        struct Head<'a> {
+            #[serde(borrow, default)]
+            id: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow, default, rename = "type")]
+            kind: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow, default)]
+            modified: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow, default)]
+            created: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow, default)]
+            spec_version: Option<std::borrow::Cow<'a, str>>,
+        }
+        let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|e| {
+            PlatformError::Invalid(format!(
+                "the body is not a TAXII envelope with an \"objects\" list: {e}"
+            ))
+        })?;
+        let objects = envelope.objects;
         let request_timestamp = now();
         let base: jiff::Timestamp = request_timestamp
             .parse()
@@ -299,16 +318,22 @@ impl Platform {
         let mut rows = Vec::with_capacity(objects.len());
         let mut successes = Vec::new();
         let mut failures = Vec::new();
-        for (n, object) in objects.iter().enumerate() {
-            let text = |key: &str| object.get(key).and_then(Value::as_str);
-            let (Some(id), Some(kind)) = (text("id"), text("type")) else {
+        for (n, raw) in objects.iter().enumerate() {
+            let head: Head<'_> = match serde_json::from_str(raw.get()) {
+                Ok(h) => h,
+                Err(e) => {
+                    failures.push(json!({"id": "", "message": format!("objects[{n}] is not a STIX object: {e}")}));
+                    continue;
+                }
+            };
+            let (Some(id), Some(kind)) = (head.id.as_deref(), head.kind.as_deref()) else {
                 failures.push(json!({
-                    "id": text("id").unwrap_or(""),
+                    "id": head.id.as_deref().unwrap_or(""),
                     "message": format!("objects[{n}] has no id or type"),
                 }));
                 continue;
             };
-            if !id.starts_with(&format!("{kind}--")) {
+            if !id.starts_with(kind) || !id[kind.len()..].starts_with("--") {
                 failures.push(json!({"id": id, "message": format!("objects[{n}]: the id does not start with {kind}--")}));
                 continue;
             }
@@ -317,11 +342,13 @@ impl Platform {
             let date_added = (base + jiff::SignedDuration::from_micros(n as i64))
                 .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
                 .to_string();
-            let version = text("modified")
-                .or(text("created"))
+            let version = head
+                .modified
+                .as_deref()
+                .or(head.created.as_deref())
                 .map(str::to_owned)
                 .unwrap_or_else(|| stix_time(&date_added));
-            let spec_version = text("spec_version").unwrap_or("2.1").to_owned();
+            let spec_version = head.spec_version.as_deref().unwrap_or("2.1").to_owned();
             successes.push(json!({"id": id, "version": version}));
             rows.push((
                 TaxiiObject {
@@ -329,12 +356,13 @@ impl Platform {
                     version,
                     date_added,
                     spec_version,
-                    object: object.to_string(),
+                    object: raw.get().to_owned(),
                 },
                 kind.to_owned(),
             ));
         }
         let status_id = uuid_like();
+        let failures_n = failures.len();
         let body = json!({
             "id": status_id,
             "status": "complete",
@@ -362,9 +390,7 @@ impl Platform {
             "taxii_status",
             &status_id,
             None,
-            Some(
-                &json!({"collection": INBOX, "added": rows.len(), "failed": body["failure_count"]}),
-            ),
+            Some(&json!({"collection": INBOX, "added": rows.len(), "failed": failures_n})),
         ))
         .await?;
         tx.commit().await?;

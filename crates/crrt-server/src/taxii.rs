@@ -17,7 +17,7 @@ use axum::routing::get;
 use base64::Engine;
 use crrt_platform::taxii::{self as t, API_ROOT, TaxiiPage};
 use crrt_platform::{Actor, PlatformError, TaxiiFilter, VersionMatch};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::AppState;
 
@@ -583,14 +583,7 @@ async fn add_objects(
             ),
         )
     })?;
-    let envelope: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        TaxiiError::new(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            format!("the body is not JSON: {e}"),
-        )
-    })?;
-    let outcome = state.platform.taxii_add(&actor, &cid, &envelope).await?;
+    let outcome = state.platform.taxii_add(&actor, &cid, &bytes).await?;
     Ok(taxii_json(StatusCode::ACCEPTED, outcome.body.to_string()))
 }
 
