@@ -266,6 +266,12 @@ pub fn import_bundle(bytes: &[u8]) -> Result<(Vec<Incoming>, Vec<Problem>), Inte
     Ok((out, problems))
 }
 
+/// The indicators one STIX indicator object carries (an OR-list of
+/// values gives several), or why it carries none CRRT can keep.
+pub fn indicator_object(object: &Value) -> Result<Vec<Incoming>, String> {
+    read_indicator(object, &BTreeMap::new())
+}
+
 fn read_indicator(
     object: &Value,
     identities: &BTreeMap<&str, &str>,

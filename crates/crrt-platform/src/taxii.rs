@@ -316,6 +316,7 @@ impl Platform {
             .parse()
             .map_err(|_| PlatformError::Invalid("clock".into()))?;
         let mut rows = Vec::with_capacity(objects.len());
+        let mut shared: Vec<crrt_intel::stix::Incoming> = Vec::new();
         let mut successes = Vec::new();
         let mut failures = Vec::new();
         for (n, raw) in objects.iter().enumerate() {
@@ -349,6 +350,12 @@ impl Platform {
                 .map(str::to_owned)
                 .unwrap_or_else(|| stix_time(&date_added));
             let spec_version = head.spec_version.as_deref().unwrap_or("2.1").to_owned();
+            if kind == "indicator"
+                && let Ok(value) = serde_json::from_str::<Value>(raw.get())
+                && let Ok(found) = crrt_intel::stix::indicator_object(&value)
+            {
+                shared.extend(found);
+            }
             successes.push(json!({"id": id, "version": version}));
             rows.push((
                 TaxiiObject {
@@ -375,6 +382,7 @@ impl Platform {
             "pending_count": 0,
             "pendings": [],
         });
+        let indicators = self.submitted_indicators(actor, shared, &request_timestamp);
         let mut tx = self.store.begin().await?;
         tx.add_taxii_objects(self.inbox(actor), &rows).await?;
         tx.insert_taxii_status(
@@ -394,6 +402,18 @@ impl Platform {
         ))
         .await?;
         tx.commit().await?;
+        // The submission is stored; its indicators become platform
+        // indicators right after, off the partner's request (adding them
+        // is most of the work). Sending the same objects again repeats it
+        // without duplicates.
+        if !indicators.is_empty() {
+            let platform = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = platform.share_submitted(&indicators).await {
+                    tracing::warn!(error = %e, "submitted indicators were not shared");
+                }
+            });
+        }
         Ok(AddOutcome { status_id, body })
     }
 
@@ -443,6 +463,76 @@ impl Platform {
         tx.commit().await?;
         Ok(gone)
     }
+}
+
+impl Platform {
+    fn submitted_indicators(
+        &self,
+        actor: &Actor,
+        found: Vec<crrt_intel::stix::Incoming>,
+        at: &str,
+    ) -> Vec<crrt_store::StoredIndicator> {
+        found
+            .into_iter()
+            .map(|f| crrt_store::StoredIndicator {
+                id: new_id(),
+                kind: f.observable.kind.as_str().to_owned(),
+                value: f.observable.value,
+                tlp: f.tlp.unwrap_or(crrt_intel::Tlp::Amber).as_str().to_owned(),
+                source_org_id: actor.org_id().to_owned(),
+                created_by: actor.user.id.clone(),
+                confidence: f.confidence.map(i64::from),
+                first_seen: f.first_seen.as_deref().and_then(fixed_time),
+                last_seen: None,
+                expires_at: f.expires_at.as_deref().and_then(fixed_time),
+                tags: f.tags,
+                description: f.description,
+                sightings: 0,
+                version: 1,
+                created_at: at.to_owned(),
+                updated_at: at.to_owned(),
+            })
+            .collect()
+    }
+
+    /// Indicators in a submission are shared with the platform under
+    /// their own marking; TLP:AMBER reaches the member-state teams the
+    /// submission was addressed to.
+    async fn share_submitted(&self, indicators: &[crrt_store::StoredIndicator]) -> Result<()> {
+        let members = self.member_org_ids().await?;
+        let mut tx = self.store.begin().await?;
+        let added = tx.insert_new_indicators(indicators).await?;
+        let added: std::collections::HashSet<&String> = added.iter().collect();
+        let amber: Vec<String> = indicators
+            .iter()
+            .filter(|i| i.tlp == "amber" && added.contains(&i.id))
+            .map(|i| i.id.clone())
+            .collect();
+        tx.add_recipient_orgs(&amber, &members).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn member_org_ids(&self) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .orgs(crate::Page {
+                limit: 500,
+                offset: 0,
+            })
+            .await?
+            .into_iter()
+            .filter(|o| o.kind == "member")
+            .map(|o| o.id)
+            .collect())
+    }
+}
+
+/// The store's fixed-width UTC form of a STIX time, or none if it is not one.
+fn fixed_time(at: &str) -> Option<String> {
+    at.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
 }
 
 /// A random UUID (version 4 layout) for status resources.

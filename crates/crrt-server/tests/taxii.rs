@@ -150,7 +150,13 @@ async fn a_partner_uses_the_taxii_server_with_taxii2_client() {
     if !python_has("taxii2client") {
         return;
     }
-    let f = Fixture::start("sqlite").await;
+    for backend in crrt_store::testing::backends() {
+        a_partner_on(backend).await;
+    }
+}
+
+async fn a_partner_on(backend: &str) {
+    let f = Fixture::start(backend).await;
     // NCSC-LT shares one indicator per level; AMBER names the partner.
     for (value, tlp, extra) in [
         ("clear.example", "clear", json!({})),
@@ -199,7 +205,42 @@ async fn a_partner_uses_the_taxii_server_with_taxii2_client() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.trim_end().ends_with("OK"),
-        "taxii2-client run failed:\n{stdout}\n{}",
+        "{backend}: taxii2-client run failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The partner's submitted indicators reached the member-state teams
+    // (TLP:AMBER by default, addressed to them), with the partner as source,
+    // and nobody else.
+    let mut seen = serde_json::Value::Null;
+    for _ in 0..50 {
+        seen = f
+            .call(
+                "coordinator",
+                Method::GET,
+                "/api/v1/indicators?q=198.51.100",
+                None,
+            )
+            .await
+            .1;
+        if seen["items"].as_array().map(Vec::len) == Some(3) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let items = seen["items"].as_array().expect("items");
+    assert_eq!(items.len(), 3, "{seen}");
+    assert!(
+        items
+            .iter()
+            .all(|i| i["source"] == "Vendor" && i["tlp"] == "amber")
+    );
+    let (_, hidden) = f
+        .call(
+            "requester",
+            Method::GET,
+            "/api/v1/indicators?q=198.51.100",
+            None,
+        )
+        .await;
+    assert_eq!(hidden["items"].as_array().map(Vec::len), Some(0));
 }

@@ -363,6 +363,73 @@ impl Tx {
         })
     }
 
+    /// Inserts many indicators at once, leaving out those whose source
+    /// already shares the same value; gives the ids of the ones added.
+    pub async fn insert_new_indicators(&mut self, all: &[StoredIndicator]) -> Result<Vec<String>> {
+        let mut added = Vec::new();
+        for chunk in all.chunks(100) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let b = r * 16;
+                    let ps: Vec<String> = (1..=16).map(|c| format!("${}", b + c)).collect();
+                    format!("({})", ps.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO indicators ({INDICATOR_COLUMNS}) VALUES {} \
+                 ON CONFLICT (source_org_id, kind, value) DO NOTHING RETURNING id",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(dynamic(sql));
+            for i in chunk {
+                query = query
+                    .bind(&i.id)
+                    .bind(&i.kind)
+                    .bind(&i.value)
+                    .bind(&i.tlp)
+                    .bind(&i.source_org_id)
+                    .bind(&i.created_by)
+                    .bind(i.confidence)
+                    .bind(i.first_seen.as_deref())
+                    .bind(i.last_seen.as_deref())
+                    .bind(i.expires_at.as_deref())
+                    .bind(json(&i.tags))
+                    .bind(i.description.as_deref())
+                    .bind(i.sightings)
+                    .bind(i.version)
+                    .bind(&i.created_at)
+                    .bind(&i.updated_at);
+            }
+            for row in query.fetch_all(&mut *self.tx).await? {
+                added.push(text(&row, "id")?);
+            }
+        }
+        Ok(added)
+    }
+
+    /// Names organisations as recipients of many indicators at once.
+    pub async fn add_recipient_orgs(&mut self, ids: &[String], orgs: &[String]) -> Result<()> {
+        let pairs: Vec<(&String, &String)> = ids
+            .iter()
+            .flat_map(|i| orgs.iter().map(move |o| (i, o)))
+            .collect();
+        for chunk in pairs.chunks(500) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| format!("(${}, ${}, NULL)", 2 * r + 1, 2 * r + 2))
+                .collect();
+            let sql = format!(
+                "INSERT INTO indicator_recipients (indicator_id, org_id, user_id) VALUES {}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(dynamic(sql));
+            for (i, o) in chunk {
+                query = query.bind(*i).bind(*o);
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
     /// Writes the indicator if it is still at `version - 1`.
     pub async fn update_indicator(&mut self, i: &StoredIndicator) -> Result<()> {
         let done = sqlx::query(

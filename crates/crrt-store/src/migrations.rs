@@ -309,8 +309,7 @@ const STEPS: &[(i64, &str)] = &[
         org_id TEXT NOT NULL REFERENCES organisations (id),
         body TEXT NOT NULL,
         created_at TEXT NOT NULL
-    );
-    CREATE INDEX indicators_feed ON indicators (updated_at, id);",
+    );",
     ),
 ];
 
