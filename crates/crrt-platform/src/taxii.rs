@@ -513,6 +513,77 @@ impl Platform {
         Ok(())
     }
 
+    /// Indicators pulled from a partner's TAXII server: shared with the
+    /// partner organisation as their source and their own TLP marking
+    /// (TLP:AMBER when unmarked, addressed to the member-state teams);
+    /// values already shared by that source are left as they were.
+    pub async fn import_pulled(
+        &self,
+        recorder: &Actor,
+        source_org: &str,
+        objects: &[Value],
+    ) -> Result<crate::ImportReport> {
+        crate::policy::require(recorder, crate::policy::Action::Administer)?;
+        let org = self
+            .store
+            .org_by_name(source_org.trim())
+            .await?
+            .ok_or_else(|| {
+                PlatformError::Invalid(format!("no organisation named {source_org:?}"))
+            })?;
+        let mut report = crate::ImportReport {
+            format: "taxii".into(),
+            imported: 0,
+            already_known: 0,
+            problems: Vec::new(),
+            refused: false,
+        };
+        let mut found = Vec::new();
+        for (n, object) in objects.iter().enumerate() {
+            if object.get("type").and_then(Value::as_str) != Some("indicator") {
+                continue;
+            }
+            match crrt_intel::stix::indicator_object(object) {
+                Ok(values) => found.extend(values),
+                Err(message) => report.problems.push(crrt_intel::Problem {
+                    position: format!(
+                        "object {} ({n})",
+                        object.get("id").and_then(Value::as_str).unwrap_or("?")
+                    ),
+                    message,
+                }),
+            }
+        }
+        let at = now();
+        let mut indicators = self.submitted_indicators(recorder, found, &at);
+        for i in &mut indicators {
+            i.source_org_id = org.id.clone();
+        }
+        let members = self.member_org_ids().await?;
+        let mut tx = self.store.begin().await?;
+        let added = tx.insert_new_indicators(&indicators).await?;
+        let added_set: std::collections::HashSet<&String> = added.iter().collect();
+        let amber: Vec<String> = indicators
+            .iter()
+            .filter(|i| i.tlp == "amber" && added_set.contains(&i.id))
+            .map(|i| i.id.clone())
+            .collect();
+        tx.add_recipient_orgs(&amber, &members).await?;
+        report.imported = added.len();
+        report.already_known = indicators.len() - added.len();
+        tx.append_audit(&crate::audit(
+            Some(recorder),
+            "indicator.pull",
+            "organisation",
+            &org.id,
+            None,
+            Some(&json!({"indicators": report.imported, "already_known": report.already_known})),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
     async fn member_org_ids(&self) -> Result<Vec<String>> {
         Ok(self
             .store

@@ -1,6 +1,7 @@
 //! `crrt`: argument parsing and wiring. The work happens in the libraries.
 
 mod hunt;
+mod intel;
 mod output;
 mod serve;
 
@@ -11,7 +12,8 @@ use clap::{Parser, Subcommand};
 /// CRRT, the Cyber Rapid Response Toolkit.
 ///
 /// Hunt through a victim's evidence offline with Sigma rules (`crrt hunt`),
-/// or run the team platform (`crrt serve`) and administer it (`crrt admin`).
+/// or run the team platform (`crrt serve`) and administer it (`crrt admin`);
+/// pull partners' indicators over TAXII (`crrt intel pull`).
 #[derive(Debug, Parser)]
 #[command(name = "crrt", version, propagate_version = true)]
 struct Cli {
@@ -26,6 +28,7 @@ enum Command {
     Worker(serve::WorkerArgs),
     ImportFindings(serve::ImportArgs),
     Admin(serve::AdminArgs),
+    Intel(intel::IntelArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => serve::worker(args),
         Command::ImportFindings(args) => serve::import_findings(args),
         Command::Admin(args) => serve::admin(args),
+        Command::Intel(args) => intel::run(args),
     };
     match result {
         Ok(code) => code,

@@ -49,7 +49,7 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    async fn open(&self) -> Result<Platform> {
+    pub(crate) async fn open(&self) -> Result<Platform> {
         let url = match &self.database {
             Some(url) => url.clone(),
             None => {
@@ -481,7 +481,7 @@ pub fn admin(args: AdminArgs) -> Result<ExitCode> {
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

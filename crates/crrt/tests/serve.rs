@@ -552,3 +552,180 @@ async fn offline_findings_are_imported_into_a_case_once() {
     child.kill().expect("kill");
     child.wait().expect("reaped");
 }
+
+/// One platform pulls a partner's indicators from another over TAXII 2.1.
+#[tokio::test]
+async fn indicators_are_pulled_from_a_partners_taxii_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partner_data = dir.path().join("partner");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crrt"))
+        .args([
+            "serve",
+            "--demo",
+            "--no-worker",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&partner_data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let address = BufReader::new(child.stdout.take().expect("stdout"))
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("CRRT platform listening on http://")
+                .and_then(|r| r.split_whitespace().next().map(str::to_owned))
+        })
+        .expect("listening");
+    // The demo partner reads its server's shared collection.
+    let token = text(
+        &crrt(
+            &partner_data,
+            &["admin", "create-token", "--email", "sam@northwind.example"],
+        )
+        .stdout,
+    )
+    .trim()
+    .to_owned();
+    // Our platform: the partner organisation and an administrator.
+    let ours = dir.path().join("ours");
+    for args in [
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "NCSC-LT",
+            "--kind",
+            "member",
+            "--country",
+            "LT",
+        ][..],
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "Northwind Threat Research",
+            "--kind",
+            "partner",
+            "--country",
+            "US",
+        ],
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "admin@ours.example",
+            "--org",
+            "NCSC-LT",
+            "--role",
+            "admin",
+            "--password",
+            "correct horse battery",
+        ],
+    ] {
+        let out = crrt(&ours, args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let url = format!(
+        "http://{address}/taxii2/crrt/collections/{}/",
+        crrt_platform::taxii::SHARED
+    );
+    let pull = |extra: &[&str]| {
+        let mut args = vec![
+            "intel",
+            "pull",
+            url.as_str(),
+            "--token",
+            token.as_str(),
+            "--source",
+            "Northwind Threat Research",
+            "--as",
+            "admin@ours.example",
+        ];
+        args.extend_from_slice(extra);
+        crrt(&ours, &args)
+    };
+    let first = pull(&[]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let said = text(&first.stdout);
+    // What the partner may read on its server: its own three GREEN
+    // indicators (CERT-EE's AMBER ones are not addressed to it).
+    assert!(
+        said.contains("3 indicator objects pulled: 3 new indicators"),
+        "{said}"
+    );
+    let again = pull(&[]);
+    assert!(
+        text(&again.stdout)
+            .contains("0 new indicators from Northwind Threat Research, 3 already known"),
+        "{}",
+        text(&again.stdout)
+    );
+    let last = said
+        .lines()
+        .find_map(|l| l.strip_prefix("next time: --added-after "))
+        .expect("a watermark")
+        .to_owned();
+    let later = pull(&["--added-after", &last]);
+    assert!(
+        text(&later.stdout).contains("0 indicator objects pulled"),
+        "{}",
+        text(&later.stdout)
+    );
+
+    // In our platform they keep their level and the partner as source.
+    let platform =
+        crrt_platform::Platform::open(&format!("sqlite://{}", ours.join("crrt.db").display()))
+            .await
+            .expect("opens");
+    let admin = platform
+        .store()
+        .user_by_email("admin@ours.example")
+        .await
+        .expect("read")
+        .and_then(crrt_platform::Actor::new)
+        .expect("admin");
+    let seen = platform
+        .indicators(
+            &admin,
+            &crrt_platform::IndicatorFilter::default(),
+            crrt_platform::Page {
+                limit: 50,
+                offset: 0,
+            },
+        )
+        .await
+        .expect("indicators");
+    assert_eq!(seen.len(), 3);
+    assert!(
+        seen.iter()
+            .all(|i| i.source == "Northwind Threat Research" && i.indicator.tlp == "green")
+    );
+
+    // https:// is refused with the reason, before anything is sent.
+    let refused = crrt(
+        &ours,
+        &[
+            "intel",
+            "pull",
+            "https://taxii.example/taxii2/x/collections/y/",
+            "--token",
+            "t",
+            "--source",
+            "Northwind Threat Research",
+            "--as",
+            "admin@ours.example",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("only http://"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
