@@ -39,7 +39,9 @@ pub use crrt_store::{
     ApiToken, AssistanceRequest, AuditEvent, AuditVerification, Availability, Mission,
     Organisation, Page, User,
 };
-pub use crrt_store::{IndicatorFilter, Sighting, StoredIndicator, TaxiiFilter, VersionMatch};
+pub use crrt_store::{
+    IndicatorFilter, Sighting, StoredIndicator, Subscription, TaxiiFilter, VersionMatch,
+};
 pub use evidence::{Evidence, EvidenceStore, Incoming};
 pub use hunts::{Hunt, NewHunt, StoredFinding, TimelineEntry, WorkerOptions};
 pub use indicators::{

@@ -584,6 +584,104 @@ impl Platform {
         Ok(report)
     }
 
+    /// A standing pull from a partner's collection, every `every_seconds`
+    /// (at least 10).
+    pub async fn subscribe(
+        &self,
+        recorder: &Actor,
+        url: &str,
+        source_org: &str,
+        auth: &str,
+        every_seconds: i64,
+    ) -> Result<crrt_store::Subscription> {
+        crate::policy::require(recorder, crate::policy::Action::Administer)?;
+        if !url.starts_with("http://") {
+            return Err(PlatformError::Invalid(format!(
+                "{url}: only http:// URLs work in this build (no TLS client)"
+            )));
+        }
+        if every_seconds < 10 {
+            return Err(PlatformError::Invalid(
+                "a subscription runs at most every 10 seconds".into(),
+            ));
+        }
+        let org = self
+            .store
+            .org_by_name(source_org.trim())
+            .await?
+            .ok_or_else(|| {
+                PlatformError::Invalid(format!("no organisation named {source_org:?}"))
+            })?;
+        let at = now();
+        let subscription = crrt_store::Subscription {
+            id: new_id(),
+            url: url.to_owned(),
+            source_org_id: org.id,
+            recorder_id: recorder.user.id.clone(),
+            auth: auth.to_owned(),
+            every_seconds,
+            added_after: None,
+            next_run: at.clone(),
+            last_run: None,
+            last_result: None,
+            created_at: at,
+        };
+        let mut tx = self.store.begin().await?;
+        tx.insert_subscription(&subscription).await?;
+        let mut shown = subscription.clone();
+        shown.auth = "(hidden)".into();
+        tx.append_audit(&crate::audit(
+            Some(recorder),
+            "taxii.subscribe",
+            "taxii_subscription",
+            &subscription.id,
+            None,
+            Some(&json!({"url": shown.url, "source_org_id": shown.source_org_id, "every_seconds": every_seconds})),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(subscription)
+    }
+
+    /// The account a subscription pulls for, and its source's name.
+    pub async fn subscription_context(
+        &self,
+        subscription: &crrt_store::Subscription,
+    ) -> Result<(Actor, String)> {
+        let recorder = self
+            .store
+            .user(&subscription.recorder_id)
+            .await?
+            .and_then(Actor::new)
+            .ok_or(PlatformError::Unauthenticated)?;
+        let source = self
+            .store
+            .org(&subscription.source_org_id)
+            .await?
+            .map(|o| o.name)
+            .ok_or_else(|| PlatformError::NotFound("the subscription's organisation".into()))?;
+        Ok((recorder, source))
+    }
+
+    /// Records a pull's outcome and schedules the next one.
+    pub async fn subscription_ran(
+        &self,
+        subscription: &crrt_store::Subscription,
+        added_after: Option<&str>,
+        result: &str,
+    ) -> Result<()> {
+        let at = now();
+        let next = (jiff::Timestamp::now()
+            + jiff::SignedDuration::from_secs(subscription.every_seconds))
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+        let mut tx = self.store.begin().await?;
+        tx.record_subscription_run(&subscription.id, added_after, &next, &at, result)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn member_org_ids(&self) -> Result<Vec<String>> {
         Ok(self
             .store

@@ -37,7 +37,7 @@ use sqlx::{Any, AnyPool, Row};
 pub use audit::{AuditEntry, AuditEvent, AuditVerification};
 pub use indicators::{Audience, IndicatorFilter, Sighting, StoredIndicator};
 pub use rows::*;
-pub use taxii::{Partition, TaxiiFilter, TaxiiObject, VersionMatch};
+pub use taxii::{Partition, Subscription, TaxiiFilter, TaxiiObject, VersionMatch};
 
 /// Which database engine a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -311,6 +311,23 @@ const STEPS: &[(i64, &str)] = &[
         created_at TEXT NOT NULL
     );",
     ),
+    (
+        11,
+        "CREATE TABLE taxii_subscriptions (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        source_org_id TEXT NOT NULL REFERENCES organisations (id),
+        recorder_id TEXT NOT NULL REFERENCES users (id),
+        auth TEXT NOT NULL,
+        every_seconds BIGINT NOT NULL,
+        added_after TEXT,
+        next_run TEXT NOT NULL,
+        last_run TEXT,
+        last_result TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX taxii_subscriptions_due ON taxii_subscriptions (next_run);",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

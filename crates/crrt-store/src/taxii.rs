@@ -278,3 +278,109 @@ impl Tx {
         Ok(())
     }
 }
+
+/// A standing pull from a partner's TAXII collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: String,
+    pub url: String,
+    pub source_org_id: String,
+    pub recorder_id: String,
+    /// `bearer TOKEN` or `basic USER:PASSWORD`: a credential for the
+    /// partner's server, which this store keeps in clear (see the README).
+    pub auth: String,
+    pub every_seconds: i64,
+    /// The partner's date-added watermark of the last pull.
+    pub added_after: Option<String>,
+    pub next_run: String,
+    pub last_run: Option<String>,
+    pub last_result: Option<String>,
+    pub created_at: String,
+}
+
+const SUBSCRIPTION_COLUMNS: &str = "id, url, source_org_id, recorder_id, auth, every_seconds, \
+     added_after, next_run, last_run, last_result, created_at";
+
+fn subscription(row: &sqlx::any::AnyRow) -> Result<Subscription> {
+    Ok(Subscription {
+        id: text(row, "id")?,
+        url: text(row, "url")?,
+        source_org_id: text(row, "source_org_id")?,
+        recorder_id: text(row, "recorder_id")?,
+        auth: text(row, "auth")?,
+        every_seconds: crate::int(row, "every_seconds")?,
+        added_after: crate::opt_text(row, "added_after")?,
+        next_run: text(row, "next_run")?,
+        last_run: crate::opt_text(row, "last_run")?,
+        last_result: crate::opt_text(row, "last_result")?,
+        created_at: text(row, "created_at")?,
+    })
+}
+
+impl Store {
+    pub async fn subscriptions(&self) -> Result<Vec<Subscription>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM taxii_subscriptions ORDER BY created_at, id"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(subscription).collect()
+    }
+
+    /// Subscriptions whose next pull is due at `now`.
+    pub async fn due_subscriptions(&self, now: &str) -> Result<Vec<Subscription>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM taxii_subscriptions WHERE next_run <= $1 ORDER BY next_run"
+        )))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(subscription).collect()
+    }
+}
+
+impl Tx {
+    pub async fn insert_subscription(&mut self, s: &Subscription) -> Result<()> {
+        sqlx::query(dynamic(format!(
+            "INSERT INTO taxii_subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        )))
+        .bind(&s.id)
+        .bind(&s.url)
+        .bind(&s.source_org_id)
+        .bind(&s.recorder_id)
+        .bind(&s.auth)
+        .bind(s.every_seconds)
+        .bind(s.added_after.as_deref())
+        .bind(&s.next_run)
+        .bind(s.last_run.as_deref())
+        .bind(s.last_result.as_deref())
+        .bind(&s.created_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a pull: its outcome, the new watermark, the next run.
+    pub async fn record_subscription_run(
+        &mut self,
+        id: &str,
+        added_after: Option<&str>,
+        next_run: &str,
+        last_run: &str,
+        result: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE taxii_subscriptions SET added_after = COALESCE($2, added_after), next_run = $3, \
+             last_run = $4, last_result = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(added_after)
+        .bind(next_run)
+        .bind(last_run)
+        .bind(result)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}

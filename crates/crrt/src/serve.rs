@@ -318,7 +318,14 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
                     .await;
             })
         });
+        // Standing pulls from partners' TAXII servers.
+        let (stop_pulls, pulls_stopped) = tokio::sync::oneshot::channel::<()>();
+        let pulls = tokio::spawn(crate::intel::run_subscriptions(platform.clone(), async {
+            let _ = pulls_stopped.await;
+        }));
         crrt_server::run(listener, platform, config, stop).await?;
+        let _ = stop_pulls.send(());
+        let _ = pulls.await;
         let _ = stop_worker.send(());
         if let Some(worker) = worker {
             let _ = worker.await;

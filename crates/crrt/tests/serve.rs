@@ -726,6 +726,130 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
         "{}",
         text(&refused.stderr)
     );
+
+    // A subscription: `crrt serve` pulls it by itself.
+    let subscribed = dir.path().join("subscribed");
+    for args in [
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "NCSC-LT",
+            "--kind",
+            "member",
+            "--country",
+            "LT",
+        ][..],
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "Northwind Threat Research",
+            "--kind",
+            "partner",
+            "--country",
+            "US",
+        ],
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "admin@ours.example",
+            "--org",
+            "NCSC-LT",
+            "--role",
+            "admin",
+            "--password",
+            "correct horse battery",
+        ],
+        &[
+            "intel",
+            "subscribe",
+            url.as_str(),
+            "--token",
+            token.as_str(),
+            "--source",
+            "Northwind Threat Research",
+            "--as",
+            "admin@ours.example",
+            "--every",
+            "10s",
+        ],
+    ] {
+        let out = crrt(&subscribed, args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let too_often = crrt(
+        &subscribed,
+        &[
+            "intel",
+            "subscribe",
+            url.as_str(),
+            "--token",
+            "t",
+            "--source",
+            "Northwind Threat Research",
+            "--as",
+            "admin@ours.example",
+            "--every",
+            "5s",
+        ],
+    );
+    assert_eq!(
+        too_often.status.code(),
+        Some(2),
+        "{}",
+        text(&too_often.stdout)
+    );
+    let admin_token = text(
+        &crrt(
+            &subscribed,
+            &["admin", "create-token", "--email", "admin@ours.example"],
+        )
+        .stdout,
+    )
+    .trim()
+    .to_owned();
+    let mut ours_server = Command::new(env!("CARGO_BIN_EXE_crrt"))
+        .args([
+            "serve",
+            "--no-worker",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&subscribed)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let ours_address = BufReader::new(ours_server.stdout.take().expect("stdout"))
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("CRRT platform listening on http://")
+                .and_then(|r| r.split_whitespace().next().map(str::to_owned))
+        })
+        .expect("listening");
+    let mut count = serde_json::Value::Null;
+    for _ in 0..100 {
+        count = reqwest::Client::new()
+            .get(format!("http://{ours_address}/api/v1/indicators/count"))
+            .bearer_auth(&admin_token)
+            .send()
+            .await
+            .expect("HTTP")
+            .json()
+            .await
+            .expect("JSON");
+        if count["count"] == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count["count"], 3, "the subscription was pulled");
+    let _ = ours_server.kill();
+    let _ = ours_server.wait();
     let _ = child.kill();
     let _ = child.wait();
 }
