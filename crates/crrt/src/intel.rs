@@ -7,7 +7,8 @@ use clap::{Args, Subcommand};
 
 use crate::serve::{StoreArgs, runtime};
 
-/// Threat intelligence exchange with partners.
+/// Threat intelligence from partners: pull a TAXII 2.1 collection once
+/// (`pull`) or on a schedule inside `crrt serve` (`subscribe`).
 #[derive(Debug, Args)]
 pub struct IntelArgs {
     #[command(subcommand)]

@@ -90,13 +90,15 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Run the team platform: the HTTP API over the embedded SQLite database
-/// (or PostgreSQL).
+/// Run the team platform: the web UI, the HTTP API and the TAXII 2.1 server,
+/// over the embedded SQLite database (or PostgreSQL).
 ///
 /// On first start it creates the schema and an admin account, and prints
 /// that account's one-time password. With --demo it loads a realistic
-/// exercise (member-state teams, a requesting ministry, responders, requests)
-/// and prints the demo accounts.
+/// exercise (member-state teams, a requesting ministry, responders, requests,
+/// a mission with evidence, indicators and a hunt) and prints the demo
+/// accounts. It also runs hunts (unless --no-worker) and the standing TAXII
+/// pulls of `crrt intel subscribe`.
 ///
 /// Examples:
 ///
