@@ -589,3 +589,116 @@ async fn a_hunt_with_the_cases_indicators_records_sightings_once() {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     }
 }
+
+#[tokio::test]
+async fn administrators_manage_standing_pulls_on_the_sharing_page() {
+    let f = Fixture::start("sqlite").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let sign_in = |email: &'static str| {
+        let client = client.clone();
+        let base = f.base.clone();
+        async move {
+            let response = client
+                .post(format!("{base}/signin"))
+                .form(&[("email", email), ("password", PASSWORD)])
+                .send()
+                .await
+                .expect("HTTP");
+            response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find(|v| v.starts_with("crrt_session="))
+                .expect("cookie")
+                .split(';')
+                .next()
+                .expect("pair")
+                .to_owned()
+        }
+    };
+    let page = |cookie: String| {
+        let client = client.clone();
+        let base = f.base.clone();
+        async move {
+            client
+                .get(format!("{base}/sharing"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("HTTP")
+                .text()
+                .await
+                .expect("body")
+        }
+    };
+    let partner = sign_in("partner@example.org").await;
+    let seen = page(partner.clone()).await;
+    assert!(
+        seen.contains("/taxii2/crrt/"),
+        "partners see how to connect"
+    );
+    assert!(
+        !seen.contains("Pulling from partners"),
+        "but not the subscriptions"
+    );
+
+    let admin = sign_in("admin@example.org").await;
+    let seen = page(admin.clone()).await;
+    let marker = "name=\"_csrf\" value=\"";
+    let at = seen.find(marker).expect("csrf") + marker.len();
+    let csrf = seen[at..at + 32].to_owned();
+    for (url, every, ok) in [
+        (
+            "https://taxii.vendor.example/taxii2/x/collections/y/",
+            "900",
+            false,
+        ),
+        (
+            "http://taxii.vendor.example/taxii2/x/collections/y/",
+            "5",
+            false,
+        ),
+        (
+            "http://taxii.vendor.example/taxii2/x/collections/y/",
+            "900",
+            true,
+        ),
+    ] {
+        let response = client
+            .post(format!("{}/sharing/subscriptions", f.base))
+            .header("cookie", &admin)
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("url", url),
+                ("source", "Vendor"),
+                ("token", "secret-token"),
+                ("every", every),
+            ])
+            .send()
+            .await
+            .expect("HTTP");
+        let flash = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("crrt_flash="))
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(
+            flash.starts_with("crrt_flash=ok"),
+            ok,
+            "{url} every {every}: {flash}"
+        );
+    }
+    let seen = page(admin).await;
+    assert!(seen.contains("http://taxii.vendor.example/taxii2/x/collections/y/"));
+    assert!(
+        !seen.contains("secret-token"),
+        "the credential is never shown"
+    );
+}

@@ -590,6 +590,9 @@ async fn admin_sees_the_audit_trail_and_roster(driver: &str, base: &str) {
     assert!(roster.contains("CERT Polska") && roster.contains("Piotr Nowak"));
     assert!(roster.contains("malware-analysis"));
     b.shot("admin-roster").await;
+    b.goto("/sharing").await;
+    assert!(b.body().await.contains("Pulling from partners"));
+    b.shot("admin-sharing").await;
 
     b.goto("/account/tokens").await;
     b.fill("#name", "nightly export").await;

@@ -101,6 +101,7 @@ pub(crate) async fn list(
             button type="submit" { "Filter" }
             a href={ "/api/v1/indicators/export?" (params) } download="crrt-indicators.stix.json" { "Export STIX 2.1" }
             a href={ "/api/v1/indicators/export?format=misp&" (params) } download="crrt-indicators.misp.json" { "Export MISP" }
+            a href="/sharing" { "TAXII" }
         }
         (table(&items))
         (pager(&format!("/indicators?{params}"), page_of, items.len()))
@@ -563,4 +564,131 @@ pub(crate) async fn change(
         .await
         .map(|v| format!("Saved; now {}.", v.indicator.tlp.to_ascii_uppercase()));
     done(&format!("/indicators/{id}"), outcome)
+}
+
+/// TAXII for partners' tools, and (for administrators) standing pulls from
+/// partners' servers.
+pub(crate) async fn sharing(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("this-server");
+    let admin = ctx.may(crrt_platform::policy::Action::Administer);
+    let (subscriptions, orgs) = if admin {
+        let loaded = async {
+            let subs = state.platform.subscriptions(&ctx.actor).await?;
+            let orgs = state.platform.organisation_names().await?;
+            Ok::<_, PlatformError>((subs, orgs))
+        };
+        match loaded.await {
+            Ok(both) => both,
+            Err(e) => return ctx.fail(e),
+        }
+    } else {
+        (Vec::new(), std::collections::HashMap::new())
+    };
+    let mut org_names: Vec<&String> = orgs.values().collect();
+    org_names.sort();
+    let body = html! {
+        h1 { "Sharing over TAXII 2.1" }
+        section.card {
+            h2 { "For your tools" }
+            p { "Point a TAXII 2.1 client (OpenCTI, MISP's TAXII module, taxii2-client) at this server. "
+                "Sign in with your e-mail and an " a href="/account/tokens" { "API token" } " as the password." }
+            dl.facts {
+                dt { "Discovery" } dd { code { "http://" (host) "/taxii2/" } }
+                dt { "API root" } dd { code { "http://" (host) "/taxii2/" (crrt_platform::taxii::API_ROOT) "/" } }
+                dt { "Shared (read)" } dd { code { (crrt_platform::taxii::SHARED) } " — the indicators your TLP allows" }
+                dt { "Inbox (read, write)" } dd { code { (crrt_platform::taxii::INBOX) } " — your organisation's submissions; their indicators reach the team" }
+            }
+        }
+        @if admin {
+            section.card {
+                h2 { "Pulling from partners" }
+                @if subscriptions.is_empty() { (empty("No standing pulls.")) } @else {
+                    table {
+                        thead { tr { th { "Collection" } th { "Source" } th { "Every" } th { "Last pull" } th { "Result" } th { "Next" } } }
+                        tbody { @for sub in &subscriptions {
+                            tr {
+                                td { code.hash { (sub.url) } }
+                                td { (orgs.get(&sub.source_org_id).map_or(short(&sub.source_org_id), |s| s.as_str())) }
+                                td.num { (sub.every_seconds) " s" }
+                                td { (maybe_time(sub.last_run.as_deref())) }
+                                td { (sub.last_result.as_deref().unwrap_or("—")) }
+                                td { (time(&sub.next_run)) }
+                            }
+                        } }
+                    }
+                }
+                form.stack method="post" action="/sharing/subscriptions" {
+                    (csrf(&ctx))
+                    label for="sub-url" { "Collection URL (http://…/collections/ID/)" }
+                    input #sub-url name="url" required placeholder="http://taxii.partner.example/taxii2/api/collections/…/";
+                    label for="sub-source" { "Source organisation" }
+                    select #sub-source name="source" {
+                        @for name in &org_names { option value=(name) { (name) } }
+                    }
+                    label for="sub-token" { "Token at the partner's server (Bearer)" }
+                    input #sub-token name="token" autocomplete="off";
+                    label for="sub-user" { "…or Basic user" }
+                    input #sub-user name="user" autocomplete="off";
+                    label for="sub-password" { "…and password" }
+                    input #sub-password type="password" name="password" autocomplete="off";
+                    label for="sub-every" { "Every (seconds, at least 10)" }
+                    input #sub-every type="number" name="every" min="10" value="900";
+                    button.primary type="submit" { "Subscribe" }
+                }
+                p.muted { "The credential is kept in the platform's database. Pulls speak plain HTTP in this build." }
+            }
+        }
+    };
+    page(
+        &ctx,
+        "Sharing",
+        &[("Indicators", "/indicators".into())],
+        body,
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SubscriptionForm {
+    url: String,
+    source: String,
+    token: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    every: i64,
+}
+
+pub(crate) async fn subscribe(
+    State(state): State<AppState>,
+    Form(ctx, form): Form<SubscriptionForm>,
+) -> Response {
+    let auth = match (
+        form.token.filter(|t| !t.trim().is_empty()),
+        form.user.filter(|u| !u.trim().is_empty()),
+    ) {
+        (Some(token), _) => format!("bearer {}", token.trim()),
+        (None, Some(user)) => format!(
+            "basic {}:{}",
+            user.trim(),
+            form.password.unwrap_or_default()
+        ),
+        (None, None) => "none".into(),
+    };
+    let url = if form.url.trim().ends_with('/') {
+        form.url.trim().to_owned()
+    } else {
+        format!("{}/", form.url.trim())
+    };
+    let outcome = state
+        .platform
+        .subscribe(&ctx.actor, &url, &form.source, &auth, form.every)
+        .await
+        .map(|_| "Subscribed; the first pull runs within seconds.".to_owned());
+    done("/sharing", outcome)
 }

@@ -111,6 +111,8 @@ pub(crate) fn routes() -> Router<AppState> {
             "/indicators/{id}",
             get(indicators::show).post(indicators::change),
         )
+        .route("/sharing", get(indicators::sharing))
+        .route("/sharing/subscriptions", post(indicators::subscribe))
         .route("/roster", get(admin::roster))
         .route("/audit", get(admin::audit))
 }
