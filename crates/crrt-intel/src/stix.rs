@@ -15,10 +15,43 @@ use crate::{Indicator, IntelError, Kind, Observable, Problem, Tlp};
 const NAMESPACE: Uuid = Uuid::from_u128(0x6a0f_3a1e_5b7c_4c1d_9e2f_8a3b_4c5d_6e7f);
 
 pub fn stix_id(kind: &str, name: &str) -> String {
+    // Ids that already are version-4 UUIDs (32 hex digits) are used as
+    // they are, so a STIX id leads back to its object without a search.
+    if let Some(uuid) = v4_uuid(name) {
+        return format!("{kind}--{uuid}");
+    }
     format!(
         "{kind}--{}",
         Uuid::new_v5(&NAMESPACE, format!("{kind}:{name}").as_bytes())
     )
+}
+
+/// `name` as a hyphenated UUID, when it is a version-4 UUID in 32 hex digits.
+fn v4_uuid(name: &str) -> Option<String> {
+    let b = name.as_bytes();
+    (b.len() == 32
+        && b.iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+        && b[12] == b'4'
+        && matches!(b[16], b'8' | b'9' | b'a' | b'b'))
+    .then(|| {
+        format!(
+            "{}-{}-{}-{}-{}",
+            &name[0..8],
+            &name[8..12],
+            &name[12..16],
+            &name[16..20],
+            &name[20..32]
+        )
+    })
+}
+
+/// The platform id a STIX id was made from, when it was made from a
+/// version-4 id (see [`stix_id`]).
+pub fn platform_id(stix_id: &str) -> Option<String> {
+    let (_, uuid) = stix_id.split_once("--")?;
+    let id: String = uuid.chars().filter(|c| *c != '-').collect();
+    v4_uuid(&id).map(|_| id)
 }
 
 /// STIX timestamps: RFC 3339 UTC with milliseconds.
@@ -476,6 +509,17 @@ mod tests {
         ] {
             assert!(parse_pattern(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn v4_ids_lead_back_to_their_object() {
+        let id = "6f7e4a1b2c3d4e5f8a9b0c1d2e3f4a5b";
+        let stix = stix_id("indicator", id);
+        assert_eq!(stix, "indicator--6f7e4a1b-2c3d-4e5f-8a9b-0c1d2e3f4a5b");
+        assert_eq!(platform_id(&stix).as_deref(), Some(id));
+        // Other ids get a UUIDv5 and no way back.
+        let other = stix_id("indicator", "not-a-uuid");
+        assert!(other.starts_with("indicator--") && platform_id(&other).is_none());
     }
 
     #[test]

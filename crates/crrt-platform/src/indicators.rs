@@ -10,7 +10,7 @@ use crrt_store::{Audience, IndicatorFilter, StoredIndicator};
 use serde::{Deserialize, Serialize};
 
 use crate::policy::{self, Action};
-use crate::{Actor, Page, Platform, PlatformError, Result, audit, new_id, now};
+use crate::{Actor, Page, Platform, PlatformError, Result, audit, new_uuid_id, now};
 
 /// Most indicators one import or export carries.
 pub const MAX_BATCH: usize = 100_000;
@@ -343,7 +343,7 @@ impl Platform {
     ) -> Result<StoredIndicator> {
         let at = now();
         let indicator = StoredIndicator {
-            id: new_id(),
+            id: new_uuid_id(),
             kind: p.observable.kind.as_str().to_owned(),
             value: p.observable.value.clone(),
             tlp: p.tlp.as_str().to_owned(),

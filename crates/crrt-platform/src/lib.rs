@@ -204,6 +204,15 @@ pub(crate) fn new_id() -> String {
     hex::encode(random_bytes::<16>())
 }
 
+/// A random id shaped as a version-4 UUID (32 hex digits): for objects
+/// that other systems name by UUID (indicators in STIX).
+pub(crate) fn new_uuid_id() -> String {
+    let mut bytes = random_bytes::<16>();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    hex::encode(bytes)
+}
+
 pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     // The OS random source failing is not something to carry on from.

@@ -156,12 +156,45 @@ impl Platform {
             return Ok(Vec::new());
         }
         let audience = self.audience(actor).await?;
+        // Asked by id: ids made from platform ids lead straight to them.
+        if !filter.ids.is_empty() {
+            let direct: Option<Vec<String>> = filter
+                .ids
+                .iter()
+                .map(|i| crrt_intel::stix::platform_id(i))
+                .collect();
+            if let Some(ids) = direct {
+                let mut rows = Vec::new();
+                for id in ids {
+                    let Some(row) = self.store.indicator(&id).await? else {
+                        continue;
+                    };
+                    let (orgs, users) = self.store.indicator_recipients(&row.id).await?;
+                    if crate::policy::may_see_indicator(&audience, &row, &orgs, &users)
+                        && filter
+                            .added_after
+                            .as_deref()
+                            .is_none_or(|a| row.updated_at.as_str() > a)
+                    {
+                        rows.push(row);
+                    }
+                }
+                rows.sort_by(|a, b| (&a.updated_at, &a.id).cmp(&(&b.updated_at, &b.id)));
+                let names = self.organisation_names().await?;
+                let mut out: Vec<TaxiiObject> = rows
+                    .into_iter()
+                    .filter_map(|row| Self::shared_object(row, filter, &names))
+                    .collect();
+                out.truncate(limit as usize);
+                return Ok(out);
+            }
+        }
+        let names = self.organisation_names().await?;
         let mut out = Vec::new();
         let mut after = filter
             .after
             .as_ref()
             .map(|(added, id, _)| (added.clone(), id.clone()));
-        let source_names = self.organisation_names().await?;
         loop {
             let rows = self
                 .store
@@ -175,60 +208,9 @@ impl Platform {
             let n = rows.len();
             for row in rows {
                 after = Some((row.updated_at.clone(), row.id.clone()));
-                let Ok(kind) = row.kind.parse::<crrt_intel::Kind>() else {
-                    continue;
-                };
-                let Ok(tlp) = row.tlp.parse::<crrt_intel::Tlp>() else {
-                    continue;
-                };
-                let stix_id = crrt_intel::stix::stix_id("indicator", &row.id);
-                let version = stix_time(&row.updated_at);
-                if !filter.ids.is_empty() && !filter.ids.contains(&stix_id) {
-                    continue;
+                if let Some(object) = Self::shared_object(row, filter, &names) {
+                    out.push(object);
                 }
-                if !filter.versions.exact.is_empty()
-                    && !filter.versions.all
-                    && !filter.versions.last
-                    && !filter.versions.first
-                    && !filter.versions.exact.contains(&version)
-                {
-                    continue;
-                }
-                let source = source_names
-                    .get(&row.source_org_id)
-                    .cloned()
-                    .unwrap_or_else(|| row.source_org_id.clone());
-                let indicator = crrt_intel::Indicator {
-                    id: row.id.clone(),
-                    observable: crrt_intel::Observable {
-                        kind,
-                        value: row.value,
-                    },
-                    tlp,
-                    source,
-                    confidence: row.confidence.map(|c| c.clamp(0, 100) as u8),
-                    first_seen: row.first_seen,
-                    last_seen: row.last_seen,
-                    expires_at: row.expires_at,
-                    tags: row.tags,
-                    description: row.description,
-                    sightings: 0,
-                    created_at: row.created_at,
-                    modified_at: row.updated_at.clone(),
-                };
-                let bundle = crrt_intel::stix::export_bundle(&[indicator], "CRRT", &now());
-                let object = bundle["objects"]
-                    .as_array()
-                    .and_then(|objects| objects.iter().find(|o| o["type"] == "indicator"))
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                out.push(TaxiiObject {
-                    id: stix_id,
-                    version,
-                    date_added: row.updated_at,
-                    spec_version: "2.1".into(),
-                    object: object.to_string(),
-                });
                 if out.len() as i64 >= limit {
                     return Ok(out);
                 }
@@ -237,6 +219,65 @@ impl Platform {
                 return Ok(out);
             }
         }
+    }
+
+    /// One indicator as the STIX object the shared collection serves, if it
+    /// passes the id and version filters.
+    fn shared_object(
+        row: crrt_store::StoredIndicator,
+        filter: &TaxiiFilter,
+        names: &std::collections::HashMap<String, String>,
+    ) -> Option<TaxiiObject> {
+        let (Ok(kind), Ok(tlp)) = (
+            row.kind.parse::<crrt_intel::Kind>(),
+            row.tlp.parse::<crrt_intel::Tlp>(),
+        ) else {
+            return None;
+        };
+        let stix_id = crrt_intel::stix::stix_id("indicator", &row.id);
+        let version = stix_time(&row.updated_at);
+        if !filter.ids.is_empty() && !filter.ids.contains(&stix_id) {
+            return None;
+        }
+        let v = &filter.versions;
+        if !v.exact.is_empty() && !v.all && !v.last && !v.first && !v.exact.contains(&version) {
+            return None;
+        }
+        let source = names
+            .get(&row.source_org_id)
+            .cloned()
+            .unwrap_or_else(|| row.source_org_id.clone());
+        let indicator = crrt_intel::Indicator {
+            id: row.id.clone(),
+            observable: crrt_intel::Observable {
+                kind,
+                value: row.value,
+            },
+            tlp,
+            source,
+            confidence: row.confidence.map(|c| c.clamp(0, 100) as u8),
+            first_seen: row.first_seen,
+            last_seen: row.last_seen,
+            expires_at: row.expires_at,
+            tags: row.tags,
+            description: row.description,
+            sightings: 0,
+            created_at: row.created_at,
+            modified_at: row.updated_at.clone(),
+        };
+        let bundle = crrt_intel::stix::export_bundle(&[indicator], "CRRT", &now());
+        let object = bundle["objects"]
+            .as_array()
+            .and_then(|objects| objects.iter().find(|o| o["type"] == "indicator"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        Some(TaxiiObject {
+            id: stix_id,
+            version,
+            date_added: row.updated_at,
+            spec_version: "2.1".into(),
+            object: object.to_string(),
+        })
     }
 
     /// The versions of one object (oldest first), with their date added.
@@ -475,7 +516,7 @@ impl Platform {
         found
             .into_iter()
             .map(|f| crrt_store::StoredIndicator {
-                id: new_id(),
+                id: crate::new_uuid_id(),
                 kind: f.observable.kind.as_str().to_owned(),
                 value: f.observable.value,
                 tlp: f.tlp.unwrap_or(crrt_intel::Tlp::Amber).as_str().to_owned(),

@@ -54,6 +54,17 @@ assert seen == ["[domain-name:value = 'amber-for-vendor.example']",
                 "[domain-name:value = 'clear.example']",
                 "[domain-name:value = 'green.example']"], seen
 
+# One shared object by its id, and its versions.
+first_shared = shared.get_objects()["objects"][0]
+one = shared.get_object(first_shared["id"])
+assert [o["id"] for o in one["objects"]] == [first_shared["id"]], one
+assert len(shared.object_versions(first_shared["id"])["versions"]) == 1
+try:
+    shared.get_object("indicator--6f7e4a1b-2c3d-4e5f-8a9b-0c1d2e3f4a5b")
+    raise AssertionError("an unknown shared object was served")
+except requests.exceptions.HTTPError as e:
+    assert e.response.status_code == 404
+
 def indicator(n, modified="2022-02-24T06:00:00.000Z"):
     return {"type": "indicator", "spec_version": "2.1",
             "id": "indicator--%08d-1111-4111-8111-111111111111" % n,
