@@ -334,12 +334,11 @@ fn conditions(filter: &IndicatorFilter) -> (String, Vec<String>) {
     (sql, values)
 }
 
-impl Tx {
-    pub async fn insert_indicator(&mut self, i: &StoredIndicator) -> Result<()> {
-        let result = sqlx::query(dynamic(format!(
-            "INSERT INTO indicators ({INDICATOR_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-        )))
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds an indicator's 16 columns, in the order of [`INDICATOR_COLUMNS`].
+fn bind_indicator<'q>(query: AnyQuery<'q>, i: &'q StoredIndicator) -> AnyQuery<'q> {
+    query
         .bind(&i.id)
         .bind(&i.kind)
         .bind(&i.value)
@@ -356,8 +355,15 @@ impl Tx {
         .bind(i.version)
         .bind(&i.created_at)
         .bind(&i.updated_at)
-        .execute(&mut *self.tx)
-        .await;
+}
+
+impl Tx {
+    pub async fn insert_indicator(&mut self, i: &StoredIndicator) -> Result<()> {
+        let query = sqlx::query(dynamic(format!(
+            "INSERT INTO indicators ({INDICATOR_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        )));
+        let result = bind_indicator(query, i).execute(&mut *self.tx).await;
         unique(result, || {
             format!("{} {} from this organisation", i.kind, i.value)
         })
@@ -382,23 +388,7 @@ impl Tx {
             );
             let mut query = sqlx::query(dynamic(sql));
             for i in chunk {
-                query = query
-                    .bind(&i.id)
-                    .bind(&i.kind)
-                    .bind(&i.value)
-                    .bind(&i.tlp)
-                    .bind(&i.source_org_id)
-                    .bind(&i.created_by)
-                    .bind(i.confidence)
-                    .bind(i.first_seen.as_deref())
-                    .bind(i.last_seen.as_deref())
-                    .bind(i.expires_at.as_deref())
-                    .bind(json(&i.tags))
-                    .bind(i.description.as_deref())
-                    .bind(i.sightings)
-                    .bind(i.version)
-                    .bind(&i.created_at)
-                    .bind(&i.updated_at);
+                query = bind_indicator(query, i);
             }
             for row in query.fetch_all(&mut *self.tx).await? {
                 added.push(text(&row, "id")?);

@@ -14,6 +14,28 @@ fn crrt(data: &Path, args: &[&str]) -> Output {
         .expect("runs")
 }
 
+/// `crrt serve` on a free port of loopback, and the address it printed.
+fn serve_on_port_0(data: &Path, extra: &[&str]) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crrt"))
+        .arg("serve")
+        .args(extra)
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("crrt serve starts");
+    let address = BufReader::new(child.stdout.take().expect("stdout"))
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("CRRT platform listening on http://")
+                .and_then(|r| r.split_whitespace().next().map(str::to_owned))
+        })
+        .expect("the listening address is printed");
+    (child, address)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -558,28 +580,7 @@ async fn offline_findings_are_imported_into_a_case_once() {
 async fn indicators_are_pulled_from_a_partners_taxii_server() {
     let dir = tempfile::tempdir().expect("tempdir");
     let partner_data = dir.path().join("partner");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crrt"))
-        .args([
-            "serve",
-            "--demo",
-            "--no-worker",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&partner_data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let address = BufReader::new(child.stdout.take().expect("stdout"))
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("CRRT platform listening on http://")
-                .and_then(|r| r.split_whitespace().next().map(str::to_owned))
-        })
-        .expect("listening");
+    let (mut child, address) = serve_on_port_0(&partner_data, &["--demo", "--no-worker"]);
     // The demo partner reads its server's shared collection.
     let token = text(
         &crrt(
@@ -810,27 +811,7 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
     )
     .trim()
     .to_owned();
-    let mut ours_server = Command::new(env!("CARGO_BIN_EXE_crrt"))
-        .args([
-            "serve",
-            "--no-worker",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&subscribed)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let ours_address = BufReader::new(ours_server.stdout.take().expect("stdout"))
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("CRRT platform listening on http://")
-                .and_then(|r| r.split_whitespace().next().map(str::to_owned))
-        })
-        .expect("listening");
+    let (mut ours_server, ours_address) = serve_on_port_0(&subscribed, &["--no-worker"]);
     let mut count = serde_json::Value::Null;
     for _ in 0..100 {
         count = reqwest::Client::new()
