@@ -409,7 +409,15 @@ async fn hunt_the_example_intrusion(
             description: Some(description.into()),
             case_id: case.map(str::to_owned),
             mission_id: None,
-            recipient_orgs: Vec::new(),
+            // TLP:AMBER for the member-state teams working the mission.
+            recipient_orgs: if tlp == Tlp::Amber {
+                ORGS.iter()
+                    .filter(|(name, kind, _)| *kind == OrgKind::Member && *name != "CERT-EE")
+                    .map(|(name, _, _)| (*name).to_owned())
+                    .collect()
+            } else {
+                Vec::new()
+            },
             recipient_users: Vec::new(),
         }
     };
