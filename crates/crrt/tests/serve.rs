@@ -14,6 +14,48 @@ fn crrt(data: &Path, args: &[&str]) -> Output {
         .expect("runs")
 }
 
+/// A platform with a member team, the partner organisation and an
+/// administrator (admin@ours.example), through `crrt admin`.
+fn ours_with_partner(data: &Path) {
+    for args in [
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "NCSC-LT",
+            "--kind",
+            "member",
+            "--country",
+            "LT",
+        ][..],
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "Northwind Threat Research",
+            "--kind",
+            "partner",
+            "--country",
+            "US",
+        ],
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "admin@ours.example",
+            "--org",
+            "NCSC-LT",
+            "--role",
+            "admin",
+            "--password",
+            "correct horse battery",
+        ],
+    ] {
+        let out = crrt(data, args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+}
+
 /// `crrt serve` on a free port of loopback, and the address it printed.
 fn serve_on_port_0(data: &Path, extra: &[&str]) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crrt"))
@@ -593,43 +635,7 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
     .to_owned();
     // Our platform: the partner organisation and an administrator.
     let ours = dir.path().join("ours");
-    for args in [
-        &[
-            "admin",
-            "create-org",
-            "--name",
-            "NCSC-LT",
-            "--kind",
-            "member",
-            "--country",
-            "LT",
-        ][..],
-        &[
-            "admin",
-            "create-org",
-            "--name",
-            "Northwind Threat Research",
-            "--kind",
-            "partner",
-            "--country",
-            "US",
-        ],
-        &[
-            "admin",
-            "create-user",
-            "--email",
-            "admin@ours.example",
-            "--org",
-            "NCSC-LT",
-            "--role",
-            "admin",
-            "--password",
-            "correct horse battery",
-        ],
-    ] {
-        let out = crrt(&ours, args);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
+    ours_with_partner(&ours);
     let url = format!(
         "http://{address}/taxii2/crrt/collections/{}/",
         crrt_platform::taxii::SHARED
@@ -730,39 +736,9 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
 
     // A subscription: `crrt serve` pulls it by itself.
     let subscribed = dir.path().join("subscribed");
-    for args in [
-        &[
-            "admin",
-            "create-org",
-            "--name",
-            "NCSC-LT",
-            "--kind",
-            "member",
-            "--country",
-            "LT",
-        ][..],
-        &[
-            "admin",
-            "create-org",
-            "--name",
-            "Northwind Threat Research",
-            "--kind",
-            "partner",
-            "--country",
-            "US",
-        ],
-        &[
-            "admin",
-            "create-user",
-            "--email",
-            "admin@ours.example",
-            "--org",
-            "NCSC-LT",
-            "--role",
-            "admin",
-            "--password",
-            "correct horse battery",
-        ],
+    ours_with_partner(&subscribed);
+    let out = crrt(
+        &subscribed,
         &[
             "intel",
             "subscribe",
@@ -776,10 +752,8 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
             "--every",
             "10s",
         ],
-    ] {
-        let out = crrt(&subscribed, args);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let too_often = crrt(
         &subscribed,
         &[
