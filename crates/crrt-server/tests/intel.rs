@@ -260,7 +260,7 @@ async fn the_web_page_lists_only_what_tlp_allows() {
             .await;
         assert_eq!(status, StatusCode::CREATED);
     }
-    let client = reqwest::Client::builder()
+    let client = client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
@@ -593,7 +593,7 @@ async fn a_hunt_with_the_cases_indicators_records_sightings_once() {
 #[tokio::test]
 async fn administrators_manage_standing_pulls_on_the_sharing_page() {
     let f = Fixture::start("sqlite").await;
-    let client = reqwest::Client::builder()
+    let client = client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");

@@ -12,7 +12,7 @@ use reqwest::{Client, StatusCode};
 /// A browser-like client that does not follow redirects, so each answer
 /// can be checked.
 fn browser() -> Client {
-    Client::builder()
+    client_builder()
         .redirect(Policy::none())
         .build()
         .expect("client")

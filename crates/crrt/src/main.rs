@@ -4,6 +4,7 @@ mod hunt;
 mod intel;
 mod output;
 mod serve;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -13,7 +14,8 @@ use clap::{Parser, Subcommand};
 ///
 /// Hunt through a victim's evidence offline with Sigma rules (`crrt hunt`),
 /// or run the team platform (`crrt serve`) and administer it (`crrt admin`);
-/// pull partners' indicators over TAXII (`crrt intel pull`).
+/// pull partners' indicators over TAXII (`crrt intel pull`); watch the
+/// victim's websites (`crrt watch`).
 #[derive(Debug, Parser)]
 #[command(name = "crrt", version, propagate_version = true)]
 struct Cli {
@@ -29,10 +31,13 @@ enum Command {
     ImportFindings(serve::ImportArgs),
     Admin(serve::AdminArgs),
     Intel(intel::IntelArgs),
+    Watch(watch::WatchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // HTTPS for `intel pull`, subscriptions and watch: reqwest needs a TLS provider.
+    crrt_watch::install_crypto_provider();
     let result = match cli.command {
         Command::Hunt(args) => hunt::run(args),
         Command::Serve(args) => serve::serve(args),
@@ -40,6 +45,7 @@ fn main() -> ExitCode {
         Command::ImportFindings(args) => serve::import_findings(args),
         Command::Admin(args) => serve::admin(args),
         Command::Intel(args) => intel::run(args),
+        Command::Watch(args) => watch::run(args),
     };
     match result {
         Ok(code) => code,

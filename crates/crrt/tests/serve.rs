@@ -252,7 +252,7 @@ async fn serve_first_start_sign_in_and_clean_stop() {
     let password = password.expect("the first start prints the admin password");
     let address = address.expect("the listening address is printed");
 
-    let client = reqwest::Client::new();
+    let client = http();
     let login = client
         .post(format!("http://{address}/api/v1/session"))
         .json(&serde_json::json!({"email": "admin@crrt.local", "password": password}))
@@ -341,7 +341,7 @@ async fn stop_under_write_load(stop: Stop) -> std::process::ExitStatus {
         })
         .expect("listening");
 
-    let client = reqwest::Client::new();
+    let client = http();
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut writers = Vec::new();
     for w in 0..4 {
@@ -513,7 +513,7 @@ async fn offline_findings_are_imported_into_a_case_once() {
         .expect("listening");
     let token_out = crrt(&data, &["admin", "create-token", "--email", "rasa@ncsc.lt"]);
     let token = text(&token_out.stdout).trim().to_owned();
-    let client = reqwest::Client::new();
+    let client = http();
     let get = |path: String| {
         let request = client
             .get(format!("http://{address}/api/v1{path}"))
@@ -788,7 +788,7 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
     let (mut ours_server, ours_address) = serve_on_port_0(&subscribed, &["--no-worker"]);
     let mut count = serde_json::Value::Null;
     for _ in 0..100 {
-        count = reqwest::Client::new()
+        count = http()
             .get(format!("http://{ours_address}/api/v1/indicators/count"))
             .bearer_auth(&admin_token)
             .send()
@@ -807,4 +807,10 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
     let _ = ours_server.wait();
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// An HTTP client; reqwest is built with rustls and needs its crypto provider.
+fn http() -> reqwest::Client {
+    crrt_watch::install_crypto_provider();
+    reqwest::Client::new()
 }

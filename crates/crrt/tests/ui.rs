@@ -243,6 +243,8 @@ impl Browser {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_does_its_journey_in_a_real_browser() {
+    // reqwest is built with rustls and needs its crypto provider.
+    crrt_watch::install_crypto_provider();
     if !browser_available() {
         return;
     }

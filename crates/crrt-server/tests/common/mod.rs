@@ -129,7 +129,7 @@ impl Fixture {
             base,
             platform,
             tokens,
-            client: Client::new(),
+            client: client_builder().build().expect("client"),
             _shutdown: tx,
             dir,
         }
@@ -249,4 +249,10 @@ pub fn new_request() -> NewRequest {
         capabilities: vec![Skill::Forensics],
         mitigations: String::new(),
     }
+}
+
+/// An HTTP client; reqwest is built with rustls and needs its crypto provider.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
 }
