@@ -83,6 +83,11 @@ impl EvidenceStore {
         removed
     }
 
+    /// Where files are written before they are complete.
+    pub(crate) fn incoming_dir(&self) -> PathBuf {
+        self.root.join(".incoming")
+    }
+
     /// Where content with this hash is kept: `ab/abcdef...`.
     pub fn path_of(&self, sha256: &str) -> PathBuf {
         self.root.join(&sha256[..2.min(sha256.len())]).join(sha256)
@@ -159,7 +164,7 @@ impl Platform {
             .map_or(0, EvidenceStore::remove_broken_uploads)
     }
 
-    fn evidence_store(&self) -> Result<&EvidenceStore> {
+    pub(crate) fn evidence_store(&self) -> Result<&EvidenceStore> {
         self.evidence
             .as_ref()
             .ok_or_else(|| PlatformError::Invalid("this platform has no evidence store".into()))

@@ -30,6 +30,7 @@ pub mod requests;
 pub mod rulepacks;
 pub mod taxii;
 mod views;
+pub mod watch;
 
 use crrt_store::{AuditEntry, Store, StoreError};
 
@@ -54,6 +55,7 @@ pub use missions::{
 pub use model::{Actor, NewOrg, OrgKind, Role, Skill, Tlp, UserView};
 pub use requests::{Decision, NewRequest, RequestStatus, Urgency};
 pub use rulepacks::{RulePack, RuleProblem};
+pub use watch::{AlertFile, NewWatchTarget, WatchAlertView, WatchTargetView};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {

@@ -636,9 +636,9 @@ impl Platform {
         every_seconds: i64,
     ) -> Result<crrt_store::Subscription> {
         crate::policy::require(recorder, crate::policy::Action::Administer)?;
-        if !url.starts_with("http://") {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(PlatformError::Invalid(format!(
-                "{url}: only http:// URLs work in this build (no TLS client)"
+                "{url}: a TAXII collection's http:// or https:// URL is needed"
             )));
         }
         if every_seconds < 10 {

@@ -42,3 +42,16 @@ function watchHunts() {
   window.setTimeout(tick, 2000);
 }
 document.addEventListener("DOMContentLoaded", watchHunts);
+
+// Status boards (the website watch) reload themselves, unless someone is
+// filling in a form on the page.
+function refreshBoards() {
+  const board = document.querySelector("[data-refresh]");
+  if (!board) return;
+  const seconds = Number(board.dataset.refresh) || 30;
+  window.setInterval(() => {
+    const typing = [...document.querySelectorAll("form input:not([type=hidden]):not([type=checkbox])")].some((input) => input.value);
+    if (!typing && document.visibilityState === "visible") window.location.reload();
+  }, seconds * 1000);
+}
+document.addEventListener("DOMContentLoaded", refreshBoards);

@@ -839,6 +839,7 @@ impl utoipa::Modify for Security {
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     let mut doc = <ApiDoc as utoipa::OpenApi>::openapi();
     doc.merge(<crate::api_intel::IntelDoc as utoipa::OpenApi>::openapi());
+    doc.merge(<crate::api_watch::WatchDoc as utoipa::OpenApi>::openapi());
     Json(doc)
 }
 

@@ -16,6 +16,7 @@
 
 mod api;
 mod api_intel;
+mod api_watch;
 mod error;
 mod taxii;
 mod web;
@@ -63,6 +64,7 @@ pub fn app(platform: Platform, config: Config) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     api::routes()
         .merge(api_intel::routes())
+        .merge(api_watch::routes())
         .merge(taxii::routes())
         .merge(web::routes())
         .fallback(not_found)

@@ -653,7 +653,7 @@ async fn administrators_manage_standing_pulls_on_the_sharing_page() {
     let csrf = seen[at..at + 32].to_owned();
     for (url, every, ok) in [
         (
-            "https://taxii.vendor.example/taxii2/x/collections/y/",
+            "ftp://taxii.vendor.example/taxii2/x/collections/y/",
             "900",
             false,
         ),

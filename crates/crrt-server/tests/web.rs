@@ -489,3 +489,134 @@ async fn field_findings_are_imported_from_the_browser() {
     assert_eq!(findings.len(), 1, "imported once, however often sent");
     assert_eq!(findings[0].evidence_file, "dc01.evtx");
 }
+
+#[tokio::test]
+async fn the_watch_board_adds_shows_and_removes_targets_for_the_team_only() {
+    let f = Fixture::start("sqlite").await;
+    let mission = f.mission().await.id;
+    let coordinator = sign_in(&f, "coordinator").await;
+    let board = format!("{}/missions/{mission}/watch", f.base);
+    let (status, page) = get(&coordinator, board.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("No websites watched yet.") && page.contains("Start watching"),
+        "{page}"
+    );
+    let token = csrf_of(&page);
+
+    // A mistake comes back as a message and adds nothing.
+    let response = post(
+        &coordinator,
+        board.clone(),
+        &[
+            ("_csrf", &token),
+            ("name", "mfa"),
+            ("url", "ftp://mfa.gov.ua/"),
+            ("interval", "60s"),
+        ],
+    )
+    .await;
+    let (_, page) = get(&with_flash(&coordinator, &response), board.clone()).await;
+    assert!(
+        page.contains("http:// or https://") && page.contains("No websites watched yet."),
+        "{page}"
+    );
+
+    let response = post(
+        &coordinator,
+        board.clone(),
+        &[
+            ("_csrf", &token),
+            ("name", "mfa <b>"),
+            ("url", "http://127.0.0.1:9/"),
+            ("interval", "5m"),
+            ("must_contain", "Міністерство"),
+            ("dns_a", "true"),
+        ],
+    )
+    .await;
+    let (_, page) = get(&with_flash(&coordinator, &response), board.clone()).await;
+    assert!(
+        page.contains("Watching mfa &lt;b&gt;") && page.contains("unchecked"),
+        "{page}"
+    );
+    assert!(
+        page.contains("data-refresh=\"30\""),
+        "the board refreshes itself"
+    );
+    let (status, targets) = f
+        .call(
+            "coordinator",
+            reqwest::Method::GET,
+            &format!("/api/v1/missions/{mission}/watch"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        targets[0]["settings"],
+        serde_json::json!({"interval": "5m", "must_contain": ["Міністерство"], "dns": ["A"]})
+    );
+    let target = targets[0]["id"].as_str().expect("id").to_owned();
+
+    // The victim institution sees the board but not the forms; outsiders see nothing.
+    let requester = sign_in(&f, "requester").await;
+    let (status, page) = get(&requester, board.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("mfa &lt;b&gt;")
+            && !page.contains("Start watching")
+            && !page.contains("Stop watching")
+    );
+    for key in ["other_requester", "partner", "responder"] {
+        let cookie = sign_in(&f, key).await;
+        let (status, page) = get(&cookie, board.clone()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{key}: {page}");
+        assert!(!page.contains("mfa"), "{key}");
+    }
+    let response = post(
+        &requester,
+        format!("{}/watch/targets/{target}/remove", f.base),
+        &[(
+            "_csrf",
+            &csrf_of(&get(&requester, format!("{}/dashboard", f.base)).await.1),
+        )],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        f.platform
+            .store()
+            .watch_targets(&mission)
+            .await
+            .expect("targets")
+            .len(),
+        1,
+        "the requester removed nothing"
+    );
+
+    let response = post(
+        &coordinator,
+        format!("{}/watch/targets/{target}/remove", f.base),
+        &[("_csrf", &token)],
+    )
+    .await;
+    let (_, page) = get(&with_flash(&coordinator, &response), board).await;
+    assert!(
+        page.contains("No longer watched.") && page.contains("No websites watched yet."),
+        "{page}"
+    );
+}
+
+/// The session cookie plus the flash message a redirect set, as a browser sends them next.
+fn with_flash(cookie: &str, response: &reqwest::Response) -> String {
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let flash = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("crrt_flash="))
+        .expect("a flash message");
+    format!("{cookie}; {}", flash.split(';').next().expect("pair"))
+}

@@ -30,6 +30,7 @@ mod migrations;
 mod rows;
 mod taxii;
 pub mod testing;
+mod watch;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row};
@@ -38,6 +39,7 @@ pub use audit::{AuditEntry, AuditEvent, AuditVerification};
 pub use indicators::{Audience, IndicatorFilter, Sighting, StoredIndicator};
 pub use rows::*;
 pub use taxii::{Partition, Subscription, TaxiiFilter, TaxiiObject, VersionMatch};
+pub use watch::{WatchAlert, WatchCheck, WatchTarget};
 
 /// Which database engine a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

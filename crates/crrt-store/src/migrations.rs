@@ -328,6 +328,41 @@ const STEPS: &[(i64, &str)] = &[
     );
     CREATE INDEX taxii_subscriptions_due ON taxii_subscriptions (next_run);",
     ),
+    (
+        12,
+        "CREATE TABLE watch_targets (
+        id TEXT PRIMARY KEY,
+        mission_id TEXT NOT NULL REFERENCES missions (id),
+        name TEXT NOT NULL,
+        url TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        created_by TEXT NOT NULL REFERENCES users (id),
+        created_at TEXT NOT NULL,
+        removed_at TEXT,
+        baseline TEXT,
+        last_check_at TEXT,
+        last_result TEXT,
+        last_latency_ms BIGINT,
+        p50_ms BIGINT,
+        p95_ms BIGINT
+    );
+    CREATE INDEX watch_targets_mission ON watch_targets (mission_id, removed_at);
+    CREATE TABLE watch_alerts (
+        id TEXT PRIMARY KEY,
+        target_id TEXT NOT NULL REFERENCES watch_targets (id),
+        mission_id TEXT NOT NULL REFERENCES missions (id),
+        kind TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        flapping BIGINT NOT NULL,
+        opened_at TEXT NOT NULL,
+        closed_at TEXT,
+        facts TEXT NOT NULL,
+        body_sha256 TEXT,
+        diff_sha256 TEXT
+    );
+    CREATE INDEX watch_alerts_mission ON watch_alerts (mission_id, opened_at);
+    CREATE INDEX watch_alerts_open ON watch_alerts (target_id, kind, closed_at);",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::Error;
@@ -175,9 +175,9 @@ impl Config {
 #[serde(deny_unknown_fields)]
 struct FileShape {
     #[serde(default)]
-    defaults: TargetFields,
+    defaults: TargetSettings,
     #[serde(default)]
-    target: Vec<TargetFields>,
+    target: Vec<TargetSettings>,
     #[serde(default)]
     webhook: Vec<WebhookFields>,
 }
@@ -210,37 +210,57 @@ impl WebhookFields {
     }
 }
 
-/// A target table as written: every field optional, so `[defaults]` can fill gaps.
-#[derive(Debug, Default, Clone, Deserialize)]
+/// A target as written (a `[[target]]` table, or JSON in the platform):
+/// every field optional, so `[defaults]` can fill gaps; [`TargetSettings::build`]
+/// checks it.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct TargetFields {
-    name: Option<String>,
-    url: Option<String>,
-    interval: Option<String>,
-    timeout: Option<String>,
-    retry: Option<String>,
-    expect_status: Option<StatusList>,
-    must_contain: Option<Vec<String>>,
-    must_not_contain: Option<Vec<String>>,
-    similarity: Option<f64>,
-    latency_factor: Option<f64>,
-    confirm: Option<u32>,
-    recover: Option<u32>,
-    dns: Option<Vec<String>>,
-    dns_server: Option<String>,
-    tls_expiry_days: Option<u32>,
-    ca_file: Option<PathBuf>,
-    max_body_kib: Option<usize>,
+pub struct TargetSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<StatusList>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub must_contain: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub must_not_contain: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_factor: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recover: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_server: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_expiry_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_kib: Option<usize>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One expected status or several.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(untagged)]
-enum StatusList {
+pub enum StatusList {
     One(u16),
     Many(Vec<u16>),
 }
 
-impl TargetFields {
+impl TargetSettings {
     fn label(&self) -> String {
         self.name
             .clone()
@@ -249,9 +269,9 @@ impl TargetFields {
     }
 
     /// This table with the defaults' values where it has none.
-    fn or(&self, defaults: &TargetFields) -> TargetFields {
+    fn or(&self, defaults: &TargetSettings) -> TargetSettings {
         macro_rules! pick {
-            ($($field:ident),*) => { TargetFields { $($field: self.$field.clone().or_else(|| defaults.$field.clone())),* } };
+            ($($field:ident),*) => { TargetSettings { $($field: self.$field.clone().or_else(|| defaults.$field.clone())),* } };
         }
         let mut merged = pick!(
             interval,
@@ -278,7 +298,8 @@ impl TargetFields {
         merged
     }
 
-    fn build(&self) -> Result<Target, String> {
+    /// The complete target, or what is wrong with these settings.
+    pub fn build(&self) -> Result<Target, String> {
         let name = self.name.clone().ok_or("`name` is missing")?;
         if name.trim().is_empty() || name.len() > 200 {
             return Err("`name` must have 1 to 200 characters".into());

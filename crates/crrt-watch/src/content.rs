@@ -10,7 +10,7 @@ use similar::{Algorithm, TextDiff};
 use url::Url;
 
 /// The part of a page defacement detection compares.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Page {
     /// Visible text, one line per block of text, whitespace collapsed.
     pub text: String,

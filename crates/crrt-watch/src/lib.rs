@@ -34,12 +34,12 @@ mod monitor;
 pub mod notify;
 mod run;
 
-pub use config::{Config, MIN_INTERVAL, Target, Webhook, duration};
+pub use config::{Config, MIN_INTERVAL, StatusList, Target, TargetSettings, Webhook, duration};
 pub use content::Phrases;
 pub use fetch::{Certificate, FetchFailure, Fetched, Fetcher, Observation};
 pub use monitor::{AlertEvent, AlertKind, Baseline, Change, Evidence, Monitor};
 pub use notify::Notifier;
-pub use run::{Sink, check_once, watch};
+pub use run::{Sink, Watcher, check_once, watch};
 
 use std::path::PathBuf;
 

@@ -111,12 +111,14 @@ pub struct Monitor {
     alerts: BTreeMap<AlertKind, AlertState>,
     pub checks: u64,
     pub failed_checks: u64,
+    /// The last observation added to the baseline.
+    baseline_changed: bool,
 }
 
-/// What the site looked like when the watch began.
-#[derive(Debug, Default, Clone, Serialize)]
+/// What the site looked like when the watch began; kept by the platform so
+/// that a restart does not take a defaced page as the new normal.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Baseline {
-    #[serde(skip)]
     pub page: Option<Page>,
     pub phrases: BTreeSet<String>,
     pub final_host: Option<String>,
@@ -165,7 +167,24 @@ impl Monitor {
             alerts: BTreeMap::new(),
             checks: 0,
             failed_checks: 0,
+            baseline_changed: false,
         }
+    }
+
+    /// A monitor that starts from a baseline learnt earlier.
+    pub fn with_baseline(
+        target: Arc<Target>,
+        phrases: Arc<Phrases>,
+        baseline: Baseline,
+    ) -> Monitor {
+        let mut monitor = Monitor::new(target, phrases);
+        monitor.baseline = baseline;
+        monitor
+    }
+
+    /// Whether the last observation changed the baseline (to be saved).
+    pub fn baseline_changed(&self) -> bool {
+        self.baseline_changed
     }
 
     pub fn target(&self) -> &Target {
@@ -461,6 +480,26 @@ impl Monitor {
     /// The baseline is the first good look at each part; latencies grow
     /// only with normal checks, so a long flood does not become the norm.
     fn learn(&mut self, observation: &Observation, page: Option<&Fetched>, read: Option<Page>) {
+        let before = (
+            self.baseline.page.is_some(),
+            self.baseline.issuer.is_some(),
+            self.baseline.dns.is_some(),
+        );
+        self.learn_parts(observation, page, read);
+        let after = (
+            self.baseline.page.is_some(),
+            self.baseline.issuer.is_some(),
+            self.baseline.dns.is_some(),
+        );
+        self.baseline_changed = before != after;
+    }
+
+    fn learn_parts(
+        &mut self,
+        observation: &Observation,
+        page: Option<&Fetched>,
+        read: Option<Page>,
+    ) {
         if let Some(fetched) = page
             && let Some(read) = read
             && self.baseline.page.is_none()

@@ -208,9 +208,9 @@ async fn recorder(platform: &crrt_platform::Platform, email: &str) -> Result<crr
 }
 
 fn pull_into_platform(args: PullArgs) -> Result<ExitCode> {
-    if !args.url.starts_with("http://") {
+    if !(args.url.starts_with("http://") || args.url.starts_with("https://")) {
         bail!(
-            "{}: only http:// URLs work in this build (no TLS); reach HTTPS servers through a local TLS-terminating proxy",
+            "{}: a TAXII collection's http:// or https:// URL is needed",
             args.url
         );
     }

@@ -97,8 +97,9 @@ fn redact(url: &str) -> String {
 /// that account's one-time password. With --demo it loads a realistic
 /// exercise (member-state teams, a requesting ministry, responders, requests,
 /// a mission with evidence, indicators and a hunt) and prints the demo
-/// accounts. It also runs hunts (unless --no-worker) and the standing TAXII
-/// pulls of `crrt intel subscribe`.
+/// accounts. It also runs hunts (unless --no-worker), the standing TAXII
+/// pulls of `crrt intel subscribe`, and the watch of the websites of
+/// forming and active missions (unless --no-watch).
 ///
 /// Examples:
 ///
@@ -130,6 +131,10 @@ pub struct ServeArgs {
     /// Run no hunts here (leave them to `crrt worker` processes).
     #[arg(long)]
     no_worker: bool,
+
+    /// Check no mission's websites from here.
+    #[arg(long)]
+    no_watch: bool,
 }
 
 /// Run hunts queued in the platform's database, beside `crrt serve` or on
@@ -325,7 +330,23 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         let pulls = tokio::spawn(crate::intel::run_subscriptions(platform.clone(), async {
             let _ = pulls_stopped.await;
         }));
+        // The missions' websites; target changes are picked up every 5 s.
+        let (stop_watch, watch_stopped) = tokio::sync::oneshot::channel::<()>();
+        let watch = (!args.no_watch).then(|| {
+            let platform = platform.clone();
+            tokio::spawn(async move {
+                platform
+                    .run_watch(std::time::Duration::from_secs(5), async {
+                        let _ = watch_stopped.await;
+                    })
+                    .await;
+            })
+        });
         crrt_server::run(listener, platform, config, stop).await?;
+        let _ = stop_watch.send(());
+        if let Some(watch) = watch {
+            let _ = watch.await;
+        }
         let _ = stop_pulls.send(());
         let _ = pulls.await;
         let _ = stop_worker.send(());

@@ -219,7 +219,7 @@ impl Lateness {
 }
 
 impl Sink for Printer {
-    fn alert(&self, event: AlertEvent) {
+    fn alert(&self, _key: &str, event: AlertEvent) {
         let kept = self
             .evidence
             .as_deref()
@@ -256,7 +256,7 @@ impl Sink for Printer {
         let _ = stdout.flush();
     }
 
-    fn checked(&self, _monitor: &Monitor, _observation: &Observation, late: Duration) {
+    fn checked(&self, _key: &str, _monitor: &Monitor, _observation: &Observation, late: Duration) {
         self.lateness.record(late);
         if late > Duration::from_secs(5) {
             tracing::warn!(

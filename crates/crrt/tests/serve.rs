@@ -712,13 +712,13 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
             .all(|i| i.source == "Northwind Threat Research" && i.indicator.tlp == "green")
     );
 
-    // https:// is refused with the reason, before anything is sent.
+    // Another scheme is refused with the reason, before anything is sent.
     let refused = crrt(
         &ours,
         &[
             "intel",
             "pull",
-            "https://taxii.example/taxii2/x/collections/y/",
+            "ftp://taxii.example/taxii2/x/collections/y/",
             "--token",
             "t",
             "--source",
@@ -729,7 +729,7 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
     );
     assert_eq!(refused.status.code(), Some(2));
     assert!(
-        text(&refused.stderr).contains("only http://"),
+        text(&refused.stderr).contains("http:// or https:// URL is needed"),
         "{}",
         text(&refused.stderr)
     );

@@ -96,7 +96,8 @@ pub(crate) async fn show(
     let body = html! {
         h1 { (mission.title) " " (badge("state", &mission.status)) }
         p.muted { "For " (org(&mission.org_id)) " · " a href={ "/requests/" (mission.request_id) } { "the request" }
-            " · deploy by " (time(&view.clock.deploy_by)) }
+            " · deploy by " (time(&view.clock.deploy_by))
+            " · " a href={ "/missions/" (mission.id) "/watch" } { "Website watch" } }
         div.grid {
             section.card {
                 h2 { "Team" }

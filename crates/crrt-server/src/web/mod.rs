@@ -20,6 +20,7 @@ mod indicators;
 mod layout;
 mod missions;
 mod requests;
+mod watch;
 
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -74,6 +75,8 @@ pub(crate) fn routes() -> Router<AppState> {
             get(missions::team_page).post(missions::confirm_team),
         )
         .route("/missions/{id}/cases", post(missions::create_case))
+        .route("/missions/{id}/watch", get(watch::board).post(watch::add))
+        .route("/watch/targets/{id}/remove", post(watch::remove))
         .route("/cases/{id}", get(cases::show))
         .route("/cases/{id}/tasks", post(cases::add_task))
         .route("/tasks/{id}", post(cases::update_task))

@@ -1,0 +1,565 @@
+//! Website watch on missions: the team adds the victim's sites as targets,
+//! [`Platform::run_watch`] checks them with `crrt-watch` while the mission is
+//! forming or active, and each alert is kept on the mission with its
+//! evidence (the body as fetched and the text diff, stored under their
+//! SHA-256 in the evidence folder) and an audit event.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crrt_watch::{
+    AlertEvent, Baseline, Change, Monitor, Observation, Phrases, Sink, Target, TargetSettings,
+    Watcher,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::policy::{self, Action};
+use crate::{Actor, Platform, PlatformError, Result, audit, new_id, now};
+
+/// A site to watch, as the team enters it.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct NewWatchTarget {
+    pub name: String,
+    pub url: String,
+    /// Optional settings with `crrt watch`'s names: `interval` ("60s"),
+    /// `timeout`, `expect_status`, `must_contain`, `must_not_contain`,
+    /// `similarity`, `dns` (["A", "NS"]), `tls_expiry_days`, ...
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub settings: Value,
+}
+
+/// A target on the status board.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WatchTargetView {
+    pub id: String,
+    pub mission_id: String,
+    pub name: String,
+    pub url: String,
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    pub created_at: String,
+    /// `unchecked`, `up`, or `alert` while an alert is open.
+    pub state: String,
+    pub last_check_at: Option<String>,
+    /// `up`, or what the last check found wrong.
+    pub last_result: Option<String>,
+    pub latency_ms: Option<i64>,
+    pub p50_ms: Option<i64>,
+    pub p95_ms: Option<i64>,
+    pub open_alerts: Vec<WatchAlertView>,
+}
+
+/// An alert of a watched site.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WatchAlertView {
+    pub id: String,
+    pub target_id: String,
+    pub target_name: String,
+    /// down, status, slow, content, defacement, tls, dns.
+    pub kind: String,
+    pub summary: String,
+    pub flapping: bool,
+    pub opened_at: String,
+    pub closed_at: Option<String>,
+    /// What the opening check saw: status, timings, error, DNS answers, reasons.
+    #[schema(value_type = Object)]
+    pub facts: Value,
+    pub body_sha256: Option<String>,
+    pub diff_sha256: Option<String>,
+}
+
+/// Which stored file of an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertFile {
+    Body,
+    Diff,
+}
+
+/// What the watch tasks report to the one writer, in order.
+enum Report {
+    Alert(String, Box<AlertEvent>),
+    Checked(String, crrt_store::WatchCheck),
+    Learnt(String, String),
+}
+
+struct ChannelSink(mpsc::UnboundedSender<Report>);
+
+impl Sink for ChannelSink {
+    fn alert(&self, key: &str, event: AlertEvent) {
+        let _ = self.0.send(Report::Alert(key.to_owned(), Box::new(event)));
+    }
+
+    fn checked(&self, key: &str, monitor: &Monitor, observation: &Observation, _late: Duration) {
+        let result = match &observation.page {
+            Ok(fetched) if monitor.target().status_ok(fetched.status) => "up".to_owned(),
+            Ok(fetched) => format!("status {}", fetched.status),
+            Err(failure) => failure.to_string(),
+        };
+        let millis = |duration: Duration| i64::try_from(duration.as_millis()).ok();
+        let percentiles = monitor.latency_percentiles();
+        let check = crrt_store::WatchCheck {
+            at: crate::now(),
+            result,
+            latency_ms: observation
+                .page
+                .as_ref()
+                .ok()
+                .and_then(|fetched| millis(fetched.latency)),
+            p50_ms: percentiles.and_then(|(p50, _)| millis(p50)),
+            p95_ms: percentiles.and_then(|(_, p95)| millis(p95)),
+        };
+        let _ = self.0.send(Report::Checked(key.to_owned(), check));
+        if monitor.baseline_changed()
+            && let Ok(baseline) = serde_json::to_string(monitor.baseline())
+        {
+            let _ = self.0.send(Report::Learnt(key.to_owned(), baseline));
+        }
+    }
+}
+
+/// The complete target of a stored row, or why it cannot be watched.
+fn target_of(row: &crrt_store::WatchTarget) -> std::result::Result<Target, String> {
+    let mut settings: TargetSettings =
+        serde_json::from_str(&row.settings).map_err(|error| error.to_string())?;
+    settings.name = Some(row.name.clone());
+    settings.url = Some(row.url.clone());
+    settings.build()
+}
+
+impl Platform {
+    /// The mission, if the actor may read it; with `write`, also work on it.
+    async fn watch_mission(
+        &self,
+        actor: &Actor,
+        mission_id: &str,
+        write: bool,
+    ) -> Result<crrt_store::Mission> {
+        let not_found = || PlatformError::NotFound(format!("mission {mission_id}"));
+        let mission = self
+            .store
+            .mission(mission_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let member = self
+            .store
+            .is_mission_member(&mission.id, &actor.user.id)
+            .await?;
+        if !policy::allowed(
+            actor,
+            Action::ReadMission {
+                mission: &mission,
+                member,
+            },
+        ) {
+            return Err(not_found());
+        }
+        if write {
+            policy::require(
+                actor,
+                Action::WorkOnMission {
+                    mission: &mission,
+                    member,
+                },
+            )?;
+        }
+        Ok(mission)
+    }
+
+    /// Adds a site to a mission's watch; it is checked within seconds.
+    pub async fn add_watch_target(
+        &self,
+        actor: &Actor,
+        mission_id: &str,
+        new: NewWatchTarget,
+    ) -> Result<WatchTargetView> {
+        let mission = self.watch_mission(actor, mission_id, true).await?;
+        let mut settings: TargetSettings = match &new.settings {
+            Value::Null => TargetSettings::default(),
+            value => serde_json::from_value(value.clone())
+                .map_err(|error| PlatformError::Invalid(format!("settings: {error}")))?,
+        };
+        if settings.ca_file.is_some() {
+            return Err(PlatformError::Invalid(
+                "settings: ca_file names a file on the server; it is for `crrt watch` only".into(),
+            ));
+        }
+        settings.name = Some(new.name.trim().to_owned());
+        settings.url = Some(new.url.trim().to_owned());
+        let target = settings.build().map_err(PlatformError::Invalid)?;
+        if self
+            .store
+            .watch_targets(&mission.id)
+            .await?
+            .iter()
+            .any(|existing| existing.name == target.name)
+        {
+            return Err(PlatformError::Conflict(format!(
+                "this mission already watches a target named {:?}",
+                target.name
+            )));
+        }
+        settings.name = None;
+        settings.url = None;
+        let row = crrt_store::WatchTarget {
+            id: new_id(),
+            mission_id: mission.id.clone(),
+            name: target.name.clone(),
+            url: target.url.to_string(),
+            settings: serde_json::to_string(&settings)
+                .map_err(|error| PlatformError::Invalid(error.to_string()))?,
+            created_by: actor.user.id.clone(),
+            created_at: now(),
+            removed_at: None,
+            baseline: None,
+            last: None,
+        };
+        let mut tx = self.store.begin().await?;
+        tx.insert_watch_target(&row).await?;
+        tx.append_audit(&audit(
+            Some(actor),
+            "watch.target.add",
+            "watch_target",
+            &row.id,
+            None,
+            Some(&json!({"mission_id": row.mission_id, "name": row.name, "url": row.url, "settings": settings})),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(view_of(row, Vec::new()))
+    }
+
+    /// Stops watching a site; its open alerts close.
+    pub async fn remove_watch_target(&self, actor: &Actor, target_id: &str) -> Result<()> {
+        let not_found = || PlatformError::NotFound(format!("watch target {target_id}"));
+        let row = self
+            .store
+            .watch_target(target_id)
+            .await?
+            .filter(|row| row.removed_at.is_none())
+            .ok_or_else(not_found)?;
+        self.watch_mission(actor, &row.mission_id, true)
+            .await
+            .map_err(|error| match error {
+                PlatformError::NotFound(_) => not_found(),
+                other => other,
+            })?;
+        let mut tx = self.store.begin().await?;
+        tx.remove_watch_target(&row.id, &now()).await?;
+        tx.append_audit(&audit(
+            Some(actor),
+            "watch.target.remove",
+            "watch_target",
+            &row.id,
+            Some(&json!({"name": row.name, "url": row.url})),
+            None,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The status board: every target of the mission with its last check
+    /// and open alerts.
+    pub async fn watch_board(
+        &self,
+        actor: &Actor,
+        mission_id: &str,
+    ) -> Result<Vec<WatchTargetView>> {
+        let mission = self.watch_mission(actor, mission_id, false).await?;
+        let mut open: BTreeMap<String, Vec<WatchAlertView>> = BTreeMap::new();
+        let rows = self.store.watch_targets(&mission.id).await?;
+        let names: BTreeMap<&str, &str> = rows
+            .iter()
+            .map(|row| (row.id.as_str(), row.name.as_str()))
+            .collect();
+        for alert in self.store.watch_alerts(&mission.id, false, 1000).await? {
+            let name = names
+                .get(alert.target_id.as_str())
+                .copied()
+                .unwrap_or_default()
+                .to_owned();
+            open.entry(alert.target_id.clone())
+                .or_default()
+                .push(alert_view(alert, name));
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let alerts = open.remove(&row.id).unwrap_or_default();
+                view_of(row, alerts)
+            })
+            .collect())
+    }
+
+    /// A mission's alerts, newest first: open ones, or all with `closed_too`.
+    pub async fn watch_alerts(
+        &self,
+        actor: &Actor,
+        mission_id: &str,
+        closed_too: bool,
+    ) -> Result<Vec<WatchAlertView>> {
+        let mission = self.watch_mission(actor, mission_id, false).await?;
+        let mut names = BTreeMap::new();
+        for row in self.store.watch_targets(&mission.id).await? {
+            names.insert(row.id, row.name);
+        }
+        let mut views = Vec::new();
+        for alert in self
+            .store
+            .watch_alerts(&mission.id, closed_too, 500)
+            .await?
+        {
+            let name = match names.get(&alert.target_id) {
+                Some(name) => name.clone(),
+                None => self
+                    .store
+                    .watch_target(&alert.target_id)
+                    .await?
+                    .map(|row| row.name)
+                    .unwrap_or_default(),
+            };
+            views.push(alert_view(alert, name));
+        }
+        Ok(views)
+    }
+
+    /// An alert's body or diff as stored; the download is audited.
+    pub async fn watch_alert_file(
+        &self,
+        actor: &Actor,
+        alert_id: &str,
+        which: AlertFile,
+    ) -> Result<(std::path::PathBuf, String)> {
+        let not_found = || PlatformError::NotFound(format!("watch alert {alert_id}"));
+        let alert = self
+            .store
+            .watch_alert(alert_id)
+            .await?
+            .ok_or_else(not_found)?;
+        self.watch_mission(actor, &alert.mission_id, false)
+            .await
+            .map_err(|_| not_found())?;
+        let sha256 = match which {
+            AlertFile::Body => alert.body_sha256.clone(),
+            AlertFile::Diff => alert.diff_sha256.clone(),
+        }
+        .ok_or_else(not_found)?;
+        let path = self.evidence_store()?.path_of(&sha256);
+        let mut tx = self.store.begin().await?;
+        tx.append_audit(&audit(
+            Some(actor),
+            "watch.alert.download",
+            "watch_alert",
+            &alert.id,
+            None,
+            Some(&json!({"file": if which == AlertFile::Body { "body" } else { "diff" }, "sha256": sha256})),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok((path, sha256))
+    }
+
+    /// Watches every target of every forming or active mission until `stop`,
+    /// reloading the list every `refresh` (added, changed and removed
+    /// targets take effect then).
+    pub async fn run_watch(&self, refresh: Duration, stop: impl std::future::Future<Output = ()>) {
+        let (sender, mut reports) = mpsc::unbounded_channel();
+        let mut watcher = Watcher::new(Phrases::bundled(), Arc::new(ChannelSink(sender)));
+        let mut reload = tokio::time::interval(refresh);
+        reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = reload.tick() => match self.store.active_watch_targets().await {
+                    Ok(rows) => watcher.sync(rows.iter().filter_map(|row| match target_of(row) {
+                        Ok(target) => {
+                            let baseline = row.baseline.as_deref().and_then(|text| serde_json::from_str::<Baseline>(text).ok());
+                            Some((row.id.clone(), target, baseline))
+                        }
+                        Err(error) => {
+                            tracing::warn!(target = %row.id, "watch target not usable: {error}");
+                            None
+                        }
+                    }).collect()),
+                    Err(error) => tracing::warn!("reading the watch targets: {error}"),
+                },
+                Some(report) = reports.recv() => self.record_report(report).await,
+            }
+        }
+        watcher.stop().await;
+        while let Ok(report) = reports.try_recv() {
+            self.record_report(report).await;
+        }
+    }
+
+    async fn record_report(&self, report: Report) {
+        let outcome = match report {
+            Report::Checked(id, check) => self
+                .store
+                .record_watch_check(&id, &check)
+                .await
+                .map_err(PlatformError::from),
+            Report::Learnt(id, baseline) => self.save_baseline(&id, &baseline).await,
+            Report::Alert(id, event) => self.record_alert(&id, *event).await,
+        };
+        if let Err(error) = outcome {
+            tracing::warn!("recording a watch result: {error}");
+        }
+    }
+
+    async fn save_baseline(&self, id: &str, baseline: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.set_watch_baseline(id, baseline).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_alert(&self, target_id: &str, event: AlertEvent) -> Result<()> {
+        let Some(target) = self.store.watch_target(target_id).await? else {
+            return Ok(());
+        };
+        let at = fixed(&event.time);
+        let mut tx = self.store.begin().await?;
+        match event.event {
+            Change::Open => {
+                let evidence = event.evidence.as_ref();
+                let keep = |bytes: &[u8]| -> Result<Option<String>> {
+                    match &self.evidence {
+                        Some(store) if !bytes.is_empty() => store.keep_bytes(bytes).map(Some),
+                        _ => Ok(None),
+                    }
+                };
+                let body_sha256 = match evidence {
+                    Some(evidence) if evidence.status.is_some() => keep(&evidence.body)?,
+                    _ => None,
+                };
+                let diff_sha256 = match evidence.and_then(|evidence| evidence.diff.as_deref()) {
+                    Some(diff) => keep(diff.as_bytes())?,
+                    None => None,
+                };
+                let mut facts = serde_json::to_value(evidence).unwrap_or(Value::Null);
+                if let Some(object) = facts.as_object_mut() {
+                    object.insert("reasons".into(), json!(event.reasons));
+                }
+                let alert = crrt_store::WatchAlert {
+                    id: new_id(),
+                    target_id: target.id.clone(),
+                    mission_id: target.mission_id.clone(),
+                    kind: event.kind.to_string(),
+                    summary: event.summary.clone(),
+                    flapping: event.flapping,
+                    opened_at: at,
+                    closed_at: None,
+                    facts: facts.to_string(),
+                    body_sha256,
+                    diff_sha256,
+                };
+                if tx.open_watch_alert(&alert).await? {
+                    tx.append_audit(&audit(
+                        None,
+                        "watch.alert.open",
+                        "watch_alert",
+                        &alert.id,
+                        None,
+                        Some(&json!({"target": target.name, "kind": alert.kind, "summary": alert.summary,
+                                     "body_sha256": alert.body_sha256})),
+                    ))
+                    .await?;
+                }
+            }
+            Change::Close => {
+                if let Some(id) = tx
+                    .close_watch_alert(&target.id, &event.kind.to_string(), &at)
+                    .await?
+                {
+                    tx.append_audit(&audit(
+                        None,
+                        "watch.alert.close",
+                        "watch_alert",
+                        &id,
+                        None,
+                        Some(&json!({"target": target.name, "kind": event.kind})),
+                    ))
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl crate::EvidenceStore {
+    /// Keeps bytes under their SHA-256 (once, whatever how often they come).
+    pub fn keep_bytes(&self, bytes: &[u8]) -> Result<String> {
+        use std::io::Write;
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let target = self.path_of(&sha256);
+        if target.exists() {
+            return Ok(sha256);
+        }
+        let io =
+            |error: std::io::Error| PlatformError::Io(format!("keeping watch evidence: {error}"));
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let mut file = tempfile::NamedTempFile::new_in(self.incoming_dir()).map_err(io)?;
+        file.write_all(bytes).map_err(io)?;
+        file.as_file_mut().sync_all().map_err(io)?;
+        file.persist(&target).map_err(|error| io(error.error))?;
+        Ok(sha256)
+    }
+}
+
+/// The store's fixed-width UTC form.
+fn fixed(time: &jiff::Timestamp) -> String {
+    time.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn view_of(row: crrt_store::WatchTarget, open_alerts: Vec<WatchAlertView>) -> WatchTargetView {
+    let state = if !open_alerts.is_empty() {
+        "alert"
+    } else if row.last.is_some() {
+        "up"
+    } else {
+        "unchecked"
+    };
+    let last = row.last.clone();
+    WatchTargetView {
+        state: state.into(),
+        id: row.id,
+        mission_id: row.mission_id,
+        name: row.name,
+        url: row.url,
+        settings: serde_json::from_str(&row.settings).unwrap_or(Value::Null),
+        created_at: row.created_at,
+        last_check_at: last.as_ref().map(|check| check.at.clone()),
+        last_result: last.as_ref().map(|check| check.result.clone()),
+        latency_ms: last.as_ref().and_then(|check| check.latency_ms),
+        p50_ms: last.as_ref().and_then(|check| check.p50_ms),
+        p95_ms: last.as_ref().and_then(|check| check.p95_ms),
+        open_alerts,
+    }
+}
+
+fn alert_view(alert: crrt_store::WatchAlert, target_name: String) -> WatchAlertView {
+    WatchAlertView {
+        facts: serde_json::from_str(&alert.facts).unwrap_or(Value::Null),
+        id: alert.id,
+        target_id: alert.target_id,
+        target_name,
+        kind: alert.kind,
+        summary: alert.summary,
+        flapping: alert.flapping,
+        opened_at: alert.opened_at,
+        closed_at: alert.closed_at,
+        body_sha256: alert.body_sha256,
+        diff_sha256: alert.diff_sha256,
+    }
+}

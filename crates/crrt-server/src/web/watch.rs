@@ -1,0 +1,229 @@
+//! A mission's website watch: the status board of its targets (state, last
+//! check, latency, open alerts with their evidence), adding and removing
+//! targets, and the recent alerts. The board refreshes itself (app.js).
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use crrt_platform::policy::Action;
+use crrt_platform::{NewWatchTarget, PlatformError};
+use maud::html;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::layout::{badge, csrf, empty, maybe_time, page, time};
+use super::{Ctx, Form, NoFields, done};
+use crate::AppState;
+
+pub(crate) async fn board(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Response {
+    let platform = &state.platform;
+    let loaded = async {
+        let view = platform.mission(&ctx.actor, &id).await?;
+        let board = platform.watch_board(&ctx.actor, &id).await?;
+        let history = platform.watch_alerts(&ctx.actor, &id, true).await?;
+        Ok::<_, PlatformError>((view, board, history))
+    };
+    let (view, board, history) = match loaded.await {
+        Ok(all) => all,
+        Err(error) => return ctx.fail(error),
+    };
+    let mission = &view.mission;
+    let member = view.team.iter().any(|user| user.id == ctx.actor.user.id);
+    let work = ctx.may(Action::WorkOnMission { mission, member });
+    let live = matches!(mission.status.as_str(), "forming" | "active");
+    let n_alerting = board
+        .iter()
+        .filter(|target| target.state == "alert")
+        .count();
+    let body = html! {
+        h1 { "Website watch" }
+        p.muted {
+            (board.len()) " target" @if board.len() != 1 { "s" } " · " (n_alerting) " with open alerts · "
+            @if live { "checked while the mission is forming or active; this page refreshes every 30 s" }
+            @else { "not checked: the mission is " (mission.status) }
+        }
+        section data-refresh="30" {
+            @if board.is_empty() { (empty("No websites watched yet.")) } @else {
+                table.board {
+                    thead { tr { th { "Target" } th { "State" } th { "Last check" } th { "Result" } th { "Latency" } th { "p50 / p95" } th { "Open alerts" } @if work { th { span.visually-hidden { "Actions" } } } } }
+                    tbody { @for target in &board {
+                        tr {
+                            td { strong { (target.name) } br; code { (target.url) } }
+                            td { (badge("state", &target.state)) }
+                            td { (maybe_time(target.last_check_at.as_deref())) }
+                            td { (target.last_result.as_deref().unwrap_or("—")) }
+                            td { (millis(target.latency_ms)) }
+                            td { (millis(target.p50_ms)) " / " (millis(target.p95_ms)) }
+                            td {
+                                @if target.open_alerts.is_empty() { "—" }
+                                ul.plain { @for alert in &target.open_alerts {
+                                    li {
+                                        (badge("kind", &alert.kind)) " " (alert.summary)
+                                        @if alert.flapping { " " (badge("state", "flapping")) }
+                                        " · since " (time(&alert.opened_at))
+                                        @if alert.body_sha256.is_some() { " · " a href={ "/api/v1/watch/alerts/" (alert.id) "/body" } download { "page as fetched" } }
+                                        @if alert.diff_sha256.is_some() { " · " a href={ "/api/v1/watch/alerts/" (alert.id) "/diff" } download { "diff" } }
+                                    }
+                                } }
+                            }
+                            @if work { td {
+                                form.inline method="post" action={ "/watch/targets/" (target.id) "/remove" } data-confirm={ "Stop watching " (target.name) "?" } {
+                                    (csrf(&ctx)) button type="submit" { "Stop watching" }
+                                }
+                            } }
+                        }
+                    } }
+                }
+            }
+        }
+        @if work {
+            section.card {
+                h2 { "Watch a website" }
+                form.stack method="post" action={ "/missions/" (mission.id) "/watch" } {
+                    (csrf(&ctx))
+                    label for="watch-name" { "Name" }
+                    input #watch-name name="name" required maxlength="200" placeholder="mfa";
+                    label for="watch-url" { "Address" }
+                    input #watch-url name="url" type="url" required placeholder="https://mfa.gov.ua/";
+                    label for="watch-interval" { "Check every" }
+                    select #watch-interval name="interval" {
+                        @for (value, label) in [("30s", "30 seconds"), ("60s", "minute"), ("5m", "5 minutes"), ("15m", "15 minutes")] {
+                            option value=(value) selected[value == "60s"] { (label) }
+                        }
+                    }
+                    label for="watch-must" { "Text that must appear (optional)" }
+                    input #watch-must name="must_contain" maxlength="200" placeholder="Міністерство закордонних справ";
+                    label for="watch-must-not" { "Text that must not appear (optional)" }
+                    input #watch-must-not name="must_not_contain" maxlength="200" placeholder="hacked by";
+                    fieldset {
+                        legend { "DNS records to watch for changes" }
+                        @for kind in ["A", "AAAA", "NS", "MX"] {
+                            label.check { input type="checkbox" name={ "dns_" (kind.to_ascii_lowercase()) } value="true" checked[kind == "A" || kind == "NS"]; " " (kind) }
+                        }
+                    }
+                    button.primary type="submit" { "Start watching" }
+                }
+            }
+        }
+        section {
+            h2 { "Alerts" }
+            @if history.is_empty() { (empty("No alerts.")) } @else {
+                table {
+                    thead { tr { th { "Target" } th { "Kind" } th { "What" } th { "Opened" } th { "Closed" } } }
+                    tbody { @for alert in history.iter().take(100) {
+                        tr {
+                            td { (alert.target_name) }
+                            td { (badge("kind", &alert.kind)) }
+                            td { (alert.summary) }
+                            td { (time(&alert.opened_at)) }
+                            td { (maybe_time(alert.closed_at.as_deref())) }
+                        }
+                    } }
+                }
+            }
+        }
+    };
+    page(
+        &ctx,
+        "Website watch",
+        &[
+            ("Missions", "/missions".into()),
+            (&mission.title, format!("/missions/{}", mission.id)),
+        ],
+        body,
+    )
+}
+
+fn millis(value: Option<i64>) -> String {
+    value.map_or_else(|| "—".into(), |ms| format!("{ms} ms"))
+}
+
+/// The add form; one checkbox per DNS record type.
+#[derive(Deserialize)]
+pub(crate) struct TargetForm {
+    name: String,
+    url: String,
+    interval: String,
+    #[serde(default)]
+    must_contain: String,
+    #[serde(default)]
+    must_not_contain: String,
+    dns_a: Option<String>,
+    dns_aaaa: Option<String>,
+    dns_ns: Option<String>,
+    dns_mx: Option<String>,
+}
+
+pub(crate) async fn add(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(ctx, form): Form<TargetForm>,
+) -> Response {
+    let mut settings = json!({"interval": form.interval});
+    let mut put = |key: &str, value: Value| {
+        if let Some(object) = settings.as_object_mut() {
+            object.insert(key.into(), value);
+        }
+    };
+    if !form.must_contain.trim().is_empty() {
+        put("must_contain", json!([form.must_contain.trim()]));
+    }
+    if !form.must_not_contain.trim().is_empty() {
+        put("must_not_contain", json!([form.must_not_contain.trim()]));
+    }
+    let dns: Vec<&str> = [
+        ("A", &form.dns_a),
+        ("AAAA", &form.dns_aaaa),
+        ("NS", &form.dns_ns),
+        ("MX", &form.dns_mx),
+    ]
+    .into_iter()
+    .filter(|(_, ticked)| ticked.is_some())
+    .map(|(kind, _)| kind)
+    .collect();
+    if !dns.is_empty() {
+        put("dns", json!(dns));
+    }
+    let new = NewWatchTarget {
+        name: form.name,
+        url: form.url,
+        settings,
+    };
+    let outcome = state
+        .platform
+        .add_watch_target(&ctx.actor, &id, new)
+        .await
+        .map(|target| {
+            format!(
+                "Watching {}: the first check runs within seconds.",
+                target.name
+            )
+        });
+    done(&format!("/missions/{id}/watch"), outcome)
+}
+
+pub(crate) async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(ctx, NoFields {}): Form<NoFields>,
+) -> Response {
+    let mission = match state.platform.store().watch_target(&id).await {
+        Ok(Some(target)) => target.mission_id,
+        Ok(None) => {
+            return done(
+                "/missions",
+                Err(PlatformError::NotFound(format!("watch target {id}"))),
+            );
+        }
+        Err(error) => return done("/missions", Err(error.into())),
+    };
+    let outcome = state
+        .platform
+        .remove_watch_target(&ctx.actor, &id)
+        .await
+        .map(|()| "No longer watched.".to_owned());
+    done(&format!("/missions/{mission}/watch"), outcome)
+}

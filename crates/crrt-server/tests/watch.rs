@@ -1,0 +1,305 @@
+//! A mission's website watch over real HTTP: the team adds the ministry's
+//! site, `run_watch` checks it, the site is defaced, and the alert appears on
+//! the mission's status board with the page as fetched and the diff, only
+//! for those who may read the mission.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use crrt_store::testing::backends;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const MINISTRY: &str = "<html><head><title>Ministry of Foreign Affairs</title></head><body>\
+    <h1>Ministry of Foreign Affairs</h1><p>Statement of the Ministry on the situation at the border.</p>\
+    <p>Consular services. Embassies abroad. Press centre.</p></body></html>";
+const DEFACED: &str = "<html><body><h1>Українець!</h1><p>Всі ваші особисті дані були завантажені в загальну мережу. \
+    Бійтеся і чекайте гіршого.</p></body></html>";
+
+/// The ministry's site on loopback; its page can be swapped.
+async fn site() -> (String, Arc<Mutex<&'static str>>) {
+    let page = Arc::new(Mutex::new(MINISTRY));
+    let served = page.clone();
+    let app = axum::Router::new().fallback(move || {
+        let served = served.clone();
+        async move { axum::response::Html(*served.lock().expect("page")) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    (url, page)
+}
+
+/// Polls the board until `done` holds for the first target (at most 40 s).
+async fn board_until(fixture: &Fixture, mission: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..400 {
+        let (status, board) = fixture
+            .call(
+                "coordinator",
+                Method::GET,
+                &format!("/api/v1/missions/{mission}/watch"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{board}");
+        if board[0].is_object() && done(&board[0]) {
+            return board[0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the board never got there");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_defaced_ministry_site_alerts_the_mission_with_its_evidence() {
+    // Both databases at once: each scenario waits on the watch's schedule.
+    let runs = backends()
+        .into_iter()
+        .map(|backend| tokio::spawn(defacement_scenario(backend)));
+    for run in runs.collect::<Vec<_>>() {
+        run.await.expect("scenario");
+    }
+}
+
+async fn defacement_scenario(backend: &'static str) {
+    let fixture = Fixture::start(backend).await;
+    let mission = fixture.mission().await.id;
+    let (url, page) = site().await;
+    let watcher = fixture.platform.clone();
+    tokio::spawn(async move {
+        watcher
+            .run_watch(Duration::from_millis(200), std::future::pending())
+            .await
+    });
+    let path = format!("/api/v1/missions/{mission}/watch");
+    let target = json!({"name": "mfa", "url": url, "settings": {"interval": "10s", "must_contain": ["Ministry"]}});
+
+    // Who may add: the team; the victim and outsiders may not.
+    for (role, expected) in [
+        ("anonymous", StatusCode::UNAUTHORIZED),
+        ("partner", StatusCode::NOT_FOUND),
+        ("other_requester", StatusCode::NOT_FOUND),
+        ("responder", StatusCode::NOT_FOUND),
+        ("requester", StatusCode::FORBIDDEN),
+    ] {
+        let (status, body) = fixture
+            .call(role, Method::POST, &path, Some(target.clone()))
+            .await;
+        assert_eq!(status, expected, "{backend} {role}: {body}");
+    }
+    // Bad settings are named and change nothing.
+    for (settings, expected) in [
+        (json!({"interval": "1s"}), "under the minimum of 10s"),
+        (json!({"ca_file": "/etc/passwd"}), "ca_file"),
+        (json!({"similarity": 7}), "between 0 and 1"),
+        (json!({"colour": "red"}), "unknown field `colour`"),
+    ] {
+        let (status, body) = fixture
+            .call(
+                "coordinator",
+                Method::POST,
+                &path,
+                Some(json!({"name": "x", "url": url, "settings": settings})),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{backend}: {body}"
+        );
+        assert!(
+            body.to_string().contains(expected),
+            "{backend}: {body} lacks {expected}"
+        );
+    }
+    let (status, added) = fixture
+        .call("coordinator", Method::POST, &path, Some(target.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{backend}: {added}");
+    let (status, _) = fixture
+        .call("coordinator", Method::POST, &path, Some(target.clone()))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "{backend}: one name per mission"
+    );
+
+    // The first check is the baseline; then the site is defaced.
+    let up = board_until(&fixture, &mission, |target| target["state"] == "up").await;
+    assert_eq!(up["last_result"], "up", "{backend}: {up}");
+    *page.lock().expect("page") = DEFACED;
+    let alerting = board_until(&fixture, &mission, |target| {
+        target["open_alerts"]
+            .as_array()
+            .is_some_and(|alerts| alerts.iter().any(|alert| alert["kind"] == "defacement"))
+    })
+    .await;
+    assert_eq!(alerting["state"], "alert");
+    let alerts = alerting["open_alerts"].as_array().expect("alerts");
+    let kinds: Vec<&str> = alerts
+        .iter()
+        .filter_map(|alert| alert["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"content"),
+        "{backend}: must_contain also failed: {kinds:?}"
+    );
+    let defacement = alerts
+        .iter()
+        .find(|alert| alert["kind"] == "defacement")
+        .expect("defacement");
+    assert!(
+        defacement["summary"]
+            .as_str()
+            .is_some_and(|summary| summary.contains("бійтеся і чекайте гіршого")),
+        "{defacement}"
+    );
+    assert_eq!(defacement["facts"]["status"], 200);
+
+    // The evidence: the body exactly as fetched, hashed; the diff.
+    let alert_id = defacement["id"].as_str().expect("id");
+    let response = fixture
+        .client
+        .get(format!(
+            "{}/api/v1/watch/alerts/{alert_id}/body",
+            fixture.base
+        ))
+        .bearer_auth(&fixture.tokens["requester"])
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{backend}: the victim institution reads its own site's alert"
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/octet-stream",
+        "a defaced page is never rendered"
+    );
+    let sha256 = response.headers()["x-content-sha256"]
+        .to_str()
+        .expect("hash")
+        .to_owned();
+    let body = response.bytes().await.expect("body");
+    assert_eq!(&body[..], DEFACED.as_bytes());
+    use sha2::Digest;
+    assert_eq!(hex::encode(sha2::Sha256::digest(&body)), sha256);
+    assert_eq!(defacement["body_sha256"], sha256.as_str());
+    let (status, diff) = fixture
+        .call(
+            "coordinator",
+            Method::GET,
+            &format!("/api/v1/watch/alerts/{alert_id}/diff"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let diff = diff.as_str().expect("text");
+    assert!(
+        diff.contains("-Ministry of Foreign Affairs") && diff.contains("+Українець!"),
+        "{diff}"
+    );
+
+    // Outsiders see nothing of it.
+    for role in ["other_requester", "partner", "responder"] {
+        let (status, _) = fixture.call(role, Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{backend} {role} board");
+        let (status, _) = fixture
+            .call(
+                role,
+                Method::GET,
+                &format!("/api/v1/watch/alerts/{alert_id}/body"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{backend} {role} body");
+    }
+    let (status, board) = fixture.call("requester", Method::GET, &path, None).await;
+    assert_eq!(
+        (status, board[0]["state"].as_str()),
+        (StatusCode::OK, Some("alert")),
+        "{backend}"
+    );
+
+    // The baseline survives a restart; the audit trail holds the alert.
+    let stored = fixture
+        .platform
+        .store()
+        .watch_target(added["id"].as_str().expect("id"))
+        .await
+        .expect("read")
+        .expect("row");
+    assert!(
+        stored
+            .baseline
+            .as_deref()
+            .is_some_and(|baseline| baseline.contains("Ministry")),
+        "{backend}"
+    );
+    let trail = fixture
+        .platform
+        .store()
+        .audit_events(0, 1000)
+        .await
+        .expect("audit");
+    assert!(
+        trail.iter().any(|event| event.action == "watch.alert.open"),
+        "{backend}"
+    );
+    assert!(
+        matches!(
+            fixture.platform.verify_audit().await.expect("verify"),
+            crrt_platform::AuditVerification::Intact { .. }
+        ),
+        "{backend}"
+    );
+
+    // Removing the target closes its alerts; the history stays.
+    let (status, _) = fixture
+        .call(
+            "requester",
+            Method::DELETE,
+            &format!(
+                "/api/v1/watch/targets/{}",
+                added["id"].as_str().expect("id")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{backend}");
+    let (status, _) = fixture
+        .call(
+            "coordinator",
+            Method::DELETE,
+            &format!(
+                "/api/v1/watch/targets/{}",
+                added["id"].as_str().expect("id")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{backend}");
+    let (_, board) = fixture.call("coordinator", Method::GET, &path, None).await;
+    assert_eq!(board, json!([]));
+    let (_, history) = fixture
+        .call(
+            "coordinator",
+            Method::GET,
+            &format!("{path}/alerts?all=true"),
+            None,
+        )
+        .await;
+    let history = history.as_array().expect("alerts");
+    assert!(
+        !history.is_empty() && history.iter().all(|alert| alert["closed_at"].is_string()),
+        "{backend}: {history:?}"
+    );
+}
