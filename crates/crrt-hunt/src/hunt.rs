@@ -14,6 +14,7 @@ use crate::record::{EventView, Record};
 use crate::route::Renames;
 use crate::rules::RuleSet;
 use crate::source::{self, Evidence, Format, ReadContext, ReadLimits, RecordSink};
+use crate::traffic::{TrafficCounter, TrafficReport};
 
 /// Only events inside `[from, to]` are hunted. Events without a time are
 /// left out when a bound is set: nothing says they fall inside it.
@@ -92,6 +93,9 @@ pub struct HuntReport {
     /// In time order (then file, record and rule), so two runs are identical.
     pub findings: Vec<Finding>,
     pub stats: HuntStats,
+    /// Per site of the web access logs: top talkers and traffic spikes
+    /// (each spike is also a `traffic:` finding).
+    pub traffic: Vec<TrafficReport>,
 }
 
 /// Hunts evidence with a rule set.
@@ -160,6 +164,7 @@ impl<'r> Hunter<'r> {
             correlation_feed: Mutex::new(Vec::new()),
             stats: Mutex::new(HuntStats::default()),
             outside_window: AtomicU64::new(0),
+            traffic: TrafficCounter::default(),
         };
         let ctx = ReadContext {
             sink: &collector,
@@ -177,8 +182,10 @@ impl<'r> Hunter<'r> {
             correlation_feed,
             stats,
             outside_window,
+            traffic,
             ..
         } = collector;
+        let (traffic, traffic_findings) = traffic.finish();
         let mut findings = findings.into_inner().unwrap_or_else(|e| e.into_inner());
         let mut stats = stats.into_inner().unwrap_or_else(|e| e.into_inner());
         stats.records_read = progress.records.load(Ordering::Relaxed);
@@ -187,6 +194,7 @@ impl<'r> Hunter<'r> {
             .into_inner()
             .unwrap_or_else(|e| e.into_inner());
         findings.extend(self.correlate(feed));
+        findings.extend(traffic_findings);
 
         findings.par_sort_by(|a, b| {
             (
@@ -210,7 +218,11 @@ impl<'r> Hunter<'r> {
         stats.unsupported.sort();
         stats.damaged.sort_by(|a, b| a.evidence.cmp(&b.evidence));
         stats.failed.sort_by(|a, b| a.evidence.cmp(&b.evidence));
-        HuntReport { findings, stats }
+        HuntReport {
+            findings,
+            stats,
+            traffic,
+        }
     }
 
     /// Replays, in time order, the events that matched rules referenced by
@@ -271,6 +283,7 @@ struct Collector<'a> {
     correlation_feed: Mutex<Vec<CorrelationItem>>,
     stats: Mutex<HuntStats>,
     outside_window: AtomicU64,
+    traffic: TrafficCounter,
 }
 
 impl Collector<'_> {
@@ -288,6 +301,10 @@ impl RecordSink for Collector<'_> {
         if self.progress.is_cancelled() {
             return;
         }
+        self.traffic.add(
+            evidence,
+            records.iter().filter(|r| self.window.contains(r.timestamp)),
+        );
         let mut found = Vec::new();
         let mut correlated = Vec::new();
         let mut n_outside = 0;

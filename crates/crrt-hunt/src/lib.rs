@@ -38,6 +38,7 @@ mod route;
 mod rules;
 mod source;
 mod time;
+mod traffic;
 mod windows;
 
 pub use error::HuntError;
@@ -50,3 +51,4 @@ pub use rsigma_parser::{Level, Status};
 pub use rules::{Diagnostic, RuleCounts, RuleLoader, RuleSelection, RuleSet};
 pub use source::{Evidence, Format, ReadLimits, detect, discover};
 pub use time::{format_timestamp, parse_timestamp};
+pub use traffic::{Spike, TrafficReport, Verdict};

@@ -298,6 +298,9 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
         };
         writeln!(out, "  hosts       {}{more}", shown.join(", "))?;
     }
+    for site in &s.report.traffic {
+        print_traffic(out, site)?;
+    }
     let seconds = s.hunt_time.as_secs_f64();
     let rate = if seconds > 0.0 {
         stats.records_read as f64 / seconds
@@ -324,6 +327,45 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
             "  damaged     {}: {} skipped ({})",
             problem.evidence, problem.skipped, problem.detail
         )?;
+    }
+    Ok(())
+}
+
+/// One site's web traffic: volume, top talkers, and each spike with its verdict.
+fn print_traffic(out: &mut dyn Write, site: &crrt_hunt::TrafficReport) -> Result<()> {
+    let name = if site.host.is_empty() {
+        "web access logs".to_owned()
+    } else {
+        site.host.clone()
+    };
+    writeln!(
+        out,
+        "  traffic     {name}: {} requests, {} to {}, usually {} a minute",
+        site.requests,
+        crrt_hunt::format_timestamp(site.first),
+        crrt_hunt::format_timestamp(site.last),
+        site.median_per_minute
+    )?;
+    let talkers: Vec<String> = site
+        .top_sources
+        .iter()
+        .take(5)
+        .map(|(source, n)| format!("{source} ({n})"))
+        .collect();
+    writeln!(out, "  talkers     {}", talkers.join(", "))?;
+    for spike in &site.spikes {
+        writeln!(
+            out,
+            "  spike       {} to {}: {} ({} requests, peak {} a minute)",
+            crrt_hunt::format_timestamp(spike.start),
+            crrt_hunt::format_timestamp(spike.end),
+            spike.verdict.as_str(),
+            spike.requests,
+            spike.peak_per_minute
+        )?;
+        for reason in &spike.reasons {
+            writeln!(out, "                {}", truncate(reason, 100))?;
+        }
     }
     Ok(())
 }
