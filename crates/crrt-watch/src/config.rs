@@ -91,6 +91,14 @@ impl Target {
 pub struct Config {
     pub targets: Vec<Target>,
     pub webhooks: Vec<Webhook>,
+    pub email: Option<Email>,
+}
+
+/// Alert e-mail: the server, the sender and the recipients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Email {
+    pub smtp: crate::SmtpSettings,
+    pub to: Vec<String>,
 }
 
 /// Where alerts are posted as signed JSON.
@@ -140,7 +148,36 @@ impl FromStr for Config {
                     .map_err(|message| Error::Config(format!("webhook {}: {message}", index + 1)))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Config { targets, webhooks })
+        let email = match &file.email {
+            None => None,
+            Some(fields) => {
+                if fields.to.is_empty() {
+                    return Err(Error::Config(
+                        "email: `to` needs at least one address".into(),
+                    ));
+                }
+                crate::notify::parse_recipients(&fields.to)
+                    .map_err(|error| Error::Config(format!("email: {error}")))?;
+                if !(fields.smtp.starts_with("smtp://") || fields.smtp.starts_with("smtps://")) {
+                    return Err(Error::Config(format!(
+                        "email: smtp {:?} must start with smtps:// or smtp://",
+                        fields.smtp.split('@').next_back().unwrap_or_default()
+                    )));
+                }
+                Some(Email {
+                    smtp: crate::SmtpSettings {
+                        url: fields.smtp.clone(),
+                        from: fields.from.clone(),
+                    },
+                    to: fields.to.clone(),
+                })
+            }
+        };
+        Ok(Config {
+            targets,
+            webhooks,
+            email,
+        })
     }
 }
 
@@ -180,6 +217,15 @@ struct FileShape {
     target: Vec<TargetSettings>,
     #[serde(default)]
     webhook: Vec<WebhookFields>,
+    email: Option<EmailFields>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailFields {
+    smtp: String,
+    from: String,
+    to: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

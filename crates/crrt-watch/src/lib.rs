@@ -34,11 +34,13 @@ mod monitor;
 pub mod notify;
 mod run;
 
-pub use config::{Config, MIN_INTERVAL, StatusList, Target, TargetSettings, Webhook, duration};
+pub use config::{
+    Config, Email, MIN_INTERVAL, StatusList, Target, TargetSettings, Webhook, duration,
+};
 pub use content::Phrases;
 pub use fetch::{Certificate, FetchFailure, Fetched, Fetcher, Observation};
 pub use monitor::{AlertEvent, AlertKind, Baseline, Change, Evidence, Monitor};
-pub use notify::Notifier;
+pub use notify::{Mailer, Notifier, SmtpSettings};
 pub use run::{Sink, Watcher, check_once, watch};
 
 use std::path::PathBuf;

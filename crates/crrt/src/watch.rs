@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use crrt_watch::{AlertEvent, Change, Config, Monitor, Notifier, Observation, Phrases, Sink};
+use crrt_watch::{
+    AlertEvent, Change, Config, Mailer, Monitor, Notifier, Observation, Phrases, Sink,
+};
 use sha2::{Digest, Sha256};
 
 /// Watch websites for outages, floods, defacement, certificate and DNS changes.
@@ -34,6 +36,11 @@ use sha2::{Digest, Sha256};
 ///     [[webhook]]                 # optional: alerts POSTed as signed JSON
 ///     url = "https://hooks.example/crrt"
 ///     secret = "at least sixteen characters"
+///
+///     [email]                     # optional: alerts by e-mail
+///     smtp = "smtps://user:password@mail.example"   # or smtp://host:587?tls=required
+///     from = "CRRT watch <watch@cert.example>"
+///     to = ["duty@cert.example"]
 ///
 /// The first good look at each site is its baseline. An alert opens after
 /// two failed checks in a row (the second comes 5 s after the first) and
@@ -97,10 +104,15 @@ pub fn run(args: WatchArgs) -> Result<ExitCode> {
     }
     runtime.block_on(async move {
         let notifier = Notifier::start(&config.webhooks)?;
+        let mail = match &config.email {
+            Some(email) => Some((Mailer::start(&email.smtp)?, crrt_watch::notify::parse_recipients(&email.to)?)),
+            None => None,
+        };
         let sink = Arc::new(Printer {
             format: args.format,
             evidence: args.evidence.clone(),
             notifier,
+            mail,
             out: Mutex::new(()),
             lateness: Lateness::default(),
         });
@@ -111,7 +123,7 @@ pub fn run(args: WatchArgs) -> Result<ExitCode> {
             .min()
             .unwrap_or_default();
         eprintln!(
-            "watching {} target{} (first checks spread over {}s); {}; {} webhook{}; Ctrl-C to stop",
+            "watching {} target{} (first checks spread over {}s); {}; {} webhook{}; {}; Ctrl-C to stop",
             config.targets.len(),
             plural(config.targets.len()),
             shortest.as_secs(),
@@ -121,6 +133,10 @@ pub fn run(args: WatchArgs) -> Result<ExitCode> {
             },
             config.webhooks.len(),
             plural(config.webhooks.len()),
+            match &config.email {
+                Some(email) => format!("e-mail to {}", email.to.join(", ")),
+                None => "no e-mail".into(),
+            },
         );
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -154,6 +170,7 @@ struct Printer {
     format: WatchFormat,
     evidence: Option<PathBuf>,
     notifier: Notifier,
+    mail: Option<(Mailer, Vec<lettre::message::Mailbox>)>,
     /// Lines from many tasks must not interleave.
     out: Mutex<()>,
     lateness: Lateness,
@@ -234,6 +251,9 @@ impl Sink for Printer {
                 }
             });
         self.notifier.send(&event);
+        if let Some((mailer, to)) = &self.mail {
+            mailer.send(&event, to);
+        }
         let line = match self.format {
             WatchFormat::Jsonl => {
                 let mut value = serde_json::to_value(&event).unwrap_or_default();
