@@ -55,7 +55,10 @@ pub use missions::{
 pub use model::{Actor, NewOrg, OrgKind, Role, Skill, Tlp, UserView};
 pub use requests::{Decision, NewRequest, RequestStatus, Urgency};
 pub use rulepacks::{RulePack, RuleProblem};
-pub use watch::{AlertFile, NewWatchTarget, WatchAlertView, WatchTargetView};
+pub use watch::{
+    AlertFile, NewWatchTarget, WatchAlertView, WatchNotificationSettings, WatchNotificationView,
+    WatchOptions, WatchTargetView,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {

@@ -73,6 +73,39 @@ pub struct WatchAlertView {
     pub diff_sha256: Option<String>,
 }
 
+/// Where a mission's alerts go: a webhook (JSON signed with HMAC-SHA256 in
+/// `X-CRRT-Signature-256`) and e-mail addresses (through the server's SMTP
+/// relay, `crrt serve --smtp`).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WatchNotificationSettings {
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// At least 16 characters; empty keeps the one set before for the same URL.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    #[serde(default)]
+    pub emails: Vec<String>,
+}
+
+/// The settings as shown: the secret never leaves the server.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WatchNotificationView {
+    pub webhook_url: Option<String>,
+    pub webhook_secret_set: bool,
+    pub emails: Vec<String>,
+    pub updated_at: Option<String>,
+}
+
+/// How the platform's watch runs.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// Reload the targets this often.
+    pub refresh: Duration,
+    /// The SMTP relay for alert e-mail, if any.
+    pub smtp: Option<crrt_watch::SmtpSettings>,
+}
+
 /// Which stored file of an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertFile {
@@ -364,13 +397,118 @@ impl Platform {
         Ok((path, sha256))
     }
 
+    /// Where the mission's alerts are sent (for those who may read it).
+    pub async fn watch_notifications(
+        &self,
+        actor: &Actor,
+        mission_id: &str,
+    ) -> Result<WatchNotificationView> {
+        let mission = self.watch_mission(actor, mission_id, false).await?;
+        let stored = self.store.watch_notifications(&mission.id).await?;
+        Ok(WatchNotificationView {
+            webhook_url: stored.as_ref().and_then(|n| n.webhook_url.clone()),
+            webhook_secret_set: stored.as_ref().is_some_and(|n| n.webhook_secret.is_some()),
+            emails: stored
+                .as_ref()
+                .map(|n| n.emails.clone())
+                .unwrap_or_default(),
+            updated_at: stored.map(|n| n.updated_at),
+        })
+    }
+
+    /// Sets where the mission's alerts are sent; the team only.
+    pub async fn set_watch_notifications(
+        &self,
+        actor: &Actor,
+        mission_id: &str,
+        settings: WatchNotificationSettings,
+    ) -> Result<WatchNotificationView> {
+        let mission = self.watch_mission(actor, mission_id, true).await?;
+        let before = self.store.watch_notifications(&mission.id).await?;
+        let url = settings
+            .webhook_url
+            .map(|url| url.trim().to_owned())
+            .filter(|url| !url.is_empty());
+        let given = settings
+            .webhook_secret
+            .map(|secret| secret.trim().to_owned())
+            .filter(|secret| !secret.is_empty());
+        let secret = match (&url, given) {
+            (None, _) => None,
+            (Some(_), Some(secret)) => Some(secret),
+            // The same URL keeps its secret when none is given again.
+            (Some(url), None) => before
+                .as_ref()
+                .filter(|b| b.webhook_url.as_deref() == Some(url.as_str()))
+                .and_then(|b| b.webhook_secret.clone()),
+        };
+        if let Some(url) = &url {
+            let secret = secret.as_deref().unwrap_or_default();
+            url::Url::parse(url)
+                .ok()
+                .filter(|parsed| {
+                    matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some()
+                })
+                .ok_or_else(|| {
+                    PlatformError::Invalid(format!(
+                        "webhook_url {url:?}: an http:// or https:// address is needed"
+                    ))
+                })?;
+            if secret.chars().count() < 16 {
+                return Err(PlatformError::Invalid(
+                    "webhook_secret: a webhook needs a secret of at least 16 characters (the receiver checks signatures with it)".into(),
+                ));
+            }
+        }
+        let emails: Vec<String> = settings
+            .emails
+            .iter()
+            .map(|e| e.trim().to_owned())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if emails.len() > 20 {
+            return Err(PlatformError::Invalid(
+                "emails: at most 20 addresses".into(),
+            ));
+        }
+        crrt_watch::notify::parse_recipients(&emails)
+            .map_err(|error| PlatformError::Invalid(format!("emails: {error}")))?;
+        let row = crrt_store::WatchNotifications {
+            mission_id: mission.id.clone(),
+            webhook_url: url,
+            webhook_secret: secret,
+            emails,
+            updated_by: actor.user.id.clone(),
+            updated_at: now(),
+        };
+        let mut tx = self.store.begin().await?;
+        tx.set_watch_notifications(&row).await?;
+        tx.append_audit(&audit(
+            Some(actor),
+            "watch.notifications.set",
+            "mission",
+            &mission.id,
+            None,
+            Some(&json!({"webhook_url": row.webhook_url, "emails": row.emails})),
+        ))
+        .await?;
+        tx.commit().await?;
+        self.watch_notifications(actor, &mission.id).await
+    }
+
     /// Watches every target of every forming or active mission until `stop`,
-    /// reloading the list every `refresh` (added, changed and removed
-    /// targets take effect then).
-    pub async fn run_watch(&self, refresh: Duration, stop: impl std::future::Future<Output = ()>) {
+    /// reloading the list every `options.refresh` (added, changed and removed
+    /// targets take effect then), and sends each alert that opens or closes
+    /// to its mission's webhook and e-mail recipients.
+    pub async fn run_watch(
+        &self,
+        options: WatchOptions,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
         let (sender, mut reports) = mpsc::unbounded_channel();
         let mut watcher = Watcher::new(Phrases::bundled(), Arc::new(ChannelSink(sender)));
-        let mut reload = tokio::time::interval(refresh);
+        let mut outbox = Outbox::new(options.smtp.as_ref());
+        let mut reload = tokio::time::interval(options.refresh.max(Duration::from_millis(100)));
         reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(stop);
         loop {
@@ -389,16 +527,16 @@ impl Platform {
                     }).collect()),
                     Err(error) => tracing::warn!("reading the watch targets: {error}"),
                 },
-                Some(report) = reports.recv() => self.record_report(report).await,
+                Some(report) = reports.recv() => self.record_report(report, &mut outbox).await,
             }
         }
         watcher.stop().await;
         while let Ok(report) = reports.try_recv() {
-            self.record_report(report).await;
+            self.record_report(report, &mut outbox).await;
         }
     }
 
-    async fn record_report(&self, report: Report) {
+    async fn record_report(&self, report: Report, outbox: &mut Outbox) {
         let outcome = match report {
             Report::Checked(id, check) => self
                 .store
@@ -406,11 +544,45 @@ impl Platform {
                 .await
                 .map_err(PlatformError::from),
             Report::Learnt(id, baseline) => self.save_baseline(&id, &baseline).await,
-            Report::Alert(id, event) => self.record_alert(&id, *event).await,
+            Report::Alert(id, event) => match self.record_alert(&id, &event).await {
+                // Only what changed the mission's alerts goes out: a restart
+                // re-detecting an open alert sends nothing.
+                Ok(Some(mission_id)) => self.notify(&mission_id, &event, outbox).await,
+                Ok(None) => Ok(()),
+                Err(error) => Err(error),
+            },
         };
         if let Err(error) = outcome {
             tracing::warn!("recording a watch result: {error}");
         }
+    }
+
+    async fn notify(
+        &self,
+        mission_id: &str,
+        event: &AlertEvent,
+        outbox: &mut Outbox,
+    ) -> Result<()> {
+        let Some(settings) = self.store.watch_notifications(mission_id).await? else {
+            return Ok(());
+        };
+        if let (Some(url), Some(secret)) = (&settings.webhook_url, &settings.webhook_secret) {
+            outbox.webhook(url, secret)?.send(event);
+        }
+        if !settings.emails.is_empty() {
+            match &outbox.mailer {
+                Some(mailer) => {
+                    let to = crrt_watch::notify::parse_recipients(&settings.emails)
+                        .map_err(|error| PlatformError::Invalid(error.to_string()))?;
+                    mailer.send(event, &to);
+                }
+                None => tracing::warn!(
+                    mission = mission_id,
+                    "alert e-mail not sent: crrt serve runs without --smtp"
+                ),
+            }
+        }
+        Ok(())
     }
 
     async fn save_baseline(&self, id: &str, baseline: &str) -> Result<()> {
@@ -420,10 +592,13 @@ impl Platform {
         Ok(())
     }
 
-    async fn record_alert(&self, target_id: &str, event: AlertEvent) -> Result<()> {
+    /// Stores an alert's opening or closing; returns its mission when that
+    /// changed something.
+    async fn record_alert(&self, target_id: &str, event: &AlertEvent) -> Result<Option<String>> {
         let Some(target) = self.store.watch_target(target_id).await? else {
-            return Ok(());
+            return Ok(None);
         };
+        let mut changed = false;
         let at = fixed(&event.time);
         let mut tx = self.store.begin().await?;
         match event.event {
@@ -461,6 +636,7 @@ impl Platform {
                     diff_sha256,
                 };
                 if tx.open_watch_alert(&alert).await? {
+                    changed = true;
                     tx.append_audit(&audit(
                         None,
                         "watch.alert.open",
@@ -478,6 +654,7 @@ impl Platform {
                     .close_watch_alert(&target.id, &event.kind.to_string(), &at)
                     .await?
                 {
+                    changed = true;
                     tx.append_audit(&audit(
                         None,
                         "watch.alert.close",
@@ -491,7 +668,47 @@ impl Platform {
             }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(changed.then(|| target.mission_id.clone()))
+    }
+}
+
+/// The delivery queues of the running watch: one per webhook, one mailer.
+struct Outbox {
+    webhooks: std::collections::HashMap<(String, String), crrt_watch::Notifier>,
+    mailer: Option<crrt_watch::Mailer>,
+}
+
+impl Outbox {
+    fn new(smtp: Option<&crrt_watch::SmtpSettings>) -> Outbox {
+        let mailer = smtp.and_then(|settings| match crrt_watch::Mailer::start(settings) {
+            Ok(mailer) => Some(mailer),
+            Err(error) => {
+                tracing::warn!("alert e-mail off: {error}");
+                None
+            }
+        });
+        Outbox {
+            webhooks: Default::default(),
+            mailer,
+        }
+    }
+
+    fn webhook(&mut self, url: &str, secret: &str) -> Result<&crrt_watch::Notifier> {
+        let key = (url.to_owned(), secret.to_owned());
+        if !self.webhooks.contains_key(&key) {
+            let hook = crrt_watch::Webhook {
+                url: url
+                    .parse()
+                    .map_err(|_| PlatformError::Invalid(format!("webhook {url:?} is not a URL")))?,
+                secret: secret.to_owned(),
+            };
+            let notifier = crrt_watch::Notifier::start(&[hook])
+                .map_err(|error| PlatformError::Invalid(error.to_string()))?;
+            self.webhooks.insert(key.clone(), notifier);
+        }
+        self.webhooks
+            .get(&key)
+            .ok_or_else(|| PlatformError::Invalid("webhook".into()))
     }
 }
 

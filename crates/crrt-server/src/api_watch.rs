@@ -7,7 +7,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use crrt_platform::{AlertFile, NewWatchTarget, WatchAlertView, WatchTargetView};
+use crrt_platform::{
+    AlertFile, NewWatchTarget, WatchAlertView, WatchNotificationSettings, WatchNotificationView,
+    WatchTargetView,
+};
 use serde::Deserialize;
 
 use crate::api::{ApiJson, ErrorBody, Signed};
@@ -17,13 +20,26 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/missions/{id}/watch", get(board).post(add_target))
         .route("/api/v1/missions/{id}/watch/alerts", get(alerts))
+        .route(
+            "/api/v1/missions/{id}/watch/notifications",
+            get(notifications).put(set_notifications),
+        )
         .route("/api/v1/watch/targets/{id}", delete(remove_target))
         .route("/api/v1/watch/alerts/{id}/body", get(alert_body))
         .route("/api/v1/watch/alerts/{id}/diff", get(alert_diff))
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(board, add_target, alerts, remove_target, alert_body, alert_diff))]
+#[openapi(paths(
+    board,
+    add_target,
+    alerts,
+    notifications,
+    set_notifications,
+    remove_target,
+    alert_body,
+    alert_diff
+))]
 pub(crate) struct WatchDoc;
 
 #[utoipa::path(get, path = "/api/v1/missions/{id}/watch", tag = "watch", params(("id" = String, Path, description = "Mission id")), responses((status = 200, description = "Every target with its last check and open alerts", body = [WatchTargetView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -125,4 +141,28 @@ async fn alert_file(
         headers.insert("x-content-sha256", value);
     }
     Ok(response)
+}
+
+#[utoipa::path(get, path = "/api/v1/missions/{id}/watch/notifications", tag = "watch", params(("id" = String, Path, description = "Mission id")), responses((status = 200, description = "Where alerts are sent; the webhook secret is never shown", body = WatchNotificationView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn notifications(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(state.platform.watch_notifications(&actor, &id).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/missions/{id}/watch/notifications", tag = "watch", params(("id" = String, Path, description = "Mission id")), request_body = WatchNotificationSettings, responses((status = 200, body = WatchNotificationView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_notifications(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<WatchNotificationSettings>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(
+        state
+            .platform
+            .set_watch_notifications(&actor, &id, body)
+            .await?,
+    ))
 }

@@ -71,11 +71,17 @@ async fn defacement_scenario(backend: &'static str) {
     let mission = fixture.mission().await.id;
     let (url, page) = site().await;
     let watcher = fixture.platform.clone();
-    tokio::spawn(async move {
-        watcher
-            .run_watch(Duration::from_millis(200), std::future::pending())
-            .await
-    });
+    let (hook_url, received) = webhook_receiver().await;
+    let mail_dir = tempfile::tempdir().expect("mailbox");
+    let smtpd = smtpd(&mail_dir.path().join("mailbox"));
+    let options = crrt_platform::WatchOptions {
+        refresh: Duration::from_millis(200),
+        smtp: smtpd.as_ref().map(|(_, port)| crrt_watch::SmtpSettings {
+            url: format!("smtp://127.0.0.1:{port}"),
+            from: "CRRT watch <watch@cert.example>".into(),
+        }),
+    };
+    tokio::spawn(async move { watcher.run_watch(options, std::future::pending()).await });
     let path = format!("/api/v1/missions/{mission}/watch");
     let target = json!({"name": "mfa", "url": url, "settings": {"interval": "10s", "must_contain": ["Ministry"]}});
 
@@ -130,6 +136,51 @@ async fn defacement_scenario(backend: &'static str) {
         "{backend}: one name per mission"
     );
 
+    // Where alerts go: the team decides; the secret is never shown again.
+    let notify = format!("/api/v1/missions/{mission}/watch/notifications");
+    for (body, expected) in [
+        (
+            json!({"webhook_url": hook_url, "webhook_secret": "short"}),
+            "16 characters",
+        ),
+        (
+            json!({"webhook_url": "ftp://x/", "webhook_secret": SECRET}),
+            "http:// or https://",
+        ),
+        (
+            json!({"emails": ["duty@cert.example", "not an address"]}),
+            "is not an e-mail address",
+        ),
+    ] {
+        let (status, answer) = fixture
+            .call("coordinator", Method::PUT, &notify, Some(body))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{backend}: {answer}"
+        );
+        assert!(
+            answer.to_string().contains(expected),
+            "{backend}: {answer} lacks {expected}"
+        );
+    }
+    let settings =
+        json!({"webhook_url": hook_url, "webhook_secret": SECRET, "emails": ["duty@cert.example"]});
+    let (status, _) = fixture
+        .call("requester", Method::PUT, &notify, Some(settings.clone()))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{backend}");
+    let (status, shown) = fixture
+        .call("coordinator", Method::PUT, &notify, Some(settings))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{backend}: {shown}");
+    assert_eq!(shown["webhook_secret_set"], true);
+    assert!(
+        !shown.to_string().contains(SECRET),
+        "{backend}: the secret is not shown"
+    );
+
     // The first check is the baseline; then the site is defaced.
     let up = board_until(&fixture, &mission, |target| target["state"] == "up").await;
     assert_eq!(up["last_result"], "up", "{backend}: {up}");
@@ -161,6 +212,40 @@ async fn defacement_scenario(backend: &'static str) {
         "{defacement}"
     );
     assert_eq!(defacement["facts"]["status"], 200);
+
+    // Each opening went out once, signed, to the webhook and by e-mail.
+    let mut kinds_sent = Vec::new();
+    for _ in 0..100 {
+        kinds_sent = received
+            .lock()
+            .expect("received")
+            .iter()
+            .map(|body: &Value| format!("{} {}", body["event"], body["kind"]))
+            .collect();
+        if kinds_sent.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    kinds_sent.sort();
+    assert_eq!(
+        kinds_sent,
+        ["\"open\" \"content\"", "\"open\" \"defacement\""],
+        "{backend}"
+    );
+    if smtpd.is_some() {
+        let mut messages = 0;
+        for _ in 0..100 {
+            messages = std::fs::read_dir(mail_dir.path().join("mailbox/new"))
+                .map(|entries| entries.count())
+                .unwrap_or(0);
+            if messages >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(messages, 2, "{backend}: one e-mail per opened alert");
+    }
 
     // The evidence: the body exactly as fetched, hashed; the diff.
     let alert_id = defacement["id"].as_str().expect("id");
@@ -302,4 +387,39 @@ async fn defacement_scenario(backend: &'static str) {
         !history.is_empty() && history.iter().all(|alert| alert["closed_at"].is_string()),
         "{backend}: {history:?}"
     );
+}
+
+const SECRET: &str = "the team's webhook secret";
+
+/// A webhook receiver on loopback keeping the bodies whose signature is right.
+async fn webhook_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let kept = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let kept = kept.clone();
+                async move {
+                    let signed = headers
+                        .get(crrt_watch::notify::SIGNATURE_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    if signed != crrt_watch::notify::signature(SECRET, &body) {
+                        return StatusCode::UNAUTHORIZED;
+                    }
+                    kept.lock()
+                        .expect("kept")
+                        .push(serde_json::from_slice(&body).expect("json"));
+                    StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    (url, received)
 }

@@ -559,6 +559,40 @@ async fn the_watch_board_adds_shows_and_removes_targets_for_the_team_only() {
     );
     let target = targets[0]["id"].as_str().expect("id").to_owned();
 
+    // Notifications: a short secret is refused; then saved, and never shown back.
+    let response = post(
+        &coordinator,
+        format!("{board}/notifications"),
+        &[
+            ("_csrf", &token),
+            ("webhook_url", "https://hooks.example/crrt"),
+            ("webhook_secret", "short"),
+            ("emails", ""),
+        ],
+    )
+    .await;
+    let (_, page) = get(&with_flash(&coordinator, &response), board.clone()).await;
+    assert!(page.contains("at least 16 characters"), "{page}");
+    let response = post(
+        &coordinator,
+        format!("{board}/notifications"),
+        &[
+            ("_csrf", &token),
+            ("webhook_url", "https://hooks.example/crrt"),
+            ("webhook_secret", "a secret of the team"),
+            ("emails", "duty@cert.example\nanna@cert.ee"),
+        ],
+    )
+    .await;
+    let (_, page) = get(&with_flash(&coordinator, &response), board.clone()).await;
+    assert!(
+        page.contains("Notifications saved.")
+            && page.contains("anna@cert.ee")
+            && page.contains("leave empty to keep it"),
+        "{page}"
+    );
+    assert!(!page.contains("a secret of the team"));
+
     // The victim institution sees the board but not the forms; outsiders see nothing.
     let requester = sign_in(&f, "requester").await;
     let (status, page) = get(&requester, board.clone()).await;

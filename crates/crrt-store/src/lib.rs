@@ -39,7 +39,7 @@ pub use audit::{AuditEntry, AuditEvent, AuditVerification};
 pub use indicators::{Audience, IndicatorFilter, Sighting, StoredIndicator};
 pub use rows::*;
 pub use taxii::{Partition, Subscription, TaxiiFilter, TaxiiObject, VersionMatch};
-pub use watch::{WatchAlert, WatchCheck, WatchTarget};
+pub use watch::{WatchAlert, WatchCheck, WatchNotifications, WatchTarget};
 
 /// Which database engine a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -363,6 +363,17 @@ const STEPS: &[(i64, &str)] = &[
     CREATE INDEX watch_alerts_mission ON watch_alerts (mission_id, opened_at);
     CREATE INDEX watch_alerts_open ON watch_alerts (target_id, kind, closed_at);",
     ),
+    (
+        13,
+        "CREATE TABLE watch_notifications (
+        mission_id TEXT PRIMARY KEY REFERENCES missions (id),
+        webhook_url TEXT,
+        webhook_secret TEXT,
+        emails TEXT NOT NULL,
+        updated_by TEXT NOT NULL REFERENCES users (id),
+        updated_at TEXT NOT NULL
+    );",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

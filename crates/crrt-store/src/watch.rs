@@ -283,3 +283,65 @@ impl Tx {
         Ok(Some(id))
     }
 }
+
+/// Where a mission's watch alerts are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchNotifications {
+    pub mission_id: String,
+    pub webhook_url: Option<String>,
+    /// The HMAC key; kept in clear because signing needs it.
+    pub webhook_secret: Option<String>,
+    /// E-mail addresses (JSON list in the row).
+    pub emails: Vec<String>,
+    pub updated_by: String,
+    pub updated_at: String,
+}
+
+impl Store {
+    pub async fn watch_notifications(
+        &self,
+        mission_id: &str,
+    ) -> Result<Option<WatchNotifications>> {
+        let row = sqlx::query(
+            "SELECT mission_id, webhook_url, webhook_secret, emails, updated_by, updated_at \
+             FROM watch_notifications WHERE mission_id = $1",
+        )
+        .bind(mission_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(WatchNotifications {
+                mission_id: text(&row, "mission_id")?,
+                webhook_url: opt_text(&row, "webhook_url")?,
+                webhook_secret: opt_text(&row, "webhook_secret")?,
+                emails: crate::from_json(&row, "emails")?,
+                updated_by: text(&row, "updated_by")?,
+                updated_at: text(&row, "updated_at")?,
+            })
+        })
+        .transpose()
+    }
+}
+
+impl Tx {
+    /// Replaces a mission's notification settings.
+    pub async fn set_watch_notifications(&mut self, n: &WatchNotifications) -> Result<()> {
+        sqlx::query("DELETE FROM watch_notifications WHERE mission_id = $1")
+            .bind(&n.mission_id)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO watch_notifications (mission_id, webhook_url, webhook_secret, emails, updated_by, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&n.mission_id)
+        .bind(n.webhook_url.as_deref())
+        .bind(n.webhook_secret.as_deref())
+        .bind(crate::json(&n.emails))
+        .bind(&n.updated_by)
+        .bind(&n.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}

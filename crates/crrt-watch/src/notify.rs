@@ -136,10 +136,11 @@ pub fn parse_recipients(addresses: &[String]) -> Result<Vec<lettre::message::Mai
     addresses
         .iter()
         .map(|address| {
-            address
-                .trim()
-                .parse()
-                .map_err(|error| Error::Config(format!("e-mail address {address:?}: {error}")))
+            address.trim().parse().map_err(|_| {
+                Error::Config(format!(
+                    "{address:?} is not an e-mail address (name@example.org)"
+                ))
+            })
         })
         .collect()
 }

@@ -135,6 +135,25 @@ pub struct ServeArgs {
     /// Check no mission's websites from here.
     #[arg(long)]
     no_watch: bool,
+
+    /// SMTP relay for website-watch alert e-mail: smtps://user:password@host,
+    /// smtp://host:587?tls=required, or smtp://host:25 (unencrypted).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CRRT_SMTP_URL",
+        hide_env_values = true
+    )]
+    smtp: Option<String>,
+
+    /// Sender of alert e-mail.
+    #[arg(
+        long,
+        value_name = "ADDRESS",
+        env = "CRRT_SMTP_FROM",
+        default_value = "CRRT watch <crrt@localhost>"
+    )]
+    smtp_from: String,
 }
 
 /// Run hunts queued in the platform's database, beside `crrt serve` or on
@@ -334,9 +353,16 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         let (stop_watch, watch_stopped) = tokio::sync::oneshot::channel::<()>();
         let watch = (!args.no_watch).then(|| {
             let platform = platform.clone();
+            let options = crrt_platform::WatchOptions {
+                refresh: std::time::Duration::from_secs(5),
+                smtp: args.smtp.clone().map(|url| crrt_watch::SmtpSettings {
+                    url,
+                    from: args.smtp_from.clone(),
+                }),
+            };
             tokio::spawn(async move {
                 platform
-                    .run_watch(std::time::Duration::from_secs(5), async {
+                    .run_watch(options, async {
                         let _ = watch_stopped.await;
                     })
                     .await;

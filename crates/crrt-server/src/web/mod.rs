@@ -76,6 +76,10 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/missions/{id}/cases", post(missions::create_case))
         .route("/missions/{id}/watch", get(watch::board).post(watch::add))
+        .route(
+            "/missions/{id}/watch/notifications",
+            post(watch::set_notifications),
+        )
         .route("/watch/targets/{id}/remove", post(watch::remove))
         .route("/cases/{id}", get(cases::show))
         .route("/cases/{id}/tasks", post(cases::add_task))

@@ -24,9 +24,10 @@ pub(crate) async fn board(
         let view = platform.mission(&ctx.actor, &id).await?;
         let board = platform.watch_board(&ctx.actor, &id).await?;
         let history = platform.watch_alerts(&ctx.actor, &id, true).await?;
-        Ok::<_, PlatformError>((view, board, history))
+        let notify = platform.watch_notifications(&ctx.actor, &id).await?;
+        Ok::<_, PlatformError>((view, board, history, notify))
     };
-    let (view, board, history) = match loaded.await {
+    let (view, board, history, notify) = match loaded.await {
         Ok(all) => all,
         Err(error) => return ctx.fail(error),
     };
@@ -106,6 +107,26 @@ pub(crate) async fn board(
                     }
                     button.primary type="submit" { "Start watching" }
                 }
+            }
+        }
+        section.card {
+            h2 { "Notifications" }
+            p.muted { "Each alert that opens or closes is sent once: to a webhook as JSON signed with HMAC-SHA256 (header X-CRRT-Signature-256), and by e-mail." }
+            @if work {
+                form.stack method="post" action={ "/missions/" (mission.id) "/watch/notifications" } {
+                    (csrf(&ctx))
+                    label for="notify-url" { "Webhook address (optional)" }
+                    input #notify-url name="webhook_url" type="url" value=(notify.webhook_url.as_deref().unwrap_or("")) placeholder="https://hooks.example/crrt";
+                    label for="notify-secret" { "Webhook secret (at least 16 characters)" }
+                    input #notify-secret name="webhook_secret" type="password" autocomplete="new-password"
+                        placeholder=(if notify.webhook_secret_set { "set; leave empty to keep it" } else { "" });
+                    label for="notify-emails" { "E-mail addresses, one per line (optional)" }
+                    textarea #notify-emails name="emails" rows="3" { (notify.emails.join("\n")) }
+                    button type="submit" { "Save notifications" }
+                }
+            } @else {
+                p { "Webhook: " (notify.webhook_url.as_deref().unwrap_or("none")) " · e-mail: "
+                    @if notify.emails.is_empty() { "none" } @else { (notify.emails.join(", ")) } }
             }
         }
         section {
@@ -226,4 +247,37 @@ pub(crate) async fn remove(
         .await
         .map(|()| "No longer watched.".to_owned());
     done(&format!("/missions/{mission}/watch"), outcome)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NotifyForm {
+    #[serde(default)]
+    webhook_url: String,
+    #[serde(default)]
+    webhook_secret: String,
+    #[serde(default)]
+    emails: String,
+}
+
+pub(crate) async fn set_notifications(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(ctx, form): Form<NotifyForm>,
+) -> Response {
+    let settings = crrt_platform::WatchNotificationSettings {
+        webhook_url: Some(form.webhook_url),
+        webhook_secret: Some(form.webhook_secret),
+        emails: form
+            .emails
+            .split(['\n', ','])
+            .map(|line| line.trim().to_owned())
+            .filter(|line| !line.is_empty())
+            .collect(),
+    };
+    let outcome = state
+        .platform
+        .set_watch_notifications(&ctx.actor, &id, settings)
+        .await
+        .map(|_| "Notifications saved.".to_owned());
+    done(&format!("/missions/{id}/watch"), outcome)
 }
