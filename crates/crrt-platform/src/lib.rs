@@ -113,6 +113,8 @@ pub struct Platform {
     store: Store,
     limiter: std::sync::Arc<LoginLimiter>,
     evidence: Option<evidence::EvidenceStore>,
+    /// Whether watch targets may be loopback or private addresses.
+    watch_private: bool,
 }
 
 impl Platform {
@@ -125,7 +127,16 @@ impl Platform {
             store,
             limiter: std::sync::Arc::new(LoginLimiter::default()),
             evidence: None,
+            watch_private: false,
         }
+    }
+
+    /// Lets missions watch loopback and private addresses. Off by default:
+    /// the watch fetches what the team names and keeps the body, which
+    /// would let a mission member read the server's own network.
+    pub fn allow_private_watch_targets(mut self, allowed: bool) -> Platform {
+        self.watch_private = allowed;
+        self
     }
 
     /// Keeps uploaded evidence in `store`.

@@ -123,6 +123,30 @@ async fn defacement_scenario(backend: &'static str) {
             "{backend}: {body} lacks {expected}"
         );
     }
+    // Loopback and private addresses only where the administrator allows them.
+    let strict = fixture.platform.clone().allow_private_watch_targets(false);
+    let coordinator = fixture.actor("coordinator").await;
+    for url in [
+        "http://127.0.0.1:8080/",
+        "http://10.1.2.3/",
+        "http://[::1]/",
+        "http://localhost/",
+        "http://169.254.169.254/latest/",
+    ] {
+        let new = crrt_platform::NewWatchTarget {
+            name: "internal".into(),
+            url: url.into(),
+            settings: Value::Null,
+        };
+        let refused = strict
+            .add_watch_target(&coordinator, &mission, new)
+            .await
+            .expect_err("refused");
+        assert!(
+            refused.to_string().contains("loopback or private"),
+            "{backend} {url}: {refused}"
+        );
+    }
     let (status, added) = fixture
         .call("coordinator", Method::POST, &path, Some(target.clone()))
         .await;

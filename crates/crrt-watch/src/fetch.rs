@@ -136,7 +136,12 @@ impl Fetcher {
             Ok(client) => fetch(&client, target).await,
             Err(error) => Err(FetchFailure::Connect(error.to_string())),
         };
-        let dns = if target.dns.is_empty() {
+        // An address has no records to watch.
+        let by_address = matches!(
+            target.url.host(),
+            Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))
+        );
+        let dns = if target.dns.is_empty() || by_address {
             None
         } else {
             let host = target

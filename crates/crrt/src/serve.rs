@@ -136,6 +136,11 @@ pub struct ServeArgs {
     #[arg(long)]
     no_watch: bool,
 
+    /// Let missions watch loopback and private addresses (refused by
+    /// default: a watched page's body is kept and shown to the mission).
+    #[arg(long)]
+    watch_private_targets: bool,
+
     /// SMTP relay for website-watch alert e-mail: smtps://user:password@host,
     /// smtp://host:587?tls=required, or smtp://host:25 (unencrypted).
     #[arg(
@@ -307,7 +312,11 @@ fn hostname() -> String {
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     init_logging();
     runtime()?.block_on(async move {
-        let platform = args.store.open().await?;
+        let platform = args
+            .store
+            .open()
+            .await?
+            .allow_private_watch_targets(args.watch_private_targets);
         platform.remove_broken_uploads();
         if args.demo {
             demo::load(&platform).await?;

@@ -52,7 +52,15 @@ fn screenshots_dir() -> PathBuf {
 
 fn start_demo(data: &Path) -> (Killed, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crrt"))
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        // The watched site of the journey is on loopback.
+        .args([
+            "serve",
+            "--demo",
+            "--watch-private-targets",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -256,9 +264,58 @@ async fn every_role_does_its_journey_in_a_real_browser() {
     let request_path = requester_files_a_request(&driver, &base).await;
     let mission_path = coordinator_accepts_and_confirms_a_team(&driver, &base, &request_path).await;
     responder_works_a_case(&driver, &base, &mission_path, work.path()).await;
+    coordinator_watches_the_ministry_site(&driver, &base, &mission_path).await;
     admin_sees_the_audit_trail_and_roster(&driver, &base).await;
     outsiders_see_nothing(&driver, &base, &mission_path).await;
     phone_width_and_keyboard(&driver, &base).await;
+}
+
+/// The ministry's portal, served on loopback for the watch.
+async fn ministry_site() -> String {
+    let app = axum::Router::new().fallback(|| async {
+        axum::response::Html("<html><head><title>Ministry of Digital Transformation</title></head><body><h1>E-services portal</h1><p>Services for citizens and businesses.</p></body></html>")
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    url
+}
+
+async fn coordinator_watches_the_ministry_site(driver: &str, base: &str, mission_path: &str) {
+    let site = ministry_site().await;
+    let b = Browser::open(driver, base, 1280, 800).await;
+    b.sign_in("rasa@ncsc.lt").await;
+    b.goto(mission_path).await;
+    b.click("a[href$='/watch']").await;
+    assert!(b.body().await.contains("No websites watched yet."));
+    b.fill("#watch-name", "e-services portal").await;
+    b.fill("#watch-url", &site).await;
+    b.select("#watch-interval", "30s").await;
+    b.fill("#watch-must", "E-services").await;
+    b.click("form[action$='/watch'] button[type=submit]").await;
+    assert!(
+        b.body().await.contains("Watching e-services portal"),
+        "{}",
+        b.body().await
+    );
+    // `crrt serve` picks the target up within 5 s and checks it at once.
+    let mut page = String::new();
+    for _ in 0..40 {
+        b.goto(&format!("{mission_path}/watch")).await;
+        page = b.text("table.board").await;
+        if page.contains("up") && page.contains(" ms") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        page.contains("e-services portal") && page.contains("up"),
+        "the board shows the check: {page}"
+    );
+    b.shot("watch-board").await;
+    b.close().await;
 }
 
 async fn requester_files_a_request(driver: &str, base: &str) -> String {
