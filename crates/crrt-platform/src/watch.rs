@@ -256,6 +256,7 @@ impl Platform {
             created_at: now(),
             removed_at: None,
             baseline: None,
+            generation: 0,
             last: None,
         };
         let mut tx = self.store.begin().await?;
@@ -297,6 +298,38 @@ impl Platform {
             &row.id,
             Some(&json!({"name": row.name, "url": row.url})),
             None,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes the site as it is now as its new normal: the baseline is
+    /// learnt again from the next check and the target's open alerts close
+    /// (after a redesign, or once a defacement is cleaned up differently).
+    pub async fn rebaseline_watch_target(&self, actor: &Actor, target_id: &str) -> Result<()> {
+        let not_found = || PlatformError::NotFound(format!("watch target {target_id}"));
+        let row = self
+            .store
+            .watch_target(target_id)
+            .await?
+            .filter(|row| row.removed_at.is_none())
+            .ok_or_else(not_found)?;
+        self.watch_mission(actor, &row.mission_id, true)
+            .await
+            .map_err(|error| match error {
+                PlatformError::NotFound(_) => not_found(),
+                other => other,
+            })?;
+        let mut tx = self.store.begin().await?;
+        tx.rebaseline_watch_target(&row.id, &now()).await?;
+        tx.append_audit(&audit(
+            Some(actor),
+            "watch.target.rebaseline",
+            "watch_target",
+            &row.id,
+            Some(&json!({"name": row.name, "generation": row.generation})),
+            Some(&json!({"name": row.name, "generation": row.generation + 1})),
         ))
         .await?;
         tx.commit().await?;
@@ -525,7 +558,8 @@ impl Platform {
                     Ok(rows) => watcher.sync(rows.iter().filter_map(|row| match target_of(row) {
                         Ok(target) => {
                             let baseline = row.baseline.as_deref().and_then(|text| serde_json::from_str::<Baseline>(text).ok());
-                            Some((row.id.clone(), target, baseline))
+                            // A new generation (a re-baseline) restarts the monitor.
+                            Some((format!("{}#{}", row.id, row.generation), target, baseline))
                         }
                         Err(error) => {
                             tracing::warn!(target = %row.id, "watch target not usable: {error}");
@@ -544,14 +578,16 @@ impl Platform {
     }
 
     async fn record_report(&self, report: Report, outbox: &mut Outbox) {
+        // Keys are `target#generation`.
+        let target = |key: String| key.split('#').next().unwrap_or_default().to_owned();
         let outcome = match report {
-            Report::Checked(id, check) => self
+            Report::Checked(key, check) => self
                 .store
-                .record_watch_check(&id, &check)
+                .record_watch_check(&target(key), &check)
                 .await
                 .map_err(PlatformError::from),
-            Report::Learnt(id, baseline) => self.save_baseline(&id, &baseline).await,
-            Report::Alert(id, event) => match self.record_alert(&id, &event).await {
+            Report::Learnt(key, baseline) => self.save_baseline(&target(key), &baseline).await,
+            Report::Alert(key, event) => match self.record_alert(&target(key), &event).await {
                 // Only what changed the mission's alerts goes out: a restart
                 // re-detecting an open alert sends nothing.
                 Ok(Some(mission_id)) => self.notify(&mission_id, &event, outbox).await,

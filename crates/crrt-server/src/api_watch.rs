@@ -5,7 +5,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use crrt_platform::{
     AlertFile, NewWatchTarget, WatchAlertView, WatchNotificationSettings, WatchNotificationView,
@@ -25,6 +25,7 @@ pub(crate) fn routes() -> Router<AppState> {
             get(notifications).put(set_notifications),
         )
         .route("/api/v1/watch/targets/{id}", delete(remove_target))
+        .route("/api/v1/watch/targets/{id}/rebaseline", post(rebaseline))
         .route("/api/v1/watch/alerts/{id}/body", get(alert_body))
         .route("/api/v1/watch/alerts/{id}/diff", get(alert_diff))
 }
@@ -37,6 +38,7 @@ pub(crate) fn routes() -> Router<AppState> {
     notifications,
     set_notifications,
     remove_target,
+    rebaseline,
     alert_body,
     alert_diff
 ))]
@@ -165,4 +167,14 @@ async fn set_notifications(
             .set_watch_notifications(&actor, &id, body)
             .await?,
     ))
+}
+
+#[utoipa::path(post, path = "/api/v1/watch/targets/{id}/rebaseline", tag = "watch", params(("id" = String, Path, description = "Watch target id")), responses((status = 204, description = "The next check is the new baseline; the target's open alerts closed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn rebaseline(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    state.platform.rebaseline_watch_target(&actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1069,6 +1069,7 @@ async fn the_openapi_document_describes_every_endpoint_and_validates() {
         "/api/v1/missions/{id}/watch/alerts",
         "/api/v1/missions/{id}/watch/notifications",
         "/api/v1/watch/targets/{id}",
+        "/api/v1/watch/targets/{id}/rebaseline",
         "/api/v1/watch/alerts/{id}/body",
         "/api/v1/watch/alerts/{id}/diff",
     ];

@@ -371,6 +371,39 @@ async fn defacement_scenario(backend: &'static str) {
         "{backend}"
     );
 
+    // The team accepts the page as it is now: its alerts close and the
+    // baseline is learnt again from the next check.
+    let target_id = added["id"].as_str().expect("id");
+    let rebaseline = format!("/api/v1/watch/targets/{target_id}/rebaseline");
+    let (status, _) = fixture
+        .call("requester", Method::POST, &rebaseline, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{backend}");
+    let (status, _) = fixture
+        .call("coordinator", Method::POST, &rebaseline, None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{backend}");
+    let (_, board) = fixture.call("coordinator", Method::GET, &path, None).await;
+    assert_eq!(board[0]["open_alerts"], json!([]), "{backend}");
+    let mut relearnt = None;
+    for _ in 0..100 {
+        relearnt = fixture
+            .platform
+            .store()
+            .watch_target(target_id)
+            .await
+            .expect("read")
+            .and_then(|row| row.baseline);
+        if relearnt.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        relearnt.is_some_and(|baseline| baseline.contains("Українець")),
+        "{backend}: the defaced page is the new normal"
+    );
+
     // Removing the target closes its alerts; the history stays.
     let (status, _) = fixture
         .call(

@@ -374,6 +374,10 @@ const STEPS: &[(i64, &str)] = &[
         updated_at TEXT NOT NULL
     );",
     ),
+    (
+        14,
+        "ALTER TABLE watch_targets ADD COLUMN generation BIGINT NOT NULL DEFAULT 0",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

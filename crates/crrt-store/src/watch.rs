@@ -17,6 +17,8 @@ pub struct WatchTarget {
     pub removed_at: Option<String>,
     /// The learnt baseline (JSON), kept across restarts.
     pub baseline: Option<String>,
+    /// Bumped when the team accepts the current page as the new normal.
+    pub generation: i64,
     pub last: Option<WatchCheck>,
 }
 
@@ -50,7 +52,7 @@ pub struct WatchAlert {
 }
 
 const TARGET_COLUMNS: &str = "id, mission_id, name, url, settings, created_by, created_at, removed_at, \
-     baseline, last_check_at, last_result, last_latency_ms, p50_ms, p95_ms";
+     baseline, generation, last_check_at, last_result, last_latency_ms, p50_ms, p95_ms";
 
 const ALERT_COLUMNS: &str = "id, target_id, mission_id, kind, summary, flapping, opened_at, closed_at, \
      facts, body_sha256, diff_sha256";
@@ -78,6 +80,7 @@ fn target(row: &sqlx::any::AnyRow) -> Result<WatchTarget> {
         created_at: text(row, "created_at")?,
         removed_at: opt_text(row, "removed_at")?,
         baseline: opt_text(row, "baseline")?,
+        generation: int(row, "generation")?,
         last,
     })
 }
@@ -209,6 +212,25 @@ impl Tx {
         .execute(&mut *self.tx)
         .await?;
         // A removed target's open alerts end with it.
+        sqlx::query(
+            "UPDATE watch_alerts SET closed_at = $2 WHERE target_id = $1 AND closed_at IS NULL",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets the baseline (the next look is the new one) and closes the
+    /// target's open alerts.
+    pub async fn rebaseline_watch_target(&mut self, id: &str, at: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE watch_targets SET baseline = NULL, generation = generation + 1 WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
         sqlx::query(
             "UPDATE watch_alerts SET closed_at = $2 WHERE target_id = $1 AND closed_at IS NULL",
         )

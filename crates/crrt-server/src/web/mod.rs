@@ -81,6 +81,7 @@ pub(crate) fn routes() -> Router<AppState> {
             post(watch::set_notifications),
         )
         .route("/watch/targets/{id}/remove", post(watch::remove))
+        .route("/watch/targets/{id}/rebaseline", post(watch::rebaseline))
         .route("/cases/{id}", get(cases::show))
         .route("/cases/{id}/tasks", post(cases::add_task))
         .route("/tasks/{id}", post(cases::update_task))

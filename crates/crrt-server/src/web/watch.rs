@@ -71,6 +71,10 @@ pub(crate) async fn board(
                                 } }
                             }
                             @if work { td {
+                                form.inline method="post" action={ "/watch/targets/" (target.id) "/rebaseline" } data-confirm={ "Take " (target.name) " as it is now as normal? Its open alerts close." } {
+                                    (csrf(&ctx)) button type="submit" { "Accept as normal" }
+                                }
+                                " "
                                 form.inline method="post" action={ "/watch/targets/" (target.id) "/remove" } data-confirm={ "Stop watching " (target.name) "?" } {
                                     (csrf(&ctx)) button type="submit" { "Stop watching" }
                                 }
@@ -280,4 +284,27 @@ pub(crate) async fn set_notifications(
         .await
         .map(|_| "Notifications saved.".to_owned());
     done(&format!("/missions/{id}/watch"), outcome)
+}
+
+pub(crate) async fn rebaseline(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(ctx, NoFields {}): Form<NoFields>,
+) -> Response {
+    let mission = match state.platform.store().watch_target(&id).await {
+        Ok(Some(target)) => target.mission_id,
+        Ok(None) => {
+            return done(
+                "/missions",
+                Err(PlatformError::NotFound(format!("watch target {id}"))),
+            );
+        }
+        Err(error) => return done("/missions", Err(error.into())),
+    };
+    let outcome = state
+        .platform
+        .rebaseline_watch_target(&ctx.actor, &id)
+        .await
+        .map(|()| "The next check is the new normal; the open alerts are closed.".to_owned());
+    done(&format!("/missions/{mission}/watch"), outcome)
 }
