@@ -530,6 +530,8 @@ async fn the_watch_board_adds_shows_and_removes_targets_for_the_team_only() {
             ("name", "mfa <b>"),
             ("url", "http://127.0.0.1:9/"),
             ("interval", "5m"),
+            ("timeout", "5s"),
+            ("expect_status", "200"),
             ("must_contain", "Міністерство"),
             ("dns_a", "true"),
         ],
@@ -555,7 +557,7 @@ async fn the_watch_board_adds_shows_and_removes_targets_for_the_team_only() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         targets[0]["settings"],
-        serde_json::json!({"interval": "5m", "must_contain": ["Міністерство"], "dns": ["A"]})
+        serde_json::json!({"interval": "5m", "timeout": "5s", "expect_status": 200, "must_contain": ["Міністерство"], "dns": ["A"]})
     );
     let target = targets[0]["id"].as_str().expect("id").to_owned();
 

@@ -43,7 +43,8 @@ async fn sections(state: &AppState, ctx: &Ctx) -> crrt_platform::Result<Markup> 
             }
             let view = platform.mission(&ctx.actor, &m.id).await?;
             let findings = platform.latest_findings(&ctx.actor, &m.id, 5).await?;
-            missions.push((view, findings));
+            let watch = platform.watch_alerts(&ctx.actor, &m.id, false).await?;
+            missions.push((view, findings, watch));
         }
     }
     let tasks = platform.my_open_tasks(&ctx.actor, 50).await?;
@@ -85,13 +86,20 @@ async fn sections(state: &AppState, ctx: &Ctx) -> crrt_platform::Result<Markup> 
                 section.card {
                     h2 { "Active missions" }
                     @if missions.is_empty() { (empty("No mission is forming or active.")) }
-                    @for (view, findings) in &missions {
+                    @for (view, findings, watch) in &missions {
                         article.mission {
                             h3 { a href={ "/missions/" (view.mission.id) } { (view.mission.title) } " " (badge("state", &view.mission.status)) }
                             p.muted { "For " (org(&view.mission.org_id)) " · team: "
                                 @if view.team.is_empty() { "not confirmed yet" } @else {
                                     @for (i, member) in view.team.iter().enumerate() {
                                         @if i > 0 { ", " } (member.display_name) " (" (org(&member.org_id)) ")"
+                                    }
+                                }
+                            }
+                            @if !watch.is_empty() {
+                                p { a href={ "/missions/" (view.mission.id) "/watch" } { (watch.len()) " website alert" @if watch.len() != 1 { "s" } } ": "
+                                    @for (i, alert) in watch.iter().take(3).enumerate() {
+                                        @if i > 0 { ", " } (alert.target_name) " " (badge("kind", &alert.kind))
                                     }
                                 }
                             }

@@ -99,6 +99,14 @@ pub(crate) async fn board(
                             option value=(value) selected[value == "60s"] { (label) }
                         }
                     }
+                    label for="watch-timeout" { "Down after no answer for" }
+                    select #watch-timeout name="timeout" {
+                        @for (value, label) in [("5s", "5 seconds"), ("10s", "10 seconds"), ("30s", "30 seconds")] {
+                            option value=(value) selected[value == "10s"] { (label) }
+                        }
+                    }
+                    label for="watch-status" { "Expected status (optional; default any 2xx)" }
+                    input #watch-status name="expect_status" inputmode="numeric" pattern="[1-5][0-9][0-9]" maxlength="3" placeholder="200";
                     label for="watch-must" { "Text that must appear (optional)" }
                     input #watch-must name="must_contain" maxlength="200" placeholder="Міністерство закордонних справ";
                     label for="watch-must-not" { "Text that must not appear (optional)" }
@@ -173,6 +181,10 @@ pub(crate) struct TargetForm {
     url: String,
     interval: String,
     #[serde(default)]
+    timeout: String,
+    #[serde(default)]
+    expect_status: String,
+    #[serde(default)]
     must_contain: String,
     #[serde(default)]
     must_not_contain: String,
@@ -193,6 +205,23 @@ pub(crate) async fn add(
             object.insert(key.into(), value);
         }
     };
+    if !form.timeout.trim().is_empty() {
+        put("timeout", json!(form.timeout.trim()));
+    }
+    if !form.expect_status.trim().is_empty() {
+        match form.expect_status.trim().parse::<u16>() {
+            Ok(status) => put("expect_status", json!(status)),
+            Err(_) => {
+                return done(
+                    &format!("/missions/{id}/watch"),
+                    Err(PlatformError::Invalid(format!(
+                        "expected status {:?} is not a number",
+                        form.expect_status
+                    ))),
+                );
+            }
+        }
+    }
     if !form.must_contain.trim().is_empty() {
         put("must_contain", json!([form.must_contain.trim()]));
     }
