@@ -224,7 +224,7 @@ impl Platform {
         settings.name = Some(new.name.trim().to_owned());
         settings.url = Some(new.url.trim().to_owned());
         let target = settings.build().map_err(PlatformError::Invalid)?;
-        if !self.watch_private && is_private(&target.url) {
+        if !self.watch_private && crrt_watch::is_private_url(&target.url) {
             return Err(PlatformError::Invalid(format!(
                 "url {}: a loopback or private address; the platform watches public sites only \
                  (an administrator may allow more with crrt serve --watch-private-targets)",
@@ -547,6 +547,10 @@ impl Platform {
     ) {
         let (sender, mut reports) = mpsc::unbounded_channel();
         let mut watcher = Watcher::new(Phrases::bundled(), Arc::new(ChannelSink(sender)));
+        if !self.watch_private {
+            // Names that resolve to private addresses, and redirects there, too.
+            watcher = watcher.public_only();
+        }
         let mut outbox = Outbox::new(options.smtp.as_ref());
         let mut reload = tokio::time::interval(options.refresh.max(Duration::from_millis(100)));
         reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -774,30 +778,6 @@ impl crate::EvidenceStore {
         file.as_file_mut().sync_all().map_err(io)?;
         file.persist(&target).map_err(|error| io(error.error))?;
         Ok(sha256)
-    }
-}
-
-/// Whether a URL names this machine or a private network by itself (a name
-/// that resolves there is not caught here).
-fn is_private(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => {
-            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
-        }
-        Some(url::Host::Ipv6(ip)) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || ip.is_unique_local()
-                || ip.is_unicast_link_local()
-                || ip
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| v4.is_loopback() || v4.is_private())
-        }
-        Some(url::Host::Domain(name)) => {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            name == "localhost" || name.ends_with(".localhost")
-        }
-        None => true,
     }
 }
 

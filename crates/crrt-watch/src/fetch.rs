@@ -74,6 +74,65 @@ impl std::fmt::Display for FetchFailure {
 pub struct Fetcher {
     clients: Mutex<HashMap<Option<PathBuf>, reqwest::Client>>,
     dns: Dns,
+    /// Refuse to connect to loopback, private and link-local addresses,
+    /// whether named directly, resolved from a name, or redirected to.
+    public_only: bool,
+}
+
+/// Whether an address is this machine's or a private network's.
+pub fn is_private_ip(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+        }
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_unique_local()
+                || v6.is_unicast_link_local()
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_private_ip(std::net::IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Whether a URL names this machine or a private network by itself.
+pub fn is_private_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => is_private_ip(ip.into()),
+        Some(url::Host::Ipv6(ip)) => is_private_ip(ip.into()),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        None => true,
+    }
+}
+
+/// A resolver that hands out only public addresses.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<_> = found
+                .into_iter()
+                .filter(|address| !is_private_ip(address.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err(format!("{host} resolves only to private or loopback addresses, which this watch does not check").into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// Sent with every check, so the victim's administrators can tell the team's
@@ -90,6 +149,14 @@ impl Fetcher {
         Fetcher::default()
     }
 
+    /// A fetcher that never connects to private or loopback addresses.
+    pub fn public_only() -> Fetcher {
+        Fetcher {
+            public_only: true,
+            ..Fetcher::new()
+        }
+    }
+
     /// The client for a target; built once per CA file.
     pub fn client(&self, target: &Target) -> Result<reqwest::Client, crate::Error> {
         let mut clients = self
@@ -99,14 +166,28 @@ impl Fetcher {
         if let Some(client) = clients.get(&target.ca_file) {
             return Ok(client.clone());
         }
+        let public_only = self.public_only;
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 5 {
+                attempt.error("more than 5 redirects")
+            } else if public_only && is_private_url(attempt.url()) {
+                let to = attempt.url().to_string();
+                attempt.error(format!("redirected to a private address ({to})"))
+            } else {
+                attempt.follow()
+            }
+        });
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .tls_info(true)
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(redirects)
             .connect_timeout(Duration::from_secs(10))
             // A new connection per check: what a visitor's browser goes through
             // (DNS, TCP, TLS), and no idle socket per site between checks.
             .pool_max_idle_per_host(0);
+        if self.public_only {
+            builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
+        }
         if let Some(path) = &target.ca_file {
             let pem = std::fs::read(path).map_err(|source| crate::Error::Io {
                 path: path.clone(),
@@ -133,6 +214,12 @@ impl Fetcher {
     pub async fn check(&self, target: &Target) -> Observation {
         let at = Timestamp::now();
         let page = match self.client(target) {
+            Ok(_) if self.public_only && is_private_url(&target.url) => {
+                Err(FetchFailure::Connect(format!(
+                    "{} is a private or loopback address, which this watch does not check",
+                    target.url
+                )))
+            }
             Ok(client) => fetch(&client, target).await,
             Err(error) => Err(FetchFailure::Connect(error.to_string())),
         };

@@ -38,7 +38,9 @@ pub use config::{
     Config, Email, MIN_INTERVAL, StatusList, Target, TargetSettings, Webhook, duration,
 };
 pub use content::Phrases;
-pub use fetch::{Certificate, FetchFailure, Fetched, Fetcher, Observation};
+pub use fetch::{
+    Certificate, FetchFailure, Fetched, Fetcher, Observation, is_private_ip, is_private_url,
+};
 pub use monitor::{AlertEvent, AlertKind, Baseline, Change, Evidence, Monitor};
 pub use notify::{Mailer, Notifier, SmtpSettings};
 pub use run::{Sink, Watcher, check_once, watch};

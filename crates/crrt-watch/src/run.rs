@@ -59,6 +59,12 @@ impl Watcher {
         }
     }
 
+    /// Checks only public addresses (see [`Fetcher::public_only`]).
+    pub fn public_only(mut self) -> Watcher {
+        self.fetcher = Arc::new(Fetcher::public_only());
+        self
+    }
+
     pub fn len(&self) -> usize {
         self.running.len()
     }

@@ -370,3 +370,62 @@ async fn a_flapping_site_is_damped() {
         [(Change::Close, AlertKind::Down)]
     );
 }
+
+#[tokio::test]
+async fn a_public_only_fetcher_refuses_private_names_addresses_and_redirects() {
+    let server = Server::start().await;
+    let port = server.address.port();
+    // A name that resolves to loopback.
+    let mut target = Target::new(
+        "internal",
+        format!("http://localhost:{port}/").parse().expect("url"),
+    );
+    target.timeout = Duration::from_secs(2);
+    let fetcher = Fetcher::public_only();
+    let observation = fetcher.check(&target).await;
+    let failure = observation.page.expect_err("refused").to_string();
+    assert!(failure.contains("private or loopback"), "{failure}");
+    // A private address named directly.
+    let observation = fetcher.check(&server.target()).await;
+    assert!(
+        observation
+            .page
+            .expect_err("refused")
+            .to_string()
+            .contains("private or loopback")
+    );
+    // The same site through an ordinary fetcher is up.
+    assert!(Fetcher::new().check(&server.target()).await.page.is_ok());
+}
+
+#[tokio::test]
+async fn a_redirect_to_a_private_address_is_not_followed_by_a_public_only_fetcher() {
+    let inside = Server::start().await;
+    let to = format!("http://{}/", inside.address);
+    let app = Router::new().fallback(move || {
+        let to = to.clone();
+        async move { axum::response::Redirect::temporary(&to) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    let target = Target::new("portal", format!("http://{address}/").parse().expect("url"));
+    // Followed by an ordinary fetcher...
+    let fetched = Fetcher::new().check(&target).await.page.expect("followed");
+    assert_eq!(
+        fetched.final_url.as_str(),
+        format!("http://{}/", inside.address)
+    );
+    // ... not by a public-only one's client (asked directly: its check would
+    // refuse the loopback start address before any request).
+    let client = Fetcher::public_only().client(&target).expect("client");
+    let error = client
+        .get(target.url.clone())
+        .send()
+        .await
+        .expect_err("redirect refused");
+    let chain = format!("{error:?}");
+    assert!(chain.contains("redirected to a private address"), "{chain}");
+}
