@@ -137,10 +137,10 @@ impl Watcher {
     }
 }
 
-/// Watches `targets` (keyed by name) until `stop` turns true; returns each
-/// target's final state.
+/// Watches `targets` (keyed by name, each with the baseline learnt before,
+/// if any) until `stop` turns true; returns each target's final state.
 pub async fn watch(
-    targets: Vec<Target>,
+    targets: Vec<(Target, Option<Baseline>)>,
     phrases: Phrases,
     sink: Arc<dyn Sink>,
     mut stop: watch::Receiver<bool>,
@@ -149,7 +149,7 @@ pub async fn watch(
     watcher.sync(
         targets
             .into_iter()
-            .map(|target| (target.name.clone(), target, None))
+            .map(|(target, baseline)| (target.name.clone(), target, baseline))
             .collect(),
     );
     let _ = stop.wait_for(|stopped| *stopped).await;

@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use std::collections::BTreeMap;
+
 use crrt_watch::{
-    AlertEvent, Change, Config, Mailer, Monitor, Notifier, Observation, Phrases, Sink,
+    AlertEvent, Baseline, Change, Config, Mailer, Monitor, Notifier, Observation, Phrases, Sink,
 };
 use sha2::{Digest, Sha256};
 
@@ -66,6 +68,11 @@ pub struct WatchArgs {
     /// list; `--phrases` with `--once` shows how many were read.
     #[arg(long, value_name = "FILE")]
     phrases: Option<PathBuf>,
+    /// Keep each site's baseline (what it looked like at the first good
+    /// look) in this JSON file, so that a restart compares with it instead of
+    /// learning a possibly defaced page anew. Delete it to re-baseline.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
     /// Stop after this long, e.g. "30m"; without it, watch until Ctrl-C.
     #[arg(long, value_name = "DURATION")]
     r#for: Option<String>,
@@ -115,6 +122,7 @@ pub fn run(args: WatchArgs) -> Result<ExitCode> {
             mail,
             out: Mutex::new(()),
             lateness: Lateness::default(),
+            state: Mutex::new(None),
         });
         let shortest = config
             .targets
@@ -152,7 +160,27 @@ pub fn run(args: WatchArgs) -> Result<ExitCode> {
             }
             let _ = stop.send(true);
         });
-        let monitors = crrt_watch::watch(config.targets, phrases, sink.clone(), stopped).await;
+        let state = match &args.state {
+            Some(path) => Some(Arc::new(StateFile::open(path)?)),
+            None => None,
+        };
+        let targets = config
+            .targets
+            .into_iter()
+            .map(|target| {
+                let baseline = state.as_ref().and_then(|state| state.baseline(&target));
+                (target, baseline)
+            })
+            .collect();
+        *sink.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = state.clone();
+        let saver = state.clone().map(|state| tokio::spawn(async move { state.save_every(Duration::from_secs(5)).await }));
+        let monitors = crrt_watch::watch(targets, phrases, sink.clone(), stopped).await;
+        if let Some(saver) = saver {
+            saver.abort();
+        }
+        if let Some(state) = &state {
+            state.save()?;
+        }
         print_summary(&monitors);
         sink.lateness.print();
         // Give queued webhooks a moment to leave before the runtime ends.
@@ -174,6 +202,95 @@ struct Printer {
     /// Lines from many tasks must not interleave.
     out: Mutex<()>,
     lateness: Lateness,
+    state: Mutex<Option<Arc<StateFile>>>,
+}
+
+/// `--state`: baselines by target name, with the URL they were learnt from.
+struct StateFile {
+    path: PathBuf,
+    baselines: Mutex<BTreeMap<String, SavedBaseline>>,
+    dirty: std::sync::atomic::AtomicBool,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedBaseline {
+    url: String,
+    baseline: Baseline,
+}
+
+impl StateFile {
+    fn open(path: &Path) -> Result<StateFile> {
+        let baselines = match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "{}: not a crrt watch state file (delete it to start afresh)",
+                    path.display()
+                )
+            })?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+        };
+        Ok(StateFile {
+            path: path.to_owned(),
+            baselines: Mutex::new(baselines),
+            dirty: false.into(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, SavedBaseline>> {
+        self.baselines
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The baseline kept for this target, if it was learnt from the same URL.
+    fn baseline(&self, target: &crrt_watch::Target) -> Option<Baseline> {
+        self.lock()
+            .get(&target.name)
+            .filter(|saved| saved.url == target.url.as_str())
+            .map(|saved| saved.baseline.clone())
+    }
+
+    fn learnt(&self, monitor: &Monitor) {
+        let target = monitor.target();
+        self.lock().insert(
+            target.name.clone(),
+            SavedBaseline {
+                url: target.url.to_string(),
+                baseline: monitor.baseline().clone(),
+            },
+        );
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Writes the file whole (temporary file, then rename).
+    fn save(&self) -> Result<()> {
+        if !self.dirty.swap(false, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&*self.lock())?;
+        let folder = self
+            .path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut file = tempfile::NamedTempFile::new_in(folder)
+            .with_context(|| format!("writing next to {}", self.path.display()))?;
+        file.write_all(&bytes)?;
+        file.persist(&self.path)
+            .map_err(|error| error.error)
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        Ok(())
+    }
+
+    async fn save_every(&self, period: Duration) {
+        loop {
+            tokio::time::sleep(period).await;
+            if let Err(error) = self.save() {
+                eprintln!("warning: {error:#}");
+            }
+        }
+    }
 }
 
 /// How late checks started against their schedule, in milliseconds: the sign
@@ -276,8 +393,16 @@ impl Sink for Printer {
         let _ = stdout.flush();
     }
 
-    fn checked(&self, _key: &str, _monitor: &Monitor, _observation: &Observation, late: Duration) {
+    fn checked(&self, _key: &str, monitor: &Monitor, _observation: &Observation, late: Duration) {
         self.lateness.record(late);
+        if monitor.baseline_changed()
+            && let Some(state) = &*self
+                .state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        {
+            state.learnt(monitor);
+        }
         if late > Duration::from_secs(5) {
             tracing::warn!(
                 "a check started {}s late: the machine cannot keep up",

@@ -152,3 +152,79 @@ fn an_outage_is_printed_as_json_with_its_evidence_kept_and_hashed() {
         "the summary names what is still open: {stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_file_keeps_the_baseline_so_a_restart_still_sees_the_defacement() {
+    let page = std::sync::Arc::new(std::sync::Mutex::new(
+        "<h1>Ministry of Foreign Affairs</h1><p>Consular services and embassies abroad.</p>",
+    ));
+    let served = page.clone();
+    let app = axum::Router::new().fallback(move || {
+        let served = served.clone();
+        async move { axum::response::Html(*served.lock().expect("page")) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("w.toml"),
+        format!("[[target]]\nname = \"mfa\"\nurl = \"http://{address}/\"\n"),
+    )
+    .expect("write");
+    let run = |seconds: &'static str| {
+        let path = dir.path().to_owned();
+        tokio::task::spawn_blocking(move || {
+            crrt(
+                &[
+                    "watch",
+                    "w.toml",
+                    "--state",
+                    "state.json",
+                    "--format",
+                    "jsonl",
+                    "--for",
+                    seconds,
+                ],
+                &path,
+            )
+        })
+    };
+
+    let first = run("2s").await.expect("join");
+    assert!(
+        first.status.success() && first.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let state = std::fs::read_to_string(dir.path().join("state.json")).expect("state written");
+    assert!(state.contains("Ministry of Foreign Affairs"), "{state}");
+
+    // Defaced while the watch was down: the restart compares with the kept baseline.
+    *page.lock().expect("page") = "<h1>Hacked by someone</h1>";
+    let second = run("8s").await.expect("join");
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    let alerts: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json"))
+        .collect();
+    assert_eq!(alerts.len(), 1, "{stdout}");
+    assert_eq!(
+        (alerts[0]["event"].as_str(), alerts[0]["kind"].as_str()),
+        (Some("open"), Some("defacement"))
+    );
+    assert!(
+        alerts[0]["summary"]
+            .as_str()
+            .is_some_and(|summary| summary.contains("hacked by")),
+        "{}",
+        alerts[0]
+    );
+
+    std::fs::write(dir.path().join("state.json"), "not json").expect("write");
+    let broken = run("1s").await.expect("join");
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&broken.stderr).contains("not a crrt watch state file"));
+}
