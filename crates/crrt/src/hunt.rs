@@ -32,6 +32,8 @@ use crate::output;
 ///
 ///   crrt hunt ./triage --sigma rules/ --indicators partner-bundle.json
 ///
+///   crrt hunt /var/log/nginx/access.log*      (traffic only: floods, top talkers)
+///
 /// Exit status: 0 when the hunt ran (with or without findings), 2 on bad
 /// arguments or when the rules or evidence cannot be found.
 #[derive(Debug, Args)]
@@ -41,13 +43,10 @@ pub struct HuntArgs {
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
 
-    /// A Sigma rule file or a folder of rules (searched recursively). Repeatable.
-    #[arg(
-        long = "sigma",
-        short = 's',
-        value_name = "RULES",
-        required_unless_present = "indicators"
-    )]
+    /// A Sigma rule file or a folder of rules (searched recursively).
+    /// Repeatable. Without rules or indicators, only the web traffic of
+    /// access logs is analysed (floods, top talkers).
+    #[arg(long = "sigma", short = 's', value_name = "RULES")]
     sigma: Vec<PathBuf>,
 
     /// Indicators to look for in every field of every event: a STIX 2.1
@@ -216,6 +215,11 @@ fn load_rules(args: &HuntArgs) -> Result<RuleSet> {
     let mut loader = RuleLoader::new().selection(selection).mapping(mapping);
     if args.sigma.is_empty() {
         loader = loader.allow_no_rules();
+        if args.indicators.is_empty() && !args.quiet {
+            eprintln!(
+                "note: no --sigma rules or --indicators given: only the web traffic of access logs is analysed"
+            );
+        }
     }
     for path in &args.sigma {
         loader = loader.path(path);

@@ -230,7 +230,7 @@ fn two_runs_write_identical_files() {
 #[test]
 fn bad_arguments_exit_2_naming_the_problem() {
     let case = Case::new();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 4] = [
         (
             &["hunt", "events.jsonl", "--sigma", "no-such-rules"],
             "no-such-rules",
@@ -261,7 +261,6 @@ fn bad_arguments_exit_2_naming_the_problem() {
             ],
             "yesterday",
         ),
-        (&["hunt", "events.jsonl"], "--sigma"),
     ];
     for (args, named) in cases {
         let output = case.crrt(args);
@@ -445,4 +444,47 @@ fn indicators_from_a_list_a_stix_bundle_or_a_misp_event_are_found_in_any_field()
     let out = case.crrt(&["hunt", "events.jsonl", "--indicators", "bad.txt"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+}
+
+#[test]
+fn without_rules_an_access_log_gets_its_traffic_analysed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut log = String::new();
+    for minute in 0..30u32 {
+        let requests = if (10..13).contains(&minute) { 900 } else { 10 };
+        for n in 0..requests {
+            log.push_str(&format!(
+                "10.{}.{}.{} - - [24/Feb/2022:04:{minute:02}:{:02} +0000] \"GET / HTTP/1.1\" {} 10 \"-\" \"bot\"\n",
+                n % 7,
+                n % 200,
+                minute,
+                n % 60,
+                if n % 2 == 0 { 503 } else { 200 }
+            ));
+        }
+    }
+    let path = dir.path().join("access.log");
+    std::fs::write(&path, log).expect("write");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_crrt"))
+        .args(["hunt", "--format", "jsonl"])
+        .arg(&path)
+        .output()
+        .expect("crrt runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("only the web traffic of access logs is analysed")
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let findings: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json"))
+        .collect();
+    assert_eq!(findings.len(), 1, "{stdout}");
+    assert_eq!(findings[0]["rule_id"], "traffic:flood");
+    assert_eq!(findings[0]["event"]["requests"], 3 * 900);
 }
