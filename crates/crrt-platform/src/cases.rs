@@ -123,7 +123,7 @@ fn date(text: &str) -> Result<String> {
 }
 
 impl Platform {
-    async fn mission_for_work(
+    pub(crate) async fn mission_for_work(
         &self,
         actor: &Actor,
         mission_id: &str,

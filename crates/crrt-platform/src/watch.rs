@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::policy::{self, Action};
 use crate::{Actor, Platform, PlatformError, Result, audit, new_id, now};
 
 /// A site to watch, as the team enters it.
@@ -172,35 +171,29 @@ impl Platform {
         mission_id: &str,
         write: bool,
     ) -> Result<crrt_store::Mission> {
-        let not_found = || PlatformError::NotFound(format!("mission {mission_id}"));
-        let mission = self
+        self.mission_for_work(actor, mission_id, write).await
+    }
+
+    /// A target that is still watched, if the actor may work on its mission.
+    async fn target_for_work(
+        &self,
+        actor: &Actor,
+        target_id: &str,
+    ) -> Result<crrt_store::WatchTarget> {
+        let not_found = || PlatformError::NotFound(format!("watch target {target_id}"));
+        let row = self
             .store
-            .mission(mission_id)
+            .watch_target(target_id)
             .await?
+            .filter(|row| row.removed_at.is_none())
             .ok_or_else(not_found)?;
-        let member = self
-            .store
-            .is_mission_member(&mission.id, &actor.user.id)
-            .await?;
-        if !policy::allowed(
-            actor,
-            Action::ReadMission {
-                mission: &mission,
-                member,
-            },
-        ) {
-            return Err(not_found());
-        }
-        if write {
-            policy::require(
-                actor,
-                Action::WorkOnMission {
-                    mission: &mission,
-                    member,
-                },
-            )?;
-        }
-        Ok(mission)
+        self.watch_mission(actor, &row.mission_id, true)
+            .await
+            .map_err(|error| match error {
+                PlatformError::NotFound(_) => not_found(),
+                other => other,
+            })?;
+        Ok(row)
     }
 
     /// Adds a site to a mission's watch; it is checked within seconds.
@@ -276,19 +269,7 @@ impl Platform {
 
     /// Stops watching a site; its open alerts close.
     pub async fn remove_watch_target(&self, actor: &Actor, target_id: &str) -> Result<()> {
-        let not_found = || PlatformError::NotFound(format!("watch target {target_id}"));
-        let row = self
-            .store
-            .watch_target(target_id)
-            .await?
-            .filter(|row| row.removed_at.is_none())
-            .ok_or_else(not_found)?;
-        self.watch_mission(actor, &row.mission_id, true)
-            .await
-            .map_err(|error| match error {
-                PlatformError::NotFound(_) => not_found(),
-                other => other,
-            })?;
+        let row = self.target_for_work(actor, target_id).await?;
         let mut tx = self.store.begin().await?;
         tx.remove_watch_target(&row.id, &now()).await?;
         tx.append_audit(&audit(
@@ -308,19 +289,7 @@ impl Platform {
     /// learnt again from the next check and the target's open alerts close
     /// (after a redesign, or once a defacement is cleaned up differently).
     pub async fn rebaseline_watch_target(&self, actor: &Actor, target_id: &str) -> Result<()> {
-        let not_found = || PlatformError::NotFound(format!("watch target {target_id}"));
-        let row = self
-            .store
-            .watch_target(target_id)
-            .await?
-            .filter(|row| row.removed_at.is_none())
-            .ok_or_else(not_found)?;
-        self.watch_mission(actor, &row.mission_id, true)
-            .await
-            .map_err(|error| match error {
-                PlatformError::NotFound(_) => not_found(),
-                other => other,
-            })?;
+        let row = self.target_for_work(actor, target_id).await?;
         let mut tx = self.store.begin().await?;
         tx.rebaseline_watch_target(&row.id, &now()).await?;
         tx.append_audit(&audit(

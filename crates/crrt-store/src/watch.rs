@@ -212,14 +212,7 @@ impl Tx {
         .execute(&mut *self.tx)
         .await?;
         // A removed target's open alerts end with it.
-        sqlx::query(
-            "UPDATE watch_alerts SET closed_at = $2 WHERE target_id = $1 AND closed_at IS NULL",
-        )
-        .bind(id)
-        .bind(at)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+        self.close_alerts_of(id, at).await
     }
 
     /// Forgets the baseline (the next look is the new one) and closes the
@@ -231,6 +224,11 @@ impl Tx {
         .bind(id)
         .execute(&mut *self.tx)
         .await?;
+        self.close_alerts_of(id, at).await
+    }
+
+    /// Ends every open alert of a target.
+    async fn close_alerts_of(&mut self, id: &str, at: &str) -> Result<()> {
         sqlx::query(
             "UPDATE watch_alerts SET closed_at = $2 WHERE target_id = $1 AND closed_at IS NULL",
         )

@@ -264,22 +264,7 @@ pub(crate) async fn remove(
     Path(id): Path<String>,
     Form(ctx, NoFields {}): Form<NoFields>,
 ) -> Response {
-    let mission = match state.platform.store().watch_target(&id).await {
-        Ok(Some(target)) => target.mission_id,
-        Ok(None) => {
-            return done(
-                "/missions",
-                Err(PlatformError::NotFound(format!("watch target {id}"))),
-            );
-        }
-        Err(error) => return done("/missions", Err(error.into())),
-    };
-    let outcome = state
-        .platform
-        .remove_watch_target(&ctx.actor, &id)
-        .await
-        .map(|()| "No longer watched.".to_owned());
-    done(&format!("/missions/{mission}/watch"), outcome)
+    on_target(&state, &ctx, &id, TargetAction::Remove).await
 }
 
 #[derive(Deserialize)]
@@ -320,7 +305,17 @@ pub(crate) async fn rebaseline(
     Path(id): Path<String>,
     Form(ctx, NoFields {}): Form<NoFields>,
 ) -> Response {
-    let mission = match state.platform.store().watch_target(&id).await {
+    on_target(&state, &ctx, &id, TargetAction::Rebaseline).await
+}
+
+enum TargetAction {
+    Remove,
+    Rebaseline,
+}
+
+/// Does something to a target, then back to its mission's board.
+async fn on_target(state: &AppState, ctx: &Ctx, id: &str, action: TargetAction) -> Response {
+    let mission = match state.platform.store().watch_target(id).await {
         Ok(Some(target)) => target.mission_id,
         Ok(None) => {
             return done(
@@ -330,10 +325,17 @@ pub(crate) async fn rebaseline(
         }
         Err(error) => return done("/missions", Err(error.into())),
     };
-    let outcome = state
-        .platform
-        .rebaseline_watch_target(&ctx.actor, &id)
-        .await
-        .map(|()| "The next check is the new normal; the open alerts are closed.".to_owned());
+    let outcome = match action {
+        TargetAction::Remove => state
+            .platform
+            .remove_watch_target(&ctx.actor, id)
+            .await
+            .map(|()| "No longer watched.".to_owned()),
+        TargetAction::Rebaseline => state
+            .platform
+            .rebaseline_watch_target(&ctx.actor, id)
+            .await
+            .map(|()| "The next check is the new normal; the open alerts are closed.".to_owned()),
+    };
     done(&format!("/missions/{mission}/watch"), outcome)
 }
