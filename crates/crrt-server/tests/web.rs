@@ -181,20 +181,8 @@ async fn pages_need_a_session_and_forms_need_its_csrf_token() {
         ],
     )
     .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let flash = response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("crrt_flash="))
-        .expect("a flash message")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_owned();
     let (_, page) = get(
-        &format!("{cookie}; {flash}"),
+        &with_flash(&cookie, &response),
         format!("{}/cases/{}", f.base, case.case.id),
     )
     .await;
