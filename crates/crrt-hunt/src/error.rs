@@ -13,6 +13,8 @@ pub enum HuntError {
     NotFound { path: PathBuf },
     #[error("{path}: no Sigma rule files (.yml, .yaml) found")]
     NoRules { path: PathBuf },
+    #[error("{path}: no YARA rule files (.yar, .yara) found")]
+    NoYaraRules { path: PathBuf },
     #[error("log-source mapping: {0}")]
     Mapping(String),
     #[error("placeholder values: {0}")]

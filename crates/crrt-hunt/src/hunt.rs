@@ -15,6 +15,7 @@ use crate::route::Renames;
 use crate::rules::RuleSet;
 use crate::source::{self, Evidence, Format, ReadContext, ReadLimits, RecordSink};
 use crate::traffic::{TrafficCounter, TrafficReport};
+use crate::yara::{self, YaraLimits, YaraRules, YaraSink, YaraStats};
 
 /// Only events inside `[from, to]` are hunted. Events without a time are
 /// left out when a bound is set: nothing says they fall inside it.
@@ -80,6 +81,8 @@ pub struct HuntStats {
     pub damaged: Vec<ReadProblem>,
     /// Files that could not be read at all.
     pub failed: Vec<ReadProblem>,
+    /// What the YARA pass did, when there was one.
+    pub yara: Option<YaraStats>,
 }
 
 impl HuntStats {
@@ -111,6 +114,9 @@ pub struct HuntReport {
 pub struct Hunter<'r> {
     rules: &'r RuleSet,
     indicators: Option<&'r IndicatorSet>,
+    yara: Option<&'r YaraRules>,
+    yara_limits: YaraLimits,
+    read_events: bool,
     window: TimeWindow,
     limits: ReadLimits,
     syslog_year: i16,
@@ -122,6 +128,9 @@ impl<'r> Hunter<'r> {
         Hunter {
             rules,
             indicators: None,
+            yara: None,
+            yara_limits: YaraLimits::default(),
+            read_events: true,
             window: TimeWindow::default(),
             limits: ReadLimits::default(),
             syslog_year: year,
@@ -132,6 +141,23 @@ impl<'r> Hunter<'r> {
     /// hit is a finding of level high whose rule id is `indicator:ID`.
     pub fn indicators(mut self, indicators: &'r IndicatorSet) -> Self {
         self.indicators = Some(indicators).filter(|i| !i.is_empty());
+        self
+    }
+
+    /// Also scans every file, and every member of a ZIP package, with
+    /// these YARA rules; a match is a finding whose rule id is `yara:NAME`
+    /// and whose time is the file's modification time. The time window
+    /// does not apply to them: a file's age is not an event's.
+    pub fn yara(mut self, rules: &'r YaraRules, limits: YaraLimits) -> Self {
+        self.yara = Some(rules);
+        self.yara_limits = limits;
+        self
+    }
+
+    /// Whether to read events from logs at all (default yes); a YARA-only
+    /// hunt turns it off and reads each file once, for YARA.
+    pub fn read_events(mut self, yes: bool) -> Self {
+        self.read_events = yes;
         self
     }
 
@@ -152,9 +178,11 @@ impl<'r> Hunter<'r> {
     }
 
     pub fn run(&self, evidence: &[Evidence], progress: &Progress) -> HuntReport {
+        let size: u64 = evidence.iter().map(|e| e.size).sum();
+        let passes = u64::from(self.read_events) + u64::from(self.yara.is_some());
         progress
             .bytes_total
-            .fetch_add(evidence.iter().map(|e| e.size).sum(), Ordering::Relaxed);
+            .fetch_add(size * passes, Ordering::Relaxed);
         let collector = Collector {
             rules: self.rules,
             indicators: self.indicators,
@@ -165,15 +193,27 @@ impl<'r> Hunter<'r> {
             stats: Mutex::new(HuntStats::default()),
             outside_window: AtomicU64::new(0),
             traffic: TrafficCounter::default(),
+            yara: Mutex::new(YaraStats::default()),
         };
         let ctx = ReadContext {
             sink: &collector,
             limits: self.limits,
             syslog_year: self.syslog_year,
         };
-        evidence.par_iter().for_each(|e| {
-            if !progress.is_cancelled() {
+        // One YARA scanner per worker thread: scanners are not shared.
+        let scanner = || {
+            self.yara
+                .map(|rules| rules.scanner(self.yara_limits.timeout))
+        };
+        evidence.par_iter().for_each_init(scanner, |scanner, e| {
+            if self.read_events && !progress.is_cancelled() {
                 source::read_file(e, &ctx);
+            }
+            if let Some(scanner) = scanner
+                && !progress.is_cancelled()
+            {
+                yara::scan_evidence(scanner, e, self.yara_limits, self.limits, &collector);
+                progress.bytes_done.fetch_add(e.size, Ordering::Relaxed);
             }
         });
 
@@ -183,6 +223,7 @@ impl<'r> Hunter<'r> {
             stats,
             outside_window,
             traffic,
+            yara,
             ..
         } = collector;
         let (traffic, traffic_findings) = traffic.finish();
@@ -190,6 +231,12 @@ impl<'r> Hunter<'r> {
         let mut stats = stats.into_inner().unwrap_or_else(|e| e.into_inner());
         stats.records_read = progress.records.load(Ordering::Relaxed);
         stats.records_outside_window = outside_window.load(Ordering::Relaxed);
+        if self.yara.is_some() {
+            let mut yara = yara.into_inner().unwrap_or_else(|e| e.into_inner());
+            yara.too_large.sort();
+            yara.failed.sort();
+            stats.yara = Some(yara);
+        }
         let feed = correlation_feed
             .into_inner()
             .unwrap_or_else(|e| e.into_inner());
@@ -284,6 +331,37 @@ struct Collector<'a> {
     stats: Mutex<HuntStats>,
     outside_window: AtomicU64,
     traffic: TrafficCounter,
+    yara: Mutex<YaraStats>,
+}
+
+impl YaraSink for Collector<'_> {
+    fn scanned(&self, bytes: u64) {
+        let mut stats = self.yara.lock().unwrap_or_else(|e| e.into_inner());
+        stats.files_scanned += 1;
+        stats.bytes_scanned += bytes;
+    }
+
+    fn finding(&self, finding: Finding) {
+        self.progress.findings.fetch_add(1, Ordering::Relaxed);
+        self.findings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(finding);
+    }
+
+    fn too_large(&self, name: &str, size: u64) {
+        let mut stats = self.yara.lock().unwrap_or_else(|e| e.into_inner());
+        stats.too_large.push((name.to_owned(), size));
+    }
+
+    fn failed(&self, name: &str, reason: String) {
+        let mut stats = self.yara.lock().unwrap_or_else(|e| e.into_inner());
+        stats.failed.push((name.to_owned(), reason));
+    }
+
+    fn cancelled(&self) -> bool {
+        self.progress.is_cancelled()
+    }
 }
 
 impl Collector<'_> {

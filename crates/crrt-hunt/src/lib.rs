@@ -40,6 +40,7 @@ mod source;
 mod time;
 mod traffic;
 mod windows;
+mod yara;
 
 pub use error::HuntError;
 pub use finding::{Finding, Severity};
@@ -52,3 +53,4 @@ pub use rules::{Diagnostic, RuleCounts, RuleLoader, RuleSelection, RuleSet};
 pub use source::{Evidence, Format, ReadLimits, detect, discover};
 pub use time::{format_timestamp, parse_timestamp};
 pub use traffic::{Spike, TrafficReport, Verdict};
+pub use yara::{YaraLimits, YaraLoader, YaraRules, YaraStats};

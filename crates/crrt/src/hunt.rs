@@ -10,12 +10,13 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use crrt_hunt::{
     HuntReport, Hunter, IndicatorSet, IndicatorSpec, LogSourceMap, Progress, ReadLimits,
-    RuleLoader, RuleSelection, RuleSet, Severity, Status, TimeWindow, discover,
+    RuleLoader, RuleSelection, RuleSet, Severity, Status, TimeWindow, YaraLimits, YaraLoader,
+    YaraRules, discover,
 };
 
 use crate::output;
 
-/// Hunt evidence with Sigma rules and indicators: what fired, on which host, when.
+/// Hunt evidence with Sigma rules, indicators and YARA: what fired, on which host, when.
 ///
 /// PATH may be EVTX files, JSON or JSON Lines exports (evtx_dump, Winlogbeat,
 /// Velociraptor), web server access logs (combined or IIS W3C), syslog, ZIP
@@ -32,6 +33,8 @@ use crate::output;
 ///
 ///   crrt hunt ./triage --sigma rules/ --indicators partner-bundle.json
 ///
+///   crrt hunt ./collected-files triage.zip --yara signature-base/yara
+///
 ///   crrt hunt /var/log/nginx/access.log*      (traffic only: floods, top talkers)
 ///
 /// Exit status: 0 when the hunt ran (with or without findings), 2 on bad
@@ -44,8 +47,8 @@ pub struct HuntArgs {
     paths: Vec<PathBuf>,
 
     /// A Sigma rule file or a folder of rules (searched recursively).
-    /// Repeatable. Without rules or indicators, only the web traffic of
-    /// access logs is analysed (floods, top talkers).
+    /// Repeatable. Without rules, indicators or YARA, only the web traffic
+    /// of access logs is analysed (floods, top talkers).
     #[arg(long = "sigma", short = 's', value_name = "RULES")]
     sigma: Vec<PathBuf>,
 
@@ -55,6 +58,22 @@ pub struct HuntArgs {
     /// A hit is a finding of level high. Repeatable.
     #[arg(long = "indicators", short = 'i', value_name = "FILE")]
     indicators: Vec<PathBuf>,
+
+    /// YARA rules (a .yar/.yara file or a folder searched recursively) to
+    /// scan every file with, ZIP members included. A rule file that does
+    /// not compile is reported with its line and skipped. Repeatable. With
+    /// --yara alone, logs are not read for events: files are only scanned.
+    #[arg(long = "yara", short = 'y', value_name = "RULES")]
+    yara: Vec<PathBuf>,
+
+    /// Files (and ZIP members) larger than this are not YARA-scanned; they
+    /// are counted in the summary.
+    #[arg(long, value_name = "BYTES", default_value_t = YaraLimits::default().max_file_bytes)]
+    yara_max_size: u64,
+
+    /// Give up on one file's YARA scan after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = YaraLimits::default().timeout.as_secs())]
+    yara_timeout: u64,
 
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = OutputFormat::Table)]
@@ -131,18 +150,26 @@ enum OutputFormat {
 pub fn run(args: HuntArgs) -> Result<ExitCode> {
     let started = Instant::now();
     // Indicators load on another thread while the rules load.
-    let (rules, indicators) = std::thread::scope(|scope| {
+    // Indicators and YARA rules load on other threads while the Sigma rules load.
+    let (rules, indicators, yara) = std::thread::scope(|scope| {
         let indicators = scope.spawn(|| load_indicators(&args.indicators, args.quiet));
+        let yara = scope.spawn(|| load_yara(&args.yara));
         let rules = load_rules(&args);
         let indicators = indicators
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("loading the indicators failed")));
-        (rules, indicators)
+        let yara = yara
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("compiling the YARA rules failed")));
+        (rules, indicators, yara)
     });
-    let (rules, indicators) = (rules?, indicators?);
+    let (rules, indicators, yara) = (rules?, indicators?, yara?);
     let rules_time = started.elapsed();
     let early_problems = rules.diagnostics();
     report_rule_problems(&early_problems, args.quiet);
+    if let Some(yara) = &yara {
+        report_rule_problems(yara.diagnostics(), args.quiet);
+    }
     if let Some(problem) = rules.cache_problem()
         && !args.quiet
     {
@@ -159,6 +186,17 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
         .limits(ReadLimits {
             max_unzipped_bytes: args.max_unzipped_bytes,
         });
+    if let Some(yara) = &yara {
+        hunter = hunter
+            .yara(
+                yara,
+                YaraLimits {
+                    max_file_bytes: args.yara_max_size,
+                    timeout: Duration::from_secs(args.yara_timeout.max(1)),
+                },
+            )
+            .read_events(!args.sigma.is_empty() || !args.indicators.is_empty());
+    }
     if let Some(year) = args.syslog_year {
         hunter = hunter.syslog_year(year);
     }
@@ -181,6 +219,7 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
             rules_time,
             hunt_time,
             indicators: indicators.len(),
+            yara: yara.as_ref(),
         };
         if args.format == OutputFormat::Table && args.output.is_none() {
             output::print_summary(
@@ -215,7 +254,7 @@ fn load_rules(args: &HuntArgs) -> Result<RuleSet> {
     let mut loader = RuleLoader::new().selection(selection).mapping(mapping);
     if args.sigma.is_empty() {
         loader = loader.allow_no_rules();
-        if args.indicators.is_empty() && !args.quiet {
+        if args.indicators.is_empty() && args.yara.is_empty() && !args.quiet {
             eprintln!(
                 "note: no --sigma rules or --indicators given: only the web traffic of access logs is analysed"
             );
@@ -305,6 +344,33 @@ fn load_indicators(paths: &[PathBuf], quiet: bool) -> Result<IndicatorSet> {
     }
     // Duplicates cost nothing: the set reports each value once per event.
     Ok(IndicatorSet::new(specs))
+}
+
+/// Compiles the YARA rule files, if any were given. A folder without
+/// rule files is an error; rule files that do not compile are not.
+fn load_yara(paths: &[PathBuf]) -> Result<Option<YaraRules>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let mut loader = YaraLoader::new();
+    for path in paths {
+        loader = loader.path(path);
+    }
+    let rules = loader.load()?;
+    if rules.rule_count() == 0 {
+        let (files, _) = rules.file_counts();
+        let problems: Vec<String> = rules
+            .diagnostics()
+            .iter()
+            .take(10)
+            .map(|d| format!("  {d}"))
+            .collect();
+        bail!(
+            "no YARA rule compiled from {files} files:\n{}",
+            problems.join("\n")
+        );
+    }
+    Ok(Some(rules))
 }
 
 fn rule_cache_dir(args: &HuntArgs) -> Option<PathBuf> {

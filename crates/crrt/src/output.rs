@@ -172,6 +172,7 @@ pub struct Summary<'a> {
     pub hunt_time: Duration,
     /// How many indicators were looked for (0: none given).
     pub indicators: usize,
+    pub yara: Option<&'a crrt_hunt::YaraRules>,
 }
 
 pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Result<()> {
@@ -185,6 +186,8 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
         }
     };
     writeln!(out, "\n{}", bold("Summary"))?;
+    // A YARA-only hunt reads no events: lines about events would be noise.
+    let events_read = !(s.yara.is_some() && stats.files_read() == 0 && stats.records_read == 0);
 
     let formats: Vec<String> = stats
         .files_by_format
@@ -204,7 +207,9 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
     if !stats.failed.is_empty() {
         evidence.push_str(&format!(", {} unreadable", stats.failed.len()));
     }
-    writeln!(out, "  evidence    {evidence}")?;
+    if events_read {
+        writeln!(out, "  evidence    {evidence}")?;
+    }
 
     let mut events = format!("{} read", stats.records_read);
     if stats.records_outside_window > 0 {
@@ -220,7 +225,9 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
             stats.damaged.len()
         ));
     }
-    writeln!(out, "  events      {events}")?;
+    if events_read {
+        writeln!(out, "  events      {events}")?;
+    }
 
     let counts = s.rules.counts();
     let mut rules = format!("{} detection rules", s.rules.detection_rule_count());
@@ -244,13 +251,35 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
     if problems > 0 {
         rules.push_str(&format!(", {problems} skipped (see warnings)"));
     }
-    writeln!(out, "  rules       {rules}")?;
+    if events_read || s.rules.detection_rule_count() > 0 {
+        writeln!(out, "  rules       {rules}")?;
+    }
     if s.indicators > 0 {
         writeln!(
             out,
             "  indicators  {} looked for in every field",
             s.indicators
         )?;
+    }
+
+    if let (Some(rules), Some(scan)) = (s.yara, &stats.yara) {
+        let (files, compiled) = rules.file_counts();
+        let mut line = format!(
+            "{} YARA rules from {compiled} of {files} files; {} files scanned ({})",
+            rules.rule_count(),
+            scan.files_scanned,
+            human_bytes(scan.bytes_scanned)
+        );
+        if !scan.too_large.is_empty() {
+            line.push_str(&format!(
+                ", {} over the size limit not scanned",
+                scan.too_large.len()
+            ));
+        }
+        if !scan.failed.is_empty() {
+            line.push_str(&format!(", {} could not be scanned", scan.failed.len()));
+        }
+        writeln!(out, "  yara        {line}")?;
     }
 
     let by_level: Vec<String> = Severity::ALL
@@ -307,12 +336,24 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
     } else {
         0.0
     };
+    let mut speed = Vec::new();
+    if events_read {
+        speed.push(format!("{rate:.0} events/s"));
+    }
+    if let Some(scan) = &stats.yara
+        && seconds > 0.0
+    {
+        speed.push(format!(
+            "YARA {:.1} MiB/s",
+            scan.bytes_scanned as f64 / (1 << 20) as f64 / seconds
+        ));
+    }
     writeln!(
         out,
-        "  time        {:.2} s loading rules, {:.2} s hunting ({:.0} events/s)",
+        "  time        {:.2} s loading rules, {:.2} s hunting ({})",
         s.rules_time.as_secs_f64(),
         seconds,
-        rate
+        speed.join(", ")
     )?;
     for problem in &stats.failed {
         writeln!(
@@ -320,6 +361,18 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
             "  unreadable  {}: {}",
             problem.evidence, problem.detail
         )?;
+    }
+    if let Some(scan) = &stats.yara {
+        for (name, size) in &scan.too_large {
+            writeln!(
+                out,
+                "  not scanned {name}: {} over the YARA size limit",
+                human_bytes(*size)
+            )?;
+        }
+        for (name, reason) in &scan.failed {
+            writeln!(out, "  not scanned {name}: {reason}")?;
+        }
     }
     for problem in &stats.damaged {
         writeln!(
@@ -329,6 +382,23 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
         )?;
     }
     Ok(())
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut value = n as f64;
+    let mut unit = "bytes";
+    for u in UNITS {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = u;
+    }
+    format!("{value:.1} {unit}")
 }
 
 /// One site's web traffic: volume, top talkers, and each spike with its verdict.

@@ -67,6 +67,7 @@ fn help_teaches_with_examples() {
     let text = stdout(&output);
     for expected in [
         "--sigma",
+        "--yara",
         "--format",
         "--min-level",
         "--from",
@@ -487,4 +488,96 @@ fn without_rules_an_access_log_gets_its_traffic_analysed() {
     assert_eq!(findings.len(), 1, "{stdout}");
     assert_eq!(findings[0]["rule_id"], "traffic:flood");
     assert_eq!(findings[0]["event"]["requests"], 3 * 900);
+}
+
+#[test]
+fn yara_scans_files_and_packages_and_names_broken_rule_files() {
+    let case = Case::new();
+    std::fs::create_dir(case.path("yara")).expect("mkdir");
+    std::fs::write(
+        case.path("yara/wiper.yar"),
+        "rule Wiper_Note : T1485 {\n  meta:\n    score = 85\n  strings:\n    $n = \"Your hard drive has been corrupted\"\n  condition:\n    $n\n}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        case.path("yara/broken.yar"),
+        "rule Broken {\n  condition:\n    nope(\n}\n",
+    )
+    .expect("write");
+    std::fs::create_dir(case.path("files")).expect("mkdir");
+    std::fs::write(
+        case.path("files/stage1.exe"),
+        b"MZ\x00\x00AAAAA\x00Your hard drive has been corrupted.",
+    )
+    .expect("write");
+    std::fs::write(case.path("files/clean.txt"), b"hello").expect("write");
+
+    // The table: the match, the broken file named with its line, a summary.
+    let out = case.crrt(&["hunt", "files", "--yara", "yara"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(
+        text.contains("CRITICAL (1)") && text.contains("Wiper_Note"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 YARA rules from 1 of 2 files; 2 files scanned"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("events      "),
+        "a YARA-only hunt reads no events:\n{text}"
+    );
+    assert!(
+        err.contains("broken.yar") && err.contains("line 4"),
+        "{err}"
+    );
+
+    // JSON Lines: the stable keys, hashes and offsets.
+    let out = case.crrt(&["hunt", "files", "-y", "yara", "-f", "jsonl", "-q"]);
+    let findings = jsonl(&out);
+    assert_eq!(findings.len(), 1);
+    let hit = &findings[0];
+    assert_eq!(hit["rule_id"], "yara:Wiper_Note");
+    assert_eq!(hit["level"], "critical");
+    assert!(
+        hit["evidence_file"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("stage1.exe")
+    );
+    assert_eq!(hit["event"]["strings"][0]["matches"][0]["offset"], 10);
+    assert_eq!(
+        hit["event"]["file"]["sha256"].as_str().map(str::len),
+        Some(64)
+    );
+    assert!(hit["tags"].to_string().contains("attack.t1485"));
+
+    // Sigma and YARA together: events hunted and files scanned in one run.
+    std::fs::copy(case.path("events.jsonl"), case.path("files/events.jsonl")).expect("copy");
+    let out = case.crrt(&[
+        "hunt", "files", "-s", "rules", "-y", "yara", "-f", "jsonl", "-q",
+    ]);
+    let ids: Vec<String> = jsonl(&out)
+        .iter()
+        .map(|f| f["rule_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(ids.contains(&"yara:Wiper_Note".to_owned()), "{ids:?}");
+    assert!(ids.iter().any(|id| id.starts_with("9a1c0000")), "{ids:?}");
+
+    // Nothing that compiles, or no rule file at all: exit 2 with the reason.
+    let out = case.crrt(&["hunt", "files", "--yara", "yara/broken.yar"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no YARA rule compiled"),
+        "{}",
+        stderr(&out)
+    );
+    let out = case.crrt(&["hunt", "files", "--yara", "rules"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no YARA rule files"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -8,6 +8,8 @@ mod syslog;
 mod weblog;
 mod zip;
 
+pub(crate) use zip::check_archive as zip_guard;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

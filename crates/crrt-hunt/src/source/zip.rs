@@ -102,7 +102,10 @@ fn read_archive<R: Read + Seek + Send>(
 /// Refuses archives that would write outside themselves or declare an
 /// expansion past the limit. Declared sizes can lie, so reading enforces
 /// the limit again as bytes come out.
-fn check_archive<R: Read + Seek>(archive: &mut ZipArchive<R>, limit: u64) -> Result<(), String> {
+pub(crate) fn check_archive<R: Read + Seek>(
+    archive: &mut ZipArchive<R>,
+    limit: u64,
+) -> Result<(), String> {
     let mut declared: u64 = 0;
     for index in 0..archive.len() {
         let entry = archive.by_index_raw(index).map_err(|e| e.to_string())?;
