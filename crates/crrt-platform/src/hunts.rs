@@ -365,14 +365,33 @@ impl Platform {
             .as_ref()
             .ok_or_else(|| PlatformError::Invalid("this worker has no evidence store".into()))?;
         let mut loader = crrt_hunt::RuleLoader::new().allow_no_rules();
+        let mut yara_files = Vec::new();
+        let mut sigma_packs = 0;
         for pack in &hunt.rulepack_ids {
+            let kind = self.store.rulepack(pack).await?.map(|p| p.kind);
             for (path, text) in self.store.rulepack_files(pack).await? {
-                loader = loader.yaml(format!("{pack}/{path}"), text);
+                if kind.as_deref() == Some("yara") {
+                    yara_files.push((format!("{pack}/{path}"), text));
+                } else {
+                    loader = loader.yaml(format!("{pack}/{path}"), text);
+                }
             }
+            sigma_packs += usize::from(kind.as_deref() != Some("yara"));
         }
         let rules = loader
             .load()
             .map_err(|e| PlatformError::Invalid(format!("loading the rules: {e}")))?;
+        let yara = if yara_files.is_empty() {
+            None
+        } else {
+            Some(
+                tokio::task::spawn_blocking(move || crate::rulepacks::yara_rules(&yara_files))
+                    .await
+                    .map_err(|e| PlatformError::Invalid(format!("compiling YARA rules: {e}")))??,
+            )
+        };
+        // With YARA packs alone, files are scanned and no events are read.
+        let read_events = sigma_packs > 0 || !hunt.indicator_ids.is_empty() || yara.is_none();
         let mut evidence = Vec::new();
         let mut by_path = Vec::new();
         for id in &hunt.evidence_ids {
@@ -408,9 +427,13 @@ impl Platform {
         let running = {
             let progress = Arc::clone(&progress);
             tokio::task::spawn_blocking(move || {
-                crrt_hunt::Hunter::new(&rules)
+                let mut hunter = crrt_hunt::Hunter::new(&rules)
                     .indicators(&indicators)
-                    .run(&evidence, &progress)
+                    .read_events(read_events);
+                if let Some(yara) = &yara {
+                    hunter = hunter.yara(yara, crrt_hunt::YaraLimits::default());
+                }
+                hunter.run(&evidence, &progress)
             })
         };
         tokio::pin!(running);
@@ -439,7 +462,7 @@ impl Platform {
         let findings = report
             .findings
             .into_iter()
-            .map(|f| {
+            .map(|mut f| {
                 let (evidence_id, sha, file) = by_path
                     .iter()
                     .find(|(p, _)| f.evidence_file.starts_with(p.as_str()))
@@ -452,6 +475,7 @@ impl Platform {
                         )
                     })
                     .unwrap_or((None, String::new(), f.evidence_file.clone()));
+                own_file_name(&mut f, &file);
                 let key = format!(
                     "{}\n{sha}\n{file}\n{:?}\n{}\n{}\n{}",
                     hunt.case_id,
@@ -484,6 +508,30 @@ impl Platform {
             .collect();
         Ok(Some(findings))
     }
+}
+
+/// A YARA finding on a stored file names the file as uploaded, not by its
+/// place in the evidence store, and has no time: the stored copy's
+/// modification time is the upload's, already in the custody log. Members
+/// of an uploaded ZIP keep the times the package recorded.
+fn own_file_name(finding: &mut crrt_hunt::Finding, name: &str) {
+    let is_plain_file = finding
+        .rule_id
+        .as_deref()
+        .is_some_and(|r| r.starts_with("yara:"))
+        && !finding.evidence_file.contains("!/");
+    if !is_plain_file {
+        return;
+    }
+    if let Some(file) = finding
+        .event
+        .get_mut("file")
+        .and_then(|f| f.as_object_mut())
+    {
+        file.insert("path".into(), name.into());
+        file.remove("modified");
+    }
+    finding.timestamp = None;
 }
 
 /// A finding of an indicator is a sighting of it: counted once per

@@ -1,6 +1,8 @@
-//! Rule packs: Sigma rules uploaded as a ZIP (a folder zipped) or a single
-//! YAML file, checked by the hunt engine's own loader, and kept as their
-//! YAML in the database so that every worker hunts with the same rules.
+//! Rule packs: Sigma or YARA rules uploaded as a ZIP (a folder zipped) or
+//! a single rule file, checked by the hunt engine's own loaders, and kept as
+//! their text in the database so that every worker hunts with the same rules.
+//! A pack holds one kind: Sigma (`.yml`/`.yaml`, run on events) or YARA
+//! (`.yar`/`.yara`, run on files).
 //!
 //! A ZIP is read in memory within bounds (at most [`MAX_PACK_BYTES`]
 //! uploaded, [`MAX_UNPACKED_BYTES`] unpacked, counted on the bytes actually
@@ -17,16 +19,62 @@ pub use crrt_store::{RulePack, RuleProblem};
 
 /// Largest rule pack upload.
 pub const MAX_PACK_BYTES: usize = 32 << 20;
-/// Largest total of YAML a pack may unpack to.
+/// Largest total of rule text a pack may unpack to.
 pub const MAX_UNPACKED_BYTES: u64 = 128 << 20;
 
-/// The YAML files of an upload: a ZIP's `.yml`/`.yaml` members, or the
-/// upload itself when it is YAML text.
-fn yaml_files(name: &str, bytes: &[u8]) -> Result<Vec<(String, String)>> {
-    if bytes.starts_with(b"PK\x03\x04") {
+/// What a pack holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackKind {
+    Sigma,
+    Yara,
+}
+
+impl PackKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackKind::Sigma => "sigma",
+            PackKind::Yara => "yara",
+        }
+    }
+
+    fn of_file(path: &str) -> Option<PackKind> {
+        let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
+        match ext.as_str() {
+            "yml" | "yaml" => Some(PackKind::Sigma),
+            "yar" | "yara" => Some(PackKind::Yara),
+            _ => None,
+        }
+    }
+}
+
+/// The rule files of an upload: a ZIP's `.yml`/`.yaml` or `.yar`/`.yara`
+/// members, or the upload itself as one file (YARA when its name ends in
+/// `.yar`/`.yara` or it is not YAML but reads as YARA, else Sigma).
+fn rule_files(name: &str, bytes: &[u8]) -> Result<(PackKind, Vec<(String, String)>)> {
+    if !bytes.starts_with(b"PK\x03\x04") {
+        let text = std::str::from_utf8(bytes).map_err(|_| {
+            PlatformError::Invalid(format!("{name} is neither a ZIP nor rule text"))
+        })?;
+        let kind = PackKind::of_file(name).unwrap_or_else(|| {
+            let looks_yara = text.lines().any(|l| {
+                let l = l.trim_start();
+                l.starts_with("rule ")
+                    || l.starts_with("private rule ")
+                    || l.starts_with("import \"")
+            });
+            if looks_yara && !text.lines().any(|l| l.starts_with("detection:")) {
+                PackKind::Yara
+            } else {
+                PackKind::Sigma
+            }
+        });
+        return Ok((kind, vec![(name.to_owned(), text.to_owned())]));
+    }
+    {
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
             .map_err(|e| PlatformError::Invalid(format!("{name}: not a readable ZIP: {e}")))?;
         let mut files = Vec::new();
+        let mut kind = None;
         let mut unpacked = 0u64;
         for i in 0..archive.len() {
             let mut entry = archive
@@ -36,9 +84,17 @@ fn yaml_files(name: &str, bytes: &[u8]) -> Result<Vec<(String, String)>> {
                 .name()
                 .map_err(|e| PlatformError::Invalid(format!("{name}: entry {i}: {e}")))?
                 .replace('\\', "/");
-            let is_yaml = path.ends_with(".yml") || path.ends_with(".yaml");
-            if entry.is_dir() || !is_yaml {
+            let Some(file_kind) = PackKind::of_file(&path).filter(|_| !entry.is_dir()) else {
                 continue;
+            };
+            match kind {
+                None => kind = Some(file_kind),
+                Some(k) if k != file_kind => {
+                    return Err(PlatformError::Invalid(format!(
+                        "{name} holds both Sigma (.yml) and YARA (.yar) files: upload them as two packs"
+                    )));
+                }
+                Some(_) => {}
             }
             let label: String = path
                 .split('/')
@@ -56,7 +112,7 @@ fn yaml_files(name: &str, bytes: &[u8]) -> Result<Vec<(String, String)>> {
             unpacked += text.len() as u64;
             if unpacked > MAX_UNPACKED_BYTES {
                 return Err(PlatformError::Invalid(format!(
-                    "{name} unpacks to more than {MAX_UNPACKED_BYTES} bytes of YAML (a ZIP bomb?); refused"
+                    "{name} unpacks to more than {MAX_UNPACKED_BYTES} bytes of rules (a ZIP bomb?); refused"
                 )));
             }
             let text = String::from_utf8(text).map_err(|_| {
@@ -64,18 +120,51 @@ fn yaml_files(name: &str, bytes: &[u8]) -> Result<Vec<(String, String)>> {
             })?;
             files.push((label, text));
         }
-        if files.is_empty() {
-            return Err(PlatformError::Invalid(format!(
-                "{name} holds no .yml or .yaml file"
-            )));
+        match kind {
+            Some(kind) => Ok((kind, files)),
+            None => Err(PlatformError::Invalid(format!(
+                "{name} holds no Sigma (.yml, .yaml) or YARA (.yar, .yara) file"
+            ))),
         }
-        Ok(files)
-    } else {
-        let text = std::str::from_utf8(bytes).map_err(|_| {
-            PlatformError::Invalid(format!("{name} is neither a ZIP nor YAML text"))
-        })?;
-        Ok(vec![(name.to_owned(), text.to_owned())])
     }
+}
+
+/// Loads a pack's files with the engine: rules that load, and the problems.
+fn check_rules(kind: PackKind, files: &[(String, String)]) -> Result<(i64, Vec<RuleProblem>)> {
+    let problem = |d: &crrt_hunt::Diagnostic| RuleProblem {
+        file: d.path.display().to_string(),
+        rule: d.rule.clone(),
+        message: d.message.clone(),
+    };
+    match kind {
+        PackKind::Sigma => {
+            let mut loader = crrt_hunt::RuleLoader::new();
+            for (path, text) in files {
+                loader = loader.yaml(path, text.clone());
+            }
+            let rules = loader
+                .load()
+                .map_err(|e| PlatformError::Invalid(e.to_string()))?;
+            let problems = rules.diagnostics().iter().map(problem).collect();
+            Ok((rules.counts().parsed as i64, problems))
+        }
+        PackKind::Yara => {
+            let rules = yara_rules(files)?;
+            let problems = rules.diagnostics().iter().map(problem).collect();
+            Ok((rules.rule_count() as i64, problems))
+        }
+    }
+}
+
+/// Compiles YARA rule files kept as text (a pack's, or several packs').
+pub(crate) fn yara_rules(files: &[(String, String)]) -> Result<crrt_hunt::YaraRules> {
+    let mut loader = crrt_hunt::YaraLoader::new();
+    for (path, text) in files {
+        loader = loader.text(path, text.clone());
+    }
+    loader
+        .load()
+        .map_err(|e| PlatformError::Invalid(e.to_string()))
 }
 
 impl Platform {
@@ -99,39 +188,32 @@ impl Platform {
                 "rule packs are limited to {MAX_PACK_BYTES} bytes"
             )));
         }
-        let files = yaml_files(name, bytes)?;
-        let mut loader = crrt_hunt::RuleLoader::new();
-        for (path, text) in &files {
-            loader = loader.yaml(path, text.clone());
-        }
-        let rules = loader
-            .load()
-            .map_err(|e| PlatformError::Invalid(format!("{name}: {e}")))?;
-        let n_rules = rules.counts().parsed as i64;
+        let (kind, files) = rule_files(name, bytes)?;
+        let (n_rules, problems) = {
+            let files = files.clone();
+            // Compiling thousands of YARA rules takes seconds: off the runtime.
+            tokio::task::spawn_blocking(move || check_rules(kind, &files))
+                .await
+                .map_err(|e| PlatformError::Invalid(format!("checking the rules failed: {e}")))?
+                .map_err(|e| PlatformError::Invalid(format!("{name}: {e}")))?
+        };
         if n_rules == 0 {
             return Err(PlatformError::Invalid(format!(
                 "{name}: no rule in it loads; first problem: {}",
-                rules
-                    .diagnostics()
-                    .first()
-                    .map_or_else(|| "none reported".to_owned(), |d| d.to_string())
+                problems.first().map_or_else(
+                    || "none reported".to_owned(),
+                    |p| format!("{}: {}", p.file, p.message)
+                )
             )));
         }
         let pack = RulePack {
             id: new_id(),
             name: name.to_owned(),
+            kind: kind.as_str().to_owned(),
             sha256: hex::encode(Sha256::digest(bytes)),
             n_files: files.len() as i64,
             n_rules,
-            problems: rules
-                .diagnostics()
-                .into_iter()
-                .map(|d| RuleProblem {
-                    file: d.path.display().to_string(),
-                    rule: d.rule,
-                    message: d.message,
-                })
-                .collect(),
+            problems,
             uploaded_by: actor.user.id.clone(),
             uploaded_at: now(),
         };

@@ -976,8 +976,10 @@ async fn download_evidence(
     Ok(response)
 }
 
-/// Sigma rules as a ZIP (a folder zipped) or one YAML file.
-#[utoipa::path(post, path = "/api/v1/rulepacks", tag = "rule packs", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/zip"), responses((status = 201, description = "Stored; rules that did not load are listed in `problems`", body = RulePack), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "The same pack is already here", body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, description = "Not a ZIP or YAML, a ZIP bomb, or no rule loads", body = ErrorBody)))]
+/// Sigma or YARA rules as a ZIP (a folder zipped) or one rule file. The
+/// kind comes from the file names (`.yml`/`.yaml` or `.yar`/`.yara`; one
+/// kind per pack), or for a single file named otherwise from its content.
+#[utoipa::path(post, path = "/api/v1/rulepacks", tag = "rule packs", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/zip"), responses((status = 201, description = "Stored; rules that did not load are listed in `problems`", body = RulePack), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "The same pack is already here", body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, description = "Not a ZIP, YAML or YARA, both Sigma and YARA in one ZIP, a ZIP bomb, or no rule loads", body = ErrorBody)))]
 async fn upload_rulepack(
     State(state): State<AppState>,
     Signed(actor): Signed,

@@ -1663,3 +1663,147 @@ async fn hunts_run_in_the_background_and_findings_land_once_on_the_case() {
         );
     }
 }
+
+#[tokio::test]
+async fn yara_packs_scan_uploaded_files_and_the_members_of_packages() {
+    const RULE: &str = "rule Wiper_Note : T1485 {\n  meta:\n    description = \"A wiper's note\"\n    score = 85\n  strings:\n    $n = \"Your hard drive has been corrupted\"\n  condition:\n    uint16(0) == 0x5a4d and $n\n}\n";
+    let stage1: &[u8] = b"MZ\x90\x00AAAAA\x00Your hard drive has been corrupted.";
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let case = f.case().await;
+        let upload_rules = |name: &str, bytes: Vec<u8>| {
+            f.client
+                .post(format!("{}/api/v1/rulepacks?name={name}", f.base))
+                .bearer_auth(&f.tokens["coordinator"])
+                .body(bytes)
+                .send()
+        };
+        // One kind per pack; a file that does not compile is listed with its line.
+        let mixed = zip_of(&[("a.yar", RULE.as_bytes()), ("b.yml", b"title: x")]);
+        let response = upload_rules("mixed", mixed).await.expect("HTTP");
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = response.json().await.expect("JSON");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("two packs"),
+            "{body}"
+        );
+        let pack = zip_of(&[
+            ("wipers/note.yar", RULE.as_bytes()),
+            (
+                "wipers/broken.yar",
+                b"rule Broken {\n  condition:\n    $nope\n}\n",
+            ),
+        ]);
+        let response = upload_rules("wipers", pack).await.expect("HTTP");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let pack: Value = response.json().await.expect("JSON");
+        assert_eq!(pack["kind"], json!("yara"), "{pack}");
+        assert_eq!(
+            (pack["n_files"].as_i64(), pack["n_rules"].as_i64()),
+            (Some(2), Some(1))
+        );
+        assert_eq!(pack["problems"][0]["file"], json!("wipers/broken.yar"));
+        assert!(
+            pack["problems"][0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("line 3:"),
+            "{pack}"
+        );
+        // A single rule file named without an extension is read as YARA too.
+        let response = upload_rules(
+            "ukraine wipers",
+            RULE.replace("Wiper_Note", "Other").into_bytes(),
+        )
+        .await
+        .expect("HTTP");
+        let single: Value = response.json().await.expect("JSON");
+        assert_eq!(single["kind"], json!("yara"), "{single}");
+
+        for (name, bytes) in [
+            ("stage1.exe", stage1.to_vec()),
+            (
+                "triage.zip",
+                zip_of(&[
+                    ("C/PerfLogs/stage1.exe", stage1),
+                    ("C/notes.txt", b"nothing"),
+                ]),
+            ),
+        ] {
+            let response = f
+                .client
+                .post(format!(
+                    "{}/api/v1/cases/{}/evidence?name={name}",
+                    f.base, case.case.id
+                ))
+                .bearer_auth(&f.tokens["requester"])
+                .body(bytes)
+                .send()
+                .await
+                .expect("HTTP");
+            assert_eq!(response.status(), StatusCode::CREATED);
+        }
+        let (status, hunt) = f
+            .call(
+                "coordinator",
+                Method::POST,
+                &format!("/api/v1/cases/{}/hunts", case.case.id),
+                Some(json!({"rulepacks": [pack["id"]]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{hunt}");
+        let id = hunt["id"].as_str().expect("id").to_owned();
+        let mut hunt = Value::Null;
+        for _ in 0..300 {
+            (_, hunt) = f
+                .call(
+                    "requester",
+                    Method::GET,
+                    &format!("/api/v1/hunts/{id}"),
+                    None,
+                )
+                .await;
+            if hunt["status"] != json!("queued") && hunt["status"] != json!("running") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            (hunt["status"].as_str(), hunt["n_findings"].as_i64()),
+            (Some("done"), Some(2)),
+            "{backend}: {hunt}"
+        );
+        let (_, findings) = f
+            .call(
+                "requester",
+                Method::GET,
+                &format!("/api/v1/cases/{}/findings", case.case.id),
+                None,
+            )
+            .await;
+        let items = findings["items"].as_array().expect("items");
+        let by_file = |file: &str| {
+            items
+                .iter()
+                .find(|i| i["evidence_file"] == json!(file))
+                .unwrap_or_else(|| panic!("{backend}: no finding on {file}: {findings}"))
+        };
+        let plain = by_file("stage1.exe");
+        assert_eq!(plain["rule_id"], json!("yara:Wiper_Note"));
+        assert_eq!(plain["level"], json!("critical"));
+        // Named as uploaded, not by the store's path; no invented time.
+        assert_eq!(plain["event"]["file"]["path"], json!("stage1.exe"));
+        assert_eq!(plain["at"], Value::Null, "{plain}");
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(stage1));
+        assert_eq!(plain["event"]["file"]["sha256"], json!(sha));
+        let member = by_file("triage.zip!/C/PerfLogs/stage1.exe");
+        assert_eq!(member["event"]["file"]["sha256"], json!(sha));
+        assert_eq!(
+            member["event"]["strings"][0]["matches"][0]["offset"],
+            json!(10)
+        );
+    }
+}

@@ -1167,7 +1167,7 @@ impl Tx {
         files: &[(String, String)],
     ) -> Result<()> {
         let result = sqlx::query(dynamic(format!(
-            "INSERT INTO rulepacks ({RULEPACK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            "INSERT INTO rulepacks ({RULEPACK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         )))
         .bind(&pack.id)
         .bind(&pack.name)
@@ -1177,6 +1177,7 @@ impl Tx {
         .bind(json(&pack.problems))
         .bind(&pack.uploaded_by)
         .bind(&pack.uploaded_at)
+        .bind(&pack.kind)
         .execute(&mut *self.tx)
         .await;
         unique(result, || {

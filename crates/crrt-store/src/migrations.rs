@@ -378,6 +378,10 @@ const STEPS: &[(i64, &str)] = &[
         14,
         "ALTER TABLE watch_targets ADD COLUMN generation BIGINT NOT NULL DEFAULT 0",
     ),
+    (
+        15,
+        "ALTER TABLE rulepacks ADD COLUMN kind TEXT NOT NULL DEFAULT 'sigma'",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

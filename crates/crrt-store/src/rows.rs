@@ -395,7 +395,7 @@ impl Evidence {
 }
 
 pub(crate) const RULEPACK_COLUMNS: &str =
-    "id, name, sha256, n_files, n_rules, problems, uploaded_by, uploaded_at";
+    "id, name, sha256, n_files, n_rules, problems, uploaded_by, uploaded_at, kind";
 
 /// A rule that did not load, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -405,11 +405,13 @@ pub struct RuleProblem {
     pub message: String,
 }
 
-/// A set of Sigma rules uploaded to the platform, kept as their YAML.
+/// A set of Sigma or YARA rules uploaded to the platform, kept as their text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RulePack {
     pub id: String,
     pub name: String,
+    /// `sigma` (YAML files, run on events) or `yara` (run on files).
+    pub kind: String,
     /// Of the uploaded file.
     pub sha256: String,
     pub n_files: i64,
@@ -426,6 +428,7 @@ impl RulePack {
         Ok(RulePack {
             id: text(row, "id")?,
             name: text(row, "name")?,
+            kind: text(row, "kind")?,
             sha256: text(row, "sha256")?,
             n_files: int(row, "n_files")?,
             n_rules: int(row, "n_rules")?,

@@ -31,22 +31,22 @@ pub(crate) async fn rulepacks(State(state): State<AppState>, ctx: Ctx) -> Respon
         Err(e) => return ctx.fail(e),
     };
     let body = html! {
-        h1 { "Sigma rule packs" }
-        p { "Hunts run the packs you choose. A rule that cannot be parsed is listed with its reason and skipped; the rest of the pack works." }
+        h1 { "Rule packs" }
+        p { "Hunts run the packs you choose: Sigma packs (.yml files) on the events of logs, YARA packs (.yar files) on the files themselves, ZIP members included. A rule that cannot be parsed is listed with its reason and line and skipped; the rest of the pack works." }
         @if ctx.may(Action::ManageRulePacks) {
             form.row method="post" action="/rulepacks" enctype="multipart/form-data" {
                 (csrf(&ctx))
                 label for="pack-name" { "Name" }
                 input #pack-name name="name" required maxlength="200" placeholder="SigmaHQ windows 2026-11";
-                label for="pack-file" { "ZIP or YAML file" }
-                input #pack-file type="file" name="file" accept=".zip,.yml,.yaml" required;
+                label for="pack-file" { "ZIP, YAML or YARA file" }
+                input #pack-file type="file" name="file" accept=".zip,.yml,.yaml,.yar,.yara" required;
                 button.primary type="submit" { "Upload" }
             }
         }
         @if packs.is_empty() { (empty("No rule packs yet.")) }
         @for p in &packs {
             article.card #{ "pack-" (p.id) } {
-                h2 { (p.name) }
+                h2 { (p.name) " " (badge("kind", if p.kind == "yara" { "YARA" } else { "Sigma" })) }
                 p.muted { (p.n_rules) " rules from " (p.n_files) " files · uploaded " (time(&p.uploaded_at))
                     " · SHA-256 " code.hash { (p.sha256) } }
                 @if p.problems.is_empty() { p { (badge("state", "all parsed")) } } @else {

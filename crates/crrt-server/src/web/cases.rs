@@ -247,7 +247,7 @@ fn case_page(ctx: &Ctx, data: &CasePage, draft: Option<&Draft>, status: StatusCo
             }
             @if work {
                 @if data.rulepacks.is_empty() && data.indicators.is_empty() {
-                    p.muted { "Upload a Sigma rule pack on " a href="/rulepacks" { "Rule packs" } ", or share indicators on this case, to hunt." }
+                    p.muted { "Upload a Sigma or YARA rule pack on " a href="/rulepacks" { "Rule packs" } ", or share indicators on this case, to hunt." }
                 } @else if data.evidence.is_empty() {
                     p.muted { "Upload evidence to hunt in it." }
                 } @else {
@@ -255,7 +255,7 @@ fn case_page(ctx: &Ctx, data: &CasePage, draft: Option<&Draft>, status: StatusCo
                         (csrf(ctx))
                         fieldset { legend { "Rule packs" }
                             @for p in &data.rulepacks {
-                                label.check { input type="checkbox" name="rulepack" value=(p.id); " " (p.name) " (" (p.n_rules) " rules)" }
+                                label.check { input type="checkbox" name="rulepack" value=(p.id); " " (p.name) " (" (p.n_rules) (if p.kind == "yara" { " YARA rules, on files" } else { " Sigma rules" }) ")" }
                             }
                         }
                         @if !data.indicators.is_empty() {
