@@ -137,3 +137,25 @@ fn truncated_and_corrupted_inputs_never_panic() {
     }
     assert!(n_cases > 1000, "{n_cases} cases");
 }
+
+#[test]
+fn folder_links_that_loop_are_not_followed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("a.log"), "x\n").expect("write");
+    // `/usr/bin/X11 -> .` on Debian: following it never ends.
+    std::os::unix::fs::symlink(".", dir.path().join("loop")).expect("symlink");
+    std::os::unix::fs::symlink("a.log", dir.path().join("b.log")).expect("symlink");
+    std::os::unix::fs::symlink("missing", dir.path().join("dangling")).expect("symlink");
+    let found = crrt_hunt::discover(&[dir.path().to_owned()]).expect("discover");
+    let names: Vec<String> = found
+        .iter()
+        .map(|e| {
+            e.path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(names, ["a.log", "b.log"]);
+}

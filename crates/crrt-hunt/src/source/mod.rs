@@ -31,6 +31,9 @@ impl Evidence {
 }
 
 /// Expands folders (recursively, in name order) into the files they hold.
+/// Paths given are followed when they are links; inside folders, links to
+/// files are followed and links to folders are not (they loop: `/usr/bin/X11`
+/// points at `.`). Devices, sockets and pipes inside folders are left out.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<Evidence>, HuntError> {
     let mut out = Vec::new();
     for path in paths {
@@ -50,7 +53,15 @@ fn walk(path: &Path, out: &mut Vec<Evidence>) -> Result<(), HuntError> {
     }
     let mut children: Vec<PathBuf> = std::fs::read_dir(path)
         .map_err(|e| HuntError::io(path, e))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let kind = entry.file_type().ok()?;
+            let wanted = kind.is_dir()
+                || kind.is_file()
+                || (kind.is_symlink()
+                    && std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()));
+            wanted.then(|| entry.path())
+        })
         .collect();
     children.sort();
     for child in children {
