@@ -26,6 +26,7 @@ pub mod indicators;
 pub mod missions;
 mod model;
 pub mod policy;
+pub mod reports;
 pub mod requests;
 pub mod rulepacks;
 pub mod taxii;
@@ -43,6 +44,7 @@ pub use crrt_store::{
 pub use crrt_store::{
     IndicatorFilter, Sighting, StoredIndicator, Subscription, TaxiiFilter, VersionMatch,
 };
+pub use crrt_store::{IssuedSitrep, Recommendations};
 pub use evidence::{Evidence, EvidenceStore, Incoming};
 pub use hunts::{Hunt, NewHunt, StoredFinding, TimelineEntry, WorkerOptions};
 pub use indicators::{
@@ -53,6 +55,7 @@ pub use missions::{
     Activation, Candidate, ChecklistUpdate, Clock, MissionStatus, MissionView, Position,
 };
 pub use model::{Actor, NewOrg, OrgKind, Role, Skill, Tlp, UserView};
+pub use reports::{Report, ReportKind};
 pub use requests::{Decision, NewRequest, RequestStatus, Urgency};
 pub use rulepacks::{RulePack, RuleProblem};
 pub use watch::{

@@ -16,8 +16,10 @@
 
 mod api;
 mod api_intel;
+mod api_reports;
 mod api_watch;
 mod error;
+mod report;
 mod taxii;
 mod web;
 
@@ -65,6 +67,7 @@ pub fn app(platform: Platform, config: Config) -> Router {
     api::routes()
         .merge(api_intel::routes())
         .merge(api_watch::routes())
+        .merge(api_reports::routes())
         .merge(taxii::routes())
         .merge(web::routes())
         .fallback(not_found)

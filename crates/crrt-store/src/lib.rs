@@ -27,6 +27,7 @@
 pub mod audit;
 mod indicators;
 mod migrations;
+mod reports;
 mod rows;
 mod taxii;
 pub mod testing;
@@ -37,6 +38,7 @@ use sqlx::{Any, AnyPool, Row};
 
 pub use audit::{AuditEntry, AuditEvent, AuditVerification};
 pub use indicators::{Audience, IndicatorFilter, Sighting, StoredIndicator};
+pub use reports::{IssuedSitrep, Recommendations};
 pub use rows::*;
 pub use taxii::{Partition, Subscription, TaxiiFilter, TaxiiObject, VersionMatch};
 pub use watch::{WatchAlert, WatchCheck, WatchNotifications, WatchTarget};

@@ -382,6 +382,24 @@ const STEPS: &[(i64, &str)] = &[
         15,
         "ALTER TABLE rulepacks ADD COLUMN kind TEXT NOT NULL DEFAULT 'sigma'",
     ),
+    (
+        16,
+        "CREATE TABLE mission_recommendations (
+        mission_id TEXT PRIMARY KEY REFERENCES missions (id),
+        markdown TEXT NOT NULL,
+        updated_by TEXT NOT NULL REFERENCES users (id),
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE sitreps (
+        id TEXT PRIMARY KEY,
+        mission_id TEXT NOT NULL REFERENCES missions (id),
+        period_from TEXT,
+        period_to TEXT NOT NULL,
+        issued_by TEXT NOT NULL REFERENCES users (id),
+        issued_at TEXT NOT NULL
+    );
+    CREATE INDEX sitreps_mission ON sitreps (mission_id, period_to);",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -97,7 +97,8 @@ pub(crate) async fn show(
         h1 { (mission.title) " " (badge("state", &mission.status)) }
         p.muted { "For " (org(&mission.org_id)) " · " a href={ "/requests/" (mission.request_id) } { "the request" }
             " · deploy by " (time(&view.clock.deploy_by))
-            " · " a href={ "/missions/" (mission.id) "/watch" } { "Website watch" } }
+            " · " a href={ "/missions/" (mission.id) "/watch" } { "Website watch" }
+            " · " a href={ "/missions/" (mission.id) "/reports" } { "Reports" } }
         div.grid {
             section.card {
                 h2 { "Team" }

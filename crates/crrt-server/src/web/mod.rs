@@ -19,6 +19,7 @@ mod dashboard;
 mod indicators;
 mod layout;
 mod missions;
+mod reports;
 mod requests;
 mod watch;
 
@@ -76,6 +77,12 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/missions/{id}/cases", post(missions::create_case))
         .route("/missions/{id}/watch", get(watch::board).post(watch::add))
+        .route("/missions/{id}/reports", get(reports::show))
+        .route("/missions/{id}/reports/situation", post(reports::issue))
+        .route(
+            "/missions/{id}/reports/recommendations",
+            post(reports::recommendations),
+        )
         .route(
             "/missions/{id}/watch/notifications",
             post(watch::set_notifications),
