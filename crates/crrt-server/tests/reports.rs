@@ -125,7 +125,16 @@ async fn reports_show_each_reader_what_their_tlp_allows_in_every_format() {
     assert_eq!(response.status(), StatusCode::CREATED);
     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(evidence));
     let lines: Vec<String> = (0..90)
-        .map(|n| finding_line(n, if n.is_multiple_of(3) { "T1485" } else { "T1059.001" }))
+        .map(|n| {
+            finding_line(
+                n,
+                if n.is_multiple_of(3) {
+                    "T1485"
+                } else {
+                    "T1059.001"
+                },
+            )
+        })
         .collect();
     import(&f, &case_id, &lines).await;
 

@@ -632,6 +632,67 @@ async fn the_watch_board_adds_shows_and_removes_targets_for_the_team_only() {
     );
 }
 
+#[tokio::test]
+async fn the_reports_page_links_every_format_and_takes_the_teams_recommendations() {
+    let f = Fixture::start("sqlite").await;
+    let mission = f.mission().await.id;
+    let coordinator = sign_in(&f, "coordinator").await;
+    let reports = format!("{}/missions/{mission}/reports", f.base);
+    let (status, page) = get(&coordinator, reports.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    for link in [
+        "/reports/final?format=pdf",
+        "/reports/situation?format=md",
+        "Issue this situation report",
+    ] {
+        assert!(page.contains(link), "{link} missing from:\n{page}");
+    }
+    let token = csrf_of(&page);
+    let response = post(
+        &coordinator,
+        format!("{reports}/recommendations"),
+        &[
+            ("_csrf", &token),
+            ("markdown", "Patch <script>alert(1)</script> **now**"),
+        ],
+    )
+    .await;
+    let (_, page) = get(&with_flash(&coordinator, &response), reports.clone()).await;
+    assert!(page.contains("Recommendations saved"), "{page}");
+    let response = post(
+        &coordinator,
+        format!("{reports}/situation"),
+        &[("_csrf", &token)],
+    )
+    .await;
+    let (_, page) = get(&with_flash(&coordinator, &response), reports.clone()).await;
+    assert!(page.contains("Situation report issued"), "{page}");
+
+    // The institution reads the recommendations, rendered and escaped, and has no forms.
+    let requester = sign_in(&f, "requester").await;
+    let (status, page) = get(&requester, reports.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("<strong>now</strong>") && !page.contains("<script>alert"),
+        "{page}"
+    );
+    assert!(!page.contains("Issue this situation report") && !page.contains("<textarea"));
+    // The HTML report itself, under the same session.
+    let (status, html) = get(
+        &requester,
+        format!(
+            "{}/api/v1/missions/{mission}/reports/final?format=html",
+            f.base
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<strong>now</strong>") && !html.contains("<script>alert"));
+    // Others: no mission, no reports.
+    let partner = sign_in(&f, "partner").await;
+    assert_eq!(get(&partner, reports).await.0, StatusCode::NOT_FOUND);
+}
+
 /// The session cookie plus the flash message a redirect set, as a browser sends them next.
 fn with_flash(cookie: &str, response: &reqwest::Response) -> String {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
