@@ -269,7 +269,7 @@ table.page > thead td, table.page > tfoot td { text-align: center; padding: 4pt 
 h1 { font-size: 18pt; margin: .3em 0; } h2 { font-size: 13pt; border-bottom: 1px solid #999; margin-top: 1.4em; }
 h3 { font-size: 11pt; }
 table.data { border-collapse: collapse; width: 100%; margin: .5em 0; font-size: 9pt; }
-table.data th, table.data td { border: 1px solid #bbb; padding: 2pt 4pt; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
+table.data th, table.data td { border: 1px solid #bbb; padding: 2pt 4pt; text-align: left; vertical-align: top; overflow-wrap: break-word; }
 table.data th { background: #eee; }
 .muted { color: #555; } code { font-size: 8.5pt; overflow-wrap: anywhere; }
 @page { size: A4; margin: 12mm 12mm; }

@@ -317,6 +317,16 @@ async fn populate(platform: &Platform) -> Result<()> {
         .await?;
     hunt_the_example_intrusion(platform, &responder, &servers.case.id).await?;
     platform
+        .set_recommendations(
+            &responder,
+            &mission.id,
+            "1. Rebuild `FS01` and `FS02` from known-good media; do not restore system state from backups taken after 2022-01-13.\n\
+             2. Reset the passwords of every domain administrator and of the `svc_backup` account, twice, 10 hours apart (Kerberos tickets).\n\
+             3. Block the indicators in this report at the perimeter and hunt for them in proxy logs back to December 2021.\n\
+             4. Require MFA for VPN and remote administration; remove SMB exposure of file servers to user subnets.",
+        )
+        .await?;
+    platform
         .create_case(
             &coordinator,
             &mission.id,
@@ -382,7 +392,20 @@ async fn hunt_the_example_intrusion(
         include_str!("../../../../examples/rules/ssh_brute_force.yml"),
         include_str!("../../../../examples/rules/webshell_request.yml"),
     ];
-    for (name, bytes) in EVIDENCE {
+    // A stand-in for the wiper found on FS01: a PE header and the note.
+    let mut stage1 = b"MZ\x90\x00".to_vec();
+    stage1.resize(4096, 0);
+    stage1.extend_from_slice(
+        b"AAAAA\x00Your hard drive has been corrupted.\r\nIn case you want to recover all hard drives\r\n\
+          of your organization, You should pay us $10k via bitcoin wallet\r\n\
+          1AVNM68gj6PGPFcJuftKATa4WLnzg8fpfv",
+    );
+    stage1.resize(8192, 0);
+    for (name, bytes) in EVIDENCE
+        .iter()
+        .copied()
+        .chain([("FS01-C-PerfLogs-stage1.exe", stage1.as_slice())])
+    {
         let mut incoming = platform.begin_upload(responder, case_id).await?;
         incoming.write(bytes)?;
         platform
@@ -394,6 +417,13 @@ async fn hunt_the_example_intrusion(
             responder,
             "CRRT example rules",
             RULES.join("\n---\n").as_bytes(),
+        )
+        .await?;
+    let yara = platform
+        .upload_rulepack(
+            responder,
+            "CRRT example YARA: wipers.yar",
+            include_bytes!("../../../../examples/yara/wipers.yar"),
         )
         .await?;
     // What the team and a partner know of the attackers' infrastructure.
@@ -480,7 +510,7 @@ async fn hunt_the_example_intrusion(
             responder,
             case_id,
             crrt_platform::NewHunt {
-                rulepacks: vec![pack.id],
+                rulepacks: vec![pack.id, yara.id],
                 evidence: None,
                 indicators: true,
             },
