@@ -182,7 +182,13 @@ impl Platform {
         let period_to = now();
         let period_from = match (kind, since) {
             (ReportKind::Final, _) => None,
-            (ReportKind::Situation, Some(since)) => Some(since.to_owned()),
+            (ReportKind::Situation, Some(since)) => {
+                // Stored times are fixed-width UTC text: compare like with like.
+                let at = since.trim().parse::<jiff::Timestamp>().map_err(|_| {
+                    PlatformError::Invalid(format!("since {since:?} is not an RFC 3339 time"))
+                })?;
+                Some(at.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+            }
             (ReportKind::Situation, None) => self
                 .store
                 .sitreps(&mission.mission.id)

@@ -263,6 +263,27 @@ async fn reports_show_each_reader_what_their_tlp_allows_in_every_format() {
     assert_eq!(next["findings_total"], json!(1), "{next}");
     assert_eq!(next["period_from"], issued["period_to"]);
     assert_eq!(next["findings"][0]["techniques"], json!(["T1070"]));
+    // `since` in any offset is read as the instant it names; nonsense is refused.
+    let (status, all) = f
+        .call(
+            "requester",
+            Method::GET,
+            &format!("{situation}?since=2000-01-01T02:00:00%2B02:00"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(all["period_from"], json!("2000-01-01T00:00:00.000000Z"));
+    assert_eq!(all["findings_total"], json!(91));
+    let (status, _) = f
+        .call(
+            "requester",
+            Method::GET,
+            &format!("{situation}?since=yesterday"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (_, list) = f
         .call(
             "requester",
