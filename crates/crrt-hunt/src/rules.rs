@@ -833,6 +833,16 @@ fn cidr_problem(network: &str) -> Option<String> {
 }
 
 fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), HuntError> {
+    collect_files(path, &["yml", "yaml"], out)
+}
+
+/// A file as given, or a folder's files (recursively) whose extension is
+/// one of `extensions` (ignoring case): how rule paths are read.
+pub(crate) fn collect_files(
+    path: &Path,
+    extensions: &[&str],
+    out: &mut Vec<PathBuf>,
+) -> Result<(), HuntError> {
     let meta = std::fs::metadata(path).map_err(|e| HuntError::io(path, e))?;
     if meta.is_file() {
         out.push(path.to_owned());
@@ -844,11 +854,12 @@ fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), HuntErr
         let child = entry.path();
         let file_type = entry.file_type().map_err(|e| HuntError::io(&child, e))?;
         if file_type.is_dir() {
-            collect_rule_files(&child, out)?;
-        } else if matches!(
-            child.extension().and_then(|e| e.to_str()),
-            Some("yml" | "yaml")
-        ) {
+            collect_files(&child, extensions, out)?;
+        } else if child
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| extensions.iter().any(|x| e.eq_ignore_ascii_case(x)))
+        {
             out.push(child);
         }
     }

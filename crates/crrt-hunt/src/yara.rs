@@ -17,7 +17,7 @@ use yara_x::{Compiler, Rules, ScanError, ScanResults, Scanner, SourceCode};
 
 use crate::error::HuntError;
 use crate::finding::{Finding, Severity};
-use crate::rules::Diagnostic;
+use crate::rules::{Diagnostic, collect_files};
 use crate::source::{BudgetReader, Evidence, ReadLimits, zip_guard};
 
 /// External variables that public rule sets (signature-base, LOKI, THOR)
@@ -62,7 +62,7 @@ impl YaraLoader {
         let mut files = Vec::new();
         for path in &self.paths {
             let before = files.len();
-            collect_rule_files(path, &mut files)?;
+            collect_files(path, &["yar", "yara"], &mut files)?;
             if files.len() == before {
                 return Err(HuntError::NoYaraRules { path: path.clone() });
             }
@@ -81,30 +81,6 @@ impl YaraLoader {
         );
         Ok(compile(&sources))
     }
-}
-
-fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), HuntError> {
-    let meta = std::fs::metadata(path).map_err(|e| HuntError::io(path, e))?;
-    if meta.is_file() {
-        out.push(path.to_owned());
-        return Ok(());
-    }
-    let entries = std::fs::read_dir(path).map_err(|e| HuntError::io(path, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| HuntError::io(path, e))?;
-        let child = entry.path();
-        let file_type = entry.file_type().map_err(|e| HuntError::io(&child, e))?;
-        if file_type.is_dir() {
-            collect_rule_files(&child, out)?;
-        } else if child
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("yar") || e.eq_ignore_ascii_case("yara"))
-        {
-            out.push(child);
-        }
-    }
-    Ok(())
 }
 
 fn compile(sources: &[(PathBuf, Vec<u8>)]) -> YaraRules {
