@@ -1550,22 +1550,8 @@ async fn hunts_run_in_the_background_and_findings_land_once_on_the_case() {
                 )
                 .await;
             assert_eq!(status, StatusCode::CREATED, "{backend}: {hunt}");
-            let id = hunt["id"].as_str().expect("id").to_owned();
-            for _ in 0..300 {
-                let (_, hunt) = f
-                    .call(
-                        "requester",
-                        Method::GET,
-                        &format!("/api/v1/hunts/{id}"),
-                        None,
-                    )
-                    .await;
-                if hunt["status"] != json!("queued") && hunt["status"] != json!("running") {
-                    return hunt;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            panic!("{backend}: the hunt never ended");
+            f.finished_hunt("requester", hunt["id"].as_str().expect("id"))
+                .await
         };
         let first = run().await;
         assert_eq!(first["status"], json!("done"), "{first}");
@@ -1759,22 +1745,9 @@ async fn yara_packs_scan_uploaded_files_and_the_members_of_packages() {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{hunt}");
-        let id = hunt["id"].as_str().expect("id").to_owned();
-        let mut hunt = Value::Null;
-        for _ in 0..300 {
-            (_, hunt) = f
-                .call(
-                    "requester",
-                    Method::GET,
-                    &format!("/api/v1/hunts/{id}"),
-                    None,
-                )
-                .await;
-            if hunt["status"] != json!("queued") && hunt["status"] != json!("running") {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let hunt = f
+            .finished_hunt("requester", hunt["id"].as_str().expect("id"))
+            .await;
         assert_eq!(
             (hunt["status"].as_str(), hunt["n_findings"].as_i64()),
             (Some("done"), Some(2)),

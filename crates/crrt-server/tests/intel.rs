@@ -538,22 +538,7 @@ async fn a_hunt_with_the_cases_indicators_records_sightings_once() {
                 .await;
             assert_eq!(status, StatusCode::CREATED, "{backend}: {hunt}");
             let hunt_id = hunt["id"].as_str().expect("id").to_owned();
-            let mut done = Value::Null;
-            for _ in 0..300 {
-                let (_, h) = f
-                    .call(
-                        "coordinator",
-                        Method::GET,
-                        &format!("/api/v1/hunts/{hunt_id}"),
-                        None,
-                    )
-                    .await;
-                if h["status"] != json!("queued") && h["status"] != json!("running") {
-                    done = h;
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
+            let done = f.finished_hunt("coordinator", &hunt_id).await;
             assert_eq!(done["status"], json!("done"), "{backend}: {done}");
             assert_eq!(done["n_findings"], json!(if round == 0 { 1 } else { 0 }));
             let (_, seen) = f

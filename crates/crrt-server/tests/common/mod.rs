@@ -217,6 +217,20 @@ impl Fixture {
             .expect("filed")
     }
 
+    /// Polls a hunt as `role` until it leaves queued/running (30 s at most).
+    pub async fn finished_hunt(&self, role: &str, id: &str) -> Value {
+        for _ in 0..300 {
+            let (_, hunt) = self
+                .call(role, Method::GET, &format!("/api/v1/hunts/{id}"), None)
+                .await;
+            if hunt["status"] != "queued" && hunt["status"] != "running" {
+                return hunt;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("hunt {id} never ended");
+    }
+
     pub async fn call(
         &self,
         role: &str,
