@@ -40,6 +40,7 @@ const MAX_DEPTH: usize = 3;
 pub struct YaraLoader {
     paths: Vec<PathBuf>,
     texts: Vec<(PathBuf, String)>,
+    cache_dir: Option<PathBuf>,
 }
 
 impl YaraLoader {
@@ -55,6 +56,15 @@ impl YaraLoader {
     /// Rules given as text; `name` stands for the file in diagnostics.
     pub fn text(mut self, name: impl Into<PathBuf>, text: impl Into<String>) -> Self {
         self.texts.push((name.into(), text.into()));
+        self
+    }
+
+    /// Keeps the compiled rules in `dir`, keyed by every rule file's path
+    /// and bytes, so the next load of the same files skips compiling (a
+    /// public set takes seconds). Off by default. The cache holds native
+    /// code yara-x compiled: it must be a folder only its user can write.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
         self
     }
 
@@ -79,8 +89,97 @@ impl YaraLoader {
                 .into_iter()
                 .map(|(name, text)| (name, text.into_bytes())),
         );
-        Ok(compile(&sources))
+        let Some(dir) = self.cache_dir else {
+            return Ok(compile(&sources));
+        };
+        let path = dir.join(format!("yara-{:016x}.bin", cache_key(&sources)));
+        if let Some(rules) = std::fs::read(&path).ok().and_then(|b| decode(&b)) {
+            return Ok(rules);
+        }
+        let mut rules = compile(&sources);
+        rules.cache_problem = save(&rules, &path).err();
+        Ok(rules)
     }
+}
+
+const CACHE_MAGIC: &[u8; 16] = b"crrt-yara-rules1";
+
+fn cache_key(sources: &[(PathBuf, Vec<u8>)]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    // Our version pins yara-x's (Cargo.lock): its compiled form changes with it.
+    env!("CARGO_PKG_VERSION").hash(&mut hasher);
+    sources.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Magic, the length of a JSON header (counts and diagnostics), the header,
+/// then yara-x's own serialised rules (which check their own format).
+fn save(rules: &YaraRules, path: &Path) -> Result<(), String> {
+    let header = json!({
+        "files": rules.files,
+        "files_compiled": rules.files_compiled,
+        "diagnostics": rules.diagnostics.iter().map(|d| json!([d.path.to_string_lossy(), d.message])).collect::<Vec<_>>(),
+    })
+    .to_string();
+    let body = rules.rules.serialize().map_err(|e| e.to_string())?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut bytes = Vec::with_capacity(body.len() + header.len() + 24);
+    bytes.extend_from_slice(CACHE_MAGIC);
+    bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&body);
+    std::io::Write::write_all(&mut tmp, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| format!("{}: {}", path.display(), e.error))?;
+    // Older compiled sets of other rule files are dropped: they are large.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("yara-") && name.ends_with(".bin") && entry.path() != path {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `None` for anything but a complete cache file yara-x accepts.
+fn decode(bytes: &[u8]) -> Option<YaraRules> {
+    let rest = bytes.strip_prefix(CACHE_MAGIC.as_slice())?;
+    let (len, rest) = rest.split_first_chunk::<8>()?;
+    let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
+    if rest.len() < len {
+        return None;
+    }
+    let (header, body) = rest.split_at(len);
+    let header: Value = serde_json::from_slice(header).ok()?;
+    let rules = Rules::deserialize(body).ok()?;
+    let diagnostics = header["diagnostics"]
+        .as_array()?
+        .iter()
+        .map(|d| {
+            Some(Diagnostic {
+                path: PathBuf::from(d.get(0)?.as_str()?),
+                rule: None,
+                message: d.get(1)?.as_str()?.to_owned(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let rule_count = rules.iter().len();
+    Some(YaraRules {
+        rules,
+        diagnostics,
+        files: usize::try_from(header["files"].as_u64()?).ok()?,
+        files_compiled: usize::try_from(header["files_compiled"].as_u64()?).ok()?,
+        rule_count,
+        from_cache: true,
+        cache_problem: None,
+    })
 }
 
 fn compile(sources: &[(PathBuf, Vec<u8>)]) -> YaraRules {
@@ -113,6 +212,8 @@ fn compile(sources: &[(PathBuf, Vec<u8>)]) -> YaraRules {
         files: sources.len(),
         files_compiled,
         rule_count,
+        from_cache: false,
+        cache_problem: None,
     }
 }
 
@@ -150,6 +251,8 @@ pub struct YaraRules {
     files: usize,
     files_compiled: usize,
     rule_count: usize,
+    from_cache: bool,
+    cache_problem: Option<String>,
 }
 
 impl std::fmt::Debug for YaraRules {
@@ -174,6 +277,16 @@ impl YaraRules {
     /// Rule files read, and how many of them compiled whole.
     pub fn file_counts(&self) -> (usize, usize) {
         (self.files, self.files_compiled)
+    }
+
+    /// Whether the compiled rules came from the cache.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
+
+    /// Why the compiled rules could not be kept in the cache, if so.
+    pub fn cache_problem(&self) -> Option<&str> {
+        self.cache_problem.as_deref()
     }
 
     pub(crate) fn scanner(&self, timeout: Duration) -> Scanner<'_> {

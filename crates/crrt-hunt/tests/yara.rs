@@ -326,3 +326,68 @@ fn the_public_rule_set_loads_and_finds_a_whispergate_lookalike_in_a_package() {
             .ends_with("apt_ua_wiper_whispergate.yar")
     );
 }
+
+#[test]
+fn compiled_rules_are_cached_and_a_damaged_cache_is_compiled_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir(&rules_dir).expect("mkdir");
+    std::fs::write(rules_dir.join("good.yar"), RULES).expect("write");
+    std::fs::write(rules_dir.join("broken.yar"), "rule B { condition: $x }").expect("write");
+    let cache = dir.path().join("cache");
+    let load = || {
+        YaraLoader::new()
+            .path(&rules_dir)
+            .cache_dir(&cache)
+            .load()
+            .expect("load")
+    };
+    let first = load();
+    assert!(!first.from_cache() && first.cache_problem().is_none());
+    let second = load();
+    assert!(second.from_cache());
+    assert_eq!(second.rule_count(), first.rule_count());
+    assert_eq!(second.file_counts(), first.file_counts());
+    assert_eq!(
+        second
+            .diagnostics()
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>(),
+        first
+            .diagnostics()
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+    );
+    // The cached rules scan like the compiled ones.
+    std::fs::write(dir.path().join("wiper.exe"), wiper_bytes()).expect("write");
+    let report = yara_hunt(
+        &[dir.path().join("wiper.exe")],
+        &second,
+        YaraLimits::default(),
+    );
+    assert_eq!(report.findings.len(), 1);
+
+    // A truncated cache file is ignored and rewritten.
+    let cached: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .expect("cache dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    let bytes = std::fs::read(&cached[0]).expect("read");
+    std::fs::write(&cached[0], &bytes[..bytes.len() / 2]).expect("truncate");
+    let third = load();
+    assert!(!third.from_cache());
+    assert!(load().from_cache());
+
+    // An edited rule file is compiled again; the old set is dropped.
+    std::fs::write(
+        rules_dir.join("good.yar"),
+        RULES.replace("Wiper_Note", "Note2"),
+    )
+    .expect("write");
+    let fourth = load();
+    assert!(!fourth.from_cache());
+    assert_eq!(std::fs::read_dir(&cache).expect("cache").count(), 1);
+}

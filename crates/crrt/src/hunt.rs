@@ -123,8 +123,9 @@ pub struct HuntArgs {
     #[arg(long, value_name = "YEAR")]
     syslog_year: Option<i16>,
 
-    /// Keep parsed rules in DIR so later hunts with the same rule files start
-    /// faster [default: $XDG_CACHE_HOME/crrt, else ~/.cache/crrt].
+    /// Keep parsed Sigma rules and compiled YARA rules in DIR so later hunts
+    /// with the same rule files start faster [default: $XDG_CACHE_HOME/crrt,
+    /// else ~/.cache/crrt].
     #[arg(long, value_name = "DIR", conflicts_with = "no_rule_cache")]
     rule_cache: Option<PathBuf>,
 
@@ -153,7 +154,7 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
     // Indicators and YARA rules load on other threads while the Sigma rules load.
     let (rules, indicators, yara) = std::thread::scope(|scope| {
         let indicators = scope.spawn(|| load_indicators(&args.indicators, args.quiet));
-        let yara = scope.spawn(|| load_yara(&args.yara));
+        let yara = scope.spawn(|| load_yara(&args.yara, rule_cache_dir(&args)));
         let rules = load_rules(&args);
         let indicators = indicators
             .join()
@@ -169,6 +170,11 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
     report_rule_problems(&early_problems, args.quiet);
     if let Some(yara) = &yara {
         report_rule_problems(yara.diagnostics(), args.quiet);
+        if let Some(problem) = yara.cache_problem()
+            && !args.quiet
+        {
+            eprintln!("warning: compiled YARA rules not cached: {problem}");
+        }
     }
     if let Some(problem) = rules.cache_problem()
         && !args.quiet
@@ -348,11 +354,14 @@ fn load_indicators(paths: &[PathBuf], quiet: bool) -> Result<IndicatorSet> {
 
 /// Compiles the YARA rule files, if any were given. A folder without
 /// rule files is an error; rule files that do not compile are not.
-fn load_yara(paths: &[PathBuf]) -> Result<Option<YaraRules>> {
+fn load_yara(paths: &[PathBuf], cache: Option<PathBuf>) -> Result<Option<YaraRules>> {
     if paths.is_empty() {
         return Ok(None);
     }
     let mut loader = YaraLoader::new();
+    if let Some(dir) = cache {
+        loader = loader.cache_dir(dir);
+    }
     for path in paths {
         loader = loader.path(path);
     }

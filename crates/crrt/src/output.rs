@@ -265,8 +265,13 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
     if let (Some(rules), Some(scan)) = (s.yara, &stats.yara) {
         let (files, compiled) = rules.file_counts();
         let mut line = format!(
-            "{} YARA rules from {compiled} of {files} files; {} files scanned ({})",
+            "{} YARA rules from {compiled} of {files} files{}; {} files scanned ({})",
             rules.rule_count(),
+            if rules.from_cache() {
+                " (compiled, from the rule cache)"
+            } else {
+                ""
+            },
             scan.files_scanned,
             human_bytes(scan.bytes_scanned)
         );
