@@ -11,21 +11,44 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 
 use crate::policy::{self, Action};
 use crate::{Actor, Page, Platform, PlatformError, Result, audit, new_id, now};
 pub use crrt_store::Evidence;
 
-/// The local evidence folder (S3-compatible stores come with `object_store`).
+/// Stored bytes on their way to a reader, in chunks.
+pub type EvidenceStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// Files above this go to an object store in parts of this size.
+const PART_BYTES: usize = 8 << 20;
+/// Parts in flight at once.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// Where evidence is kept: a local folder (the default), or an
+/// S3-compatible object store, in which case the folder only holds uploads
+/// in progress and the copies hunts read.
 #[derive(Debug, Clone)]
 pub struct EvidenceStore {
     root: PathBuf,
+    objects: Option<Objects>,
     /// Largest file accepted, in bytes.
     pub max_file_bytes: u64,
     /// Most evidence one case may hold, in bytes.
     pub max_case_bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Objects {
+    store: Arc<dyn ObjectStore>,
+    prefix: object_store::path::Path,
+    url: String,
 }
 
 /// An upload in progress: bytes so far, hashed as they arrive.
@@ -54,28 +77,105 @@ impl Incoming {
     }
 }
 
+/// Local copies of stored evidence for a hunt; removed when dropped.
+#[derive(Debug)]
+pub(crate) struct HuntCopies {
+    /// One path per requested hash, in order.
+    pub paths: Vec<PathBuf>,
+    _dir: Option<tempfile::TempDir>,
+}
+
 impl EvidenceStore {
     /// Opens (creating) the folder.
     pub fn open(root: impl Into<PathBuf>, max_file_bytes: u64) -> Result<EvidenceStore> {
         let root = root.into();
-        let incoming = root.join(".incoming");
-        std::fs::create_dir_all(&incoming)
-            .map_err(|e| PlatformError::Io(format!("{}: {e}", incoming.display())))?;
+        for folder in [root.join(".incoming"), root.join(".hunting")] {
+            std::fs::create_dir_all(&folder)
+                .map_err(|e| PlatformError::Io(format!("{}: {e}", folder.display())))?;
+        }
         Ok(EvidenceStore {
             root,
+            objects: None,
             max_file_bytes,
             max_case_bytes: u64::MAX,
         })
     }
 
-    /// Removes what uploads broken by a crash left in `.incoming/`. For the
-    /// server at start: the folder is its own (replicas sharing one folder
-    /// would remove each other's uploads in flight; they need object storage).
+    /// Keeps evidence in an S3-compatible object store (`s3://bucket/prefix`),
+    /// configured from the `AWS_*` environment (keys, region, endpoint,
+    /// `AWS_ALLOW_HTTP`) and then `options` (the same keys, lower case);
+    /// `work` holds uploads in progress and hunt copies. Checks the bucket
+    /// answers before returning.
+    pub async fn open_objects(
+        url: &str,
+        options: &[(&str, &str)],
+        work: impl Into<PathBuf>,
+        max_file_bytes: u64,
+    ) -> Result<EvidenceStore> {
+        crrt_watch::install_crypto_provider();
+        let parsed = url::Url::parse(url)
+            .map_err(|e| PlatformError::Invalid(format!("evidence store {url:?}: {e}")))?;
+        if !matches!(parsed.scheme(), "s3" | "s3a") {
+            return Err(PlatformError::Invalid(format!(
+                "evidence store {url:?}: only S3-compatible stores (s3://BUCKET/PREFIX) are supported"
+            )));
+        }
+        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(url);
+        for (key, value) in options {
+            let key = key.parse().map_err(|e| {
+                PlatformError::Invalid(format!("evidence store option {key:?}: {e}"))
+            })?;
+            builder = builder.with_config(key, *value);
+        }
+        let store = builder
+            .build()
+            .map_err(|e| PlatformError::Invalid(format!("evidence store {url}: {e}")))?;
+        let prefix = object_store::path::Path::from(parsed.path().trim_matches('/'));
+        // A bucket that does not answer is a configuration error, better
+        // found at start than at the first upload.
+        store
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(|e| {
+                PlatformError::Invalid(format!(
+                    "evidence store {url} does not answer ({e}); check the bucket name, the AWS_* credentials and AWS_ENDPOINT_URL (a plain-HTTP endpoint needs AWS_ALLOW_HTTP=true)"
+                ))
+            })?;
+        let mut opened = EvidenceStore::open(work, max_file_bytes)?;
+        opened.objects = Some(Objects {
+            store: Arc::new(store),
+            prefix,
+            url: url.to_owned(),
+        });
+        Ok(opened)
+    }
+
+    /// Where evidence is kept, for the operator.
+    pub fn describe(&self) -> String {
+        match &self.objects {
+            Some(objects) => format!("{} (work folder {})", objects.url, self.root.display()),
+            None => self.root.display().to_string(),
+        }
+    }
+
+    /// Removes what uploads and hunts broken by a crash left behind
+    /// locally. For the server at start: the folder is its own (replicas
+    /// sharing one folder would remove each other's uploads in flight; they
+    /// need object storage). An object store keeps no partial object: a
+    /// multipart upload is invisible until completed (a bucket lifecycle
+    /// rule reclaims abandoned parts).
     pub fn remove_broken_uploads(&self) -> usize {
         let mut removed = 0;
         if let Ok(entries) = std::fs::read_dir(self.root.join(".incoming")) {
             for entry in entries.flatten() {
                 if std::fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(self.root.join(".hunting")) {
+            for entry in entries.flatten() {
+                if std::fs::remove_dir_all(entry.path()).is_ok() {
                     removed += 1;
                 }
             }
@@ -88,9 +188,17 @@ impl EvidenceStore {
         self.root.join(".incoming")
     }
 
-    /// Where content with this hash is kept: `ab/abcdef...`.
+    /// Where content with this hash is kept in the local folder: `ab/abcdef...`.
     pub fn path_of(&self, sha256: &str) -> PathBuf {
         self.root.join(&sha256[..2.min(sha256.len())]).join(sha256)
+    }
+
+    fn object_of(objects: &Objects, sha256: &str) -> object_store::path::Path {
+        objects
+            .prefix
+            .clone()
+            .join(&sha256[..2.min(sha256.len())])
+            .join(sha256)
     }
 
     /// The most evidence one case may hold (default: no limit).
@@ -118,7 +226,7 @@ impl EvidenceStore {
                 ),
             )
         };
-        let file = tempfile::NamedTempFile::new_in(self.root.join(".incoming"))
+        let file = tempfile::NamedTempFile::new_in(self.incoming_dir())
             .map_err(|e| PlatformError::Io(format!("starting an upload: {e}")))?;
         Ok(Incoming {
             file,
@@ -129,6 +237,218 @@ impl EvidenceStore {
             case_id: case_id.to_owned(),
         })
     }
+
+    /// Keeps a complete file under its hash (once: the same content is
+    /// stored once whatever how many cases hold it). Nothing is visible
+    /// under the hash until all of it is.
+    async fn keep_file(&self, sha256: &str, mut file: tempfile::NamedTempFile) -> Result<()> {
+        let Some(objects) = &self.objects else {
+            file.as_file_mut()
+                .sync_all()
+                .map_err(|e| PlatformError::Io(format!("saving the upload: {e}")))?;
+            let target = self.path_of(sha256);
+            if !target.exists() {
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| PlatformError::Io(format!("{}: {e}", parent.display())))?;
+                }
+                file.persist(&target)
+                    .map_err(|e| PlatformError::Io(format!("storing the upload: {}", e.error)))?;
+            }
+            return Ok(());
+        };
+        let location = Self::object_of(objects, sha256);
+        let failed = |e: object_store::Error| {
+            PlatformError::Io(format!("storing the upload in {}: {e}", objects.url))
+        };
+        match objects.store.head(&location).await {
+            Ok(_) => return Ok(()),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(failed(e)),
+        }
+        let mut reader = tokio::fs::File::from_std(
+            file.reopen()
+                .map_err(|e| PlatformError::Io(format!("reading the upload: {e}")))?,
+        );
+        let size = reader
+            .metadata()
+            .await
+            .map_err(|e| PlatformError::Io(format!("reading the upload: {e}")))?
+            .len();
+        let mut buffer = vec![0; PART_BYTES];
+        if size <= PART_BYTES as u64 {
+            let bytes = read_full(&mut reader, &mut buffer).await?;
+            let payload = PutPayload::from(Bytes::copy_from_slice(&buffer[..bytes]));
+            objects
+                .store
+                .put(&location, payload)
+                .await
+                .map_err(failed)?;
+            return Ok(());
+        }
+        let upload = objects
+            .store
+            .put_multipart(&location)
+            .await
+            .map_err(failed)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        loop {
+            let bytes = match read_full(&mut reader, &mut buffer).await {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(e);
+                }
+            };
+            if bytes == 0 {
+                break;
+            }
+            if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                let _ = writer.abort().await;
+                return Err(failed(e));
+            }
+            writer.write(&buffer[..bytes]);
+        }
+        writer.finish().await.map_err(failed)?;
+        Ok(())
+    }
+
+    /// Keeps bytes under their SHA-256 (once, whatever how often they come).
+    pub async fn keep_bytes(&self, bytes: &[u8]) -> Result<String> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        if self.objects.is_none() && self.path_of(&sha256).exists() {
+            return Ok(sha256);
+        }
+        let io = |error: std::io::Error| PlatformError::Io(format!("keeping evidence: {error}"));
+        let mut file = tempfile::NamedTempFile::new_in(self.incoming_dir()).map_err(io)?;
+        file.write_all(bytes).map_err(io)?;
+        self.keep_file(&sha256, file).await?;
+        Ok(sha256)
+    }
+
+    /// The stored bytes with this hash, as a stream.
+    pub async fn stream(&self, sha256: &str) -> Result<EvidenceStream> {
+        let unreadable =
+            |e: String| PlatformError::Io(format!("stored evidence {sha256} cannot be read: {e}"));
+        match &self.objects {
+            None => {
+                let file = tokio::fs::File::open(self.path_of(sha256))
+                    .await
+                    .map_err(|e| unreadable(e.to_string()))?;
+                Ok(tokio_util::io::ReaderStream::with_capacity(file, 64 << 10).boxed())
+            }
+            Some(objects) => {
+                let found = objects
+                    .store
+                    .get(&Self::object_of(objects, sha256))
+                    .await
+                    .map_err(|e| unreadable(e.to_string()))?;
+                Ok(found
+                    .into_stream()
+                    .map(|chunk| chunk.map_err(std::io::Error::other))
+                    .boxed())
+            }
+        }
+    }
+
+    /// The stored bytes with this hash, whole (for small files).
+    pub async fn read(&self, sha256: &str) -> Result<Vec<u8>> {
+        let mut stream = self.stream(sha256).await?;
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                PlatformError::Io(format!("stored evidence {sha256} cannot be read: {e}"))
+            })?;
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    /// Re-hashes what is stored under this hash: `Ok` with the hash the
+    /// content has now, `Err` when it cannot be read.
+    pub async fn rehash(&self, sha256: &str) -> std::result::Result<String, String> {
+        let mut stream = match &self.objects {
+            None => {
+                let path = self.path_of(sha256);
+                return sha256_of_file(&path).map_err(|e| format!("{}: {e}", path.display()));
+            }
+            Some(_) => self.stream(sha256).await.map_err(|e| e.to_string())?,
+        };
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = stream.next().await {
+            hasher.update(chunk.map_err(|e| e.to_string())?);
+        }
+        Ok(hex::encode(hasher.finalize()))
+    }
+
+    /// Files a hunt can open for these hashes: the stored files themselves
+    /// in a folder; from an object store, copies fetched (and checked
+    /// against their hash) into a folder removed with the returned value.
+    pub(crate) async fn hunt_copies(
+        &self,
+        hashes: &[String],
+        progress: &crrt_hunt::Progress,
+    ) -> Result<HuntCopies> {
+        if self.objects.is_none() {
+            return Ok(HuntCopies {
+                paths: hashes.iter().map(|h| self.path_of(h)).collect(),
+                _dir: None,
+            });
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("hunt-")
+            .tempdir_in(self.root.join(".hunting"))
+            .map_err(|e| PlatformError::Io(format!("preparing the hunt's copies: {e}")))?;
+        let mut paths = Vec::with_capacity(hashes.len());
+        for sha256 in hashes {
+            let path = dir.path().join(sha256);
+            let mut stream = self.stream(sha256).await?;
+            let mut file = tokio::fs::File::create(&path)
+                .await
+                .map_err(|e| PlatformError::Io(format!("{}: {e}", path.display())))?;
+            let mut hasher = Sha256::new();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| {
+                    PlatformError::Io(format!("stored evidence {sha256} cannot be read: {e}"))
+                })?;
+                if progress.is_cancelled() {
+                    return Err(PlatformError::Invalid("the hunt was cancelled".into()));
+                }
+                hasher.update(&chunk);
+                tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+                    .await
+                    .map_err(|e| PlatformError::Io(format!("{}: {e}", path.display())))?;
+            }
+            let actual = hex::encode(hasher.finalize());
+            if actual != *sha256 {
+                return Err(PlatformError::Io(format!(
+                    "stored evidence {sha256} has changed (it now hashes to {actual}); run crrt admin verify-evidence"
+                )));
+            }
+            paths.push(path);
+        }
+        Ok(HuntCopies {
+            paths,
+            _dir: Some(dir),
+        })
+    }
+}
+
+/// Fills `buffer` from `reader` as far as it goes; the bytes read.
+async fn read_full(reader: &mut tokio::fs::File, buffer: &mut [u8]) -> Result<usize> {
+    use tokio::io::AsyncReadExt;
+    let mut filled = 0;
+    while filled < buffer.len() {
+        let n = reader
+            .read(&mut buffer[filled..])
+            .await
+            .map_err(|e| PlatformError::Io(format!("reading the upload: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
 }
 
 /// A file name as given, reduced to a name: no folders, no control
@@ -164,6 +484,11 @@ impl Platform {
             .map_or(0, EvidenceStore::remove_broken_uploads)
     }
 
+    /// Where evidence is kept, for the operator.
+    pub fn evidence_location(&self) -> Option<String> {
+        self.evidence.as_ref().map(EvidenceStore::describe)
+    }
+
     pub(crate) fn evidence_store(&self) -> Result<&EvidenceStore> {
         self.evidence
             .as_ref()
@@ -197,7 +522,7 @@ impl Platform {
         let name = clean_name(name)?;
         let store = self.evidence_store()?;
         let Incoming {
-            mut file,
+            file,
             hasher,
             size,
             case_id,
@@ -215,18 +540,7 @@ impl Platform {
                 existing.name, existing.id
             )));
         }
-        file.as_file_mut()
-            .sync_all()
-            .map_err(|e| PlatformError::Io(format!("saving the upload: {e}")))?;
-        let target = store.path_of(&sha256);
-        if !target.exists() {
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| PlatformError::Io(format!("{}: {e}", parent.display())))?;
-            }
-            file.persist(&target)
-                .map_err(|e| PlatformError::Io(format!("storing the upload: {}", e.error)))?;
-        }
+        store.keep_file(&sha256, file).await?;
         let evidence = Evidence {
             id: new_id(),
             case_id,
@@ -269,7 +583,7 @@ impl Platform {
         actor: &Actor,
         id: &str,
         from: &str,
-    ) -> Result<(Evidence, PathBuf)> {
+    ) -> Result<(Evidence, EvidenceStream)> {
         let evidence = self
             .store
             .evidence(id)
@@ -278,7 +592,7 @@ impl Platform {
         self.case_access(actor, &evidence.case_id)
             .await
             .map_err(|_| PlatformError::NotFound(format!("evidence {id}")))?;
-        let path = self.evidence_store()?.path_of(&evidence.sha256);
+        let stream = self.evidence_store()?.stream(&evidence.sha256).await?;
         let mut tx = self.store.begin().await?;
         tx.append_audit(&audit(
             Some(actor),
@@ -290,7 +604,7 @@ impl Platform {
         ))
         .await?;
         tx.commit().await?;
-        Ok((evidence, path))
+        Ok((evidence, stream))
     }
 
     /// Re-hashes every stored file; returns the hashes that are missing or
@@ -300,14 +614,13 @@ impl Platform {
         let hashes = self.store.evidence_hashes().await?;
         let mut problems = Vec::new();
         for sha256 in &hashes {
-            let path = store.path_of(sha256);
-            match sha256_of_file(&path) {
+            match store.rehash(sha256).await {
                 Ok(actual) if actual == *sha256 => {}
                 Ok(actual) => problems.push((
                     sha256.clone(),
                     format!("content changed: it now hashes to {actual}"),
                 )),
-                Err(e) => problems.push((sha256.clone(), format!("{}: {e}", path.display()))),
+                Err(e) => problems.push((sha256.clone(), e)),
             }
         }
         Ok((hashes.len(), problems))

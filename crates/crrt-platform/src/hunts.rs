@@ -392,16 +392,30 @@ impl Platform {
         };
         // With YARA packs alone, files are scanned and no events are read.
         let read_events = sigma_packs > 0 || !hunt.indicator_ids.is_empty() || yara.is_none();
+        let mut rows = Vec::new();
+        for id in &hunt.evidence_ids {
+            if let Some(e) = self.store.evidence(id).await? {
+                rows.push(e);
+            }
+        }
+        let progress = Arc::new(crrt_hunt::Progress::default());
+        // Kept until the hunt ends: from an object store, these are copies
+        // (fetching them may outlast a lease, so it runs under one too).
+        let hashes: Vec<String> = rows.iter().map(|e| e.sha256.clone()).collect();
+        let fetch = store.hunt_copies(&hashes, &progress);
+        let Some(copies) = self
+            .under_lease(&hunt.id, worker, lease, &progress, fetch)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let copies = copies?;
         let mut evidence = Vec::new();
         let mut by_path = Vec::new();
-        for id in &hunt.evidence_ids {
-            let Some(e) = self.store.evidence(id).await? else {
-                continue;
-            };
-            let path = store.path_of(&e.sha256);
+        for (e, path) in rows.into_iter().zip(&copies.paths) {
             by_path.push((path.display().to_string(), e.clone()));
             evidence.push(crrt_hunt::Evidence {
-                path,
+                path: path.clone(),
                 size: e.size as u64,
             });
         }
@@ -423,7 +437,6 @@ impl Platform {
             });
         }
         let indicators = crrt_hunt::IndicatorSet::new(specs);
-        let progress = Arc::new(crrt_hunt::Progress::default());
         let running = {
             let progress = Arc::clone(&progress);
             tokio::task::spawn_blocking(move || {
@@ -436,28 +449,14 @@ impl Platform {
                 hunter.run(&evidence, &progress)
             })
         };
-        tokio::pin!(running);
-        let report = loop {
-            tokio::select! {
-                done = &mut running => {
-                    break done.map_err(|e| PlatformError::Invalid(format!("the hunt stopped: {e}")))?;
-                }
-                () = tokio::time::sleep(std::time::Duration::from_secs((lease / 3) as u64)) => {
-                    let counts = (
-                        progress.records.load(Ordering::Relaxed) as i64,
-                        progress.bytes_done.load(Ordering::Relaxed) as i64,
-                        progress.bytes_total.load(Ordering::Relaxed) as i64,
-                    );
-                    if !self.store.renew_hunt(&hunt.id, worker, &timestamp_in(lease), counts).await? {
-                        // Cancelled or taken over: stop the engine at its
-                        // next chunk and keep nothing of it.
-                        progress.cancel();
-                        let _ = (&mut running).await;
-                        return Ok(None);
-                    }
-                }
-            }
+        let Some(report) = self
+            .under_lease(&hunt.id, worker, lease, &progress, running)
+            .await?
+        else {
+            return Ok(None);
         };
+        let report =
+            report.map_err(|e| PlatformError::Invalid(format!("the hunt stopped: {e}")))?;
         let created_at = now();
         let findings = report
             .findings
@@ -507,6 +506,37 @@ impl Platform {
             })
             .collect();
         Ok(Some(findings))
+    }
+
+    /// Awaits `work` while renewing the hunt's lease every third of it,
+    /// with the progress so far; `None` when the hunt was cancelled or taken
+    /// over meanwhile (the engine is told to stop, and `work` to end).
+    async fn under_lease<T>(
+        &self,
+        hunt_id: &str,
+        worker: &str,
+        lease: i64,
+        progress: &crrt_hunt::Progress,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<Option<T>> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return Ok(Some(done)),
+                () = tokio::time::sleep(std::time::Duration::from_secs((lease / 3) as u64)) => {
+                    let counts = (
+                        progress.records.load(Ordering::Relaxed) as i64,
+                        progress.bytes_done.load(Ordering::Relaxed) as i64,
+                        progress.bytes_total.load(Ordering::Relaxed) as i64,
+                    );
+                    if !self.store.renew_hunt(hunt_id, worker, &timestamp_in(lease), counts).await? {
+                        progress.cancel();
+                        let _ = (&mut work).await;
+                        return Ok(None);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -14,7 +14,6 @@ use crrt_watch::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::{Actor, Platform, PlatformError, Result, audit, new_id, now};
@@ -376,7 +375,7 @@ impl Platform {
         actor: &Actor,
         alert_id: &str,
         which: AlertFile,
-    ) -> Result<(std::path::PathBuf, String)> {
+    ) -> Result<(Vec<u8>, String)> {
         let not_found = || PlatformError::NotFound(format!("watch alert {alert_id}"));
         let alert = self
             .store
@@ -391,7 +390,7 @@ impl Platform {
             AlertFile::Diff => alert.diff_sha256.clone(),
         }
         .ok_or_else(not_found)?;
-        let path = self.evidence_store()?.path_of(&sha256);
+        let bytes = self.evidence_store()?.read(&sha256).await?;
         let mut tx = self.store.begin().await?;
         tx.append_audit(&audit(
             Some(actor),
@@ -403,7 +402,7 @@ impl Platform {
         ))
         .await?;
         tx.commit().await?;
-        Ok((path, sha256))
+        Ok((bytes, sha256))
     }
 
     /// Where the mission's alerts are sent (for those who may read it).
@@ -620,18 +619,14 @@ impl Platform {
         match event.event {
             Change::Open => {
                 let evidence = event.evidence.as_ref();
-                let keep = |bytes: &[u8]| -> Result<Option<String>> {
-                    match &self.evidence {
-                        Some(store) if !bytes.is_empty() => store.keep_bytes(bytes).map(Some),
-                        _ => Ok(None),
-                    }
-                };
                 let body_sha256 = match evidence {
-                    Some(evidence) if evidence.status.is_some() => keep(&evidence.body)?,
+                    Some(evidence) if evidence.status.is_some() => {
+                        self.keep_watch_bytes(&evidence.body).await?
+                    }
                     _ => None,
                 };
                 let diff_sha256 = match evidence.and_then(|evidence| evidence.diff.as_deref()) {
-                    Some(diff) => keep(diff.as_bytes())?,
+                    Some(diff) => self.keep_watch_bytes(diff.as_bytes()).await?,
                     None => None,
                 };
                 let mut facts = serde_json::to_value(evidence).unwrap_or(Value::Null);
@@ -728,25 +723,13 @@ impl Outbox {
     }
 }
 
-impl crate::EvidenceStore {
-    /// Keeps bytes under their SHA-256 (once, whatever how often they come).
-    pub fn keep_bytes(&self, bytes: &[u8]) -> Result<String> {
-        use std::io::Write;
-        let sha256 = hex::encode(Sha256::digest(bytes));
-        let target = self.path_of(&sha256);
-        if target.exists() {
-            return Ok(sha256);
+impl Platform {
+    /// Keeps a watched page's body or diff as evidence (when there is a store).
+    async fn keep_watch_bytes(&self, bytes: &[u8]) -> Result<Option<String>> {
+        match &self.evidence {
+            Some(store) if !bytes.is_empty() => store.keep_bytes(bytes).await.map(Some),
+            _ => Ok(None),
         }
-        let io =
-            |error: std::io::Error| PlatformError::Io(format!("keeping watch evidence: {error}"));
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        let mut file = tempfile::NamedTempFile::new_in(self.incoming_dir()).map_err(io)?;
-        file.write_all(bytes).map_err(io)?;
-        file.as_file_mut().sync_all().map_err(io)?;
-        file.persist(&target).map_err(|error| io(error.error))?;
-        Ok(sha256)
     }
 }
 

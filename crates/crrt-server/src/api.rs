@@ -926,6 +926,21 @@ async fn list_evidence(
 }
 
 /// The stored bytes, streamed; the download is an audit event.
+/// A stored file that cannot be read is the server's problem, not a full disk.
+pub(crate) fn unreadable(error: crrt_platform::PlatformError) -> AppError {
+    match error {
+        crrt_platform::PlatformError::Io(detail) => {
+            tracing::error!(error = %detail, "stored evidence unreadable");
+            AppError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage",
+                "the stored file cannot be read; run crrt admin verify-evidence",
+            )
+        }
+        other => other.into(),
+    }
+}
+
 #[utoipa::path(get, path = "/api/v1/evidence/{id}/content", tag = "evidence", params(("id" = String, Path, description = "Evidence id")), responses((status = 200, description = "The file as uploaded; X-Content-SHA256 carries its hash", content_type = "application/octet-stream"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn download_evidence(
     State(state): State<AppState>,
@@ -933,19 +948,12 @@ async fn download_evidence(
     ConnectInfo(address): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let (evidence, path) = state
+    let (evidence, stream) = state
         .platform
         .open_evidence(&actor, &id, &address.ip().to_string())
-        .await?;
-    let file = tokio::fs::File::open(&path).await.map_err(|e| {
-        tracing::error!(error = %e, path = %path.display(), "stored evidence unreadable");
-        AppError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "storage",
-            "the stored file cannot be read; run crrt admin verify-evidence",
-        )
-    })?;
-    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+        .await
+        .map_err(unreadable)?;
+    let body = axum::body::Body::from_stream(stream);
     let safe_name: String = evidence
         .name
         .chars()

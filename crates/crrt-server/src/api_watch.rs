@@ -117,15 +117,11 @@ async fn alert_file(
     id: String,
     which: AlertFile,
 ) -> Result<Response, AppError> {
-    let (path, sha256) = state.platform.watch_alert_file(&actor, &id, which).await?;
-    let bytes = tokio::fs::read(&path).await.map_err(|error| {
-        tracing::error!(%error, path = %path.display(), "stored watch evidence unreadable");
-        AppError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "storage",
-            "the stored file cannot be read",
-        )
-    })?;
+    let (bytes, sha256) = state
+        .platform
+        .watch_alert_file(&actor, &id, which)
+        .await
+        .map_err(crate::api::unreadable)?;
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     // A defaced page is hostile content: never rendered by the browser.

@@ -26,7 +26,7 @@ mod demo;
 /// Where the platform keeps its state.
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// Folder for the embedded SQLite database (and, later, evidence).
+    /// Folder for the embedded SQLite database and, by default, evidence.
     #[arg(long, value_name = "DIR", default_value = "crrt-data", global = true)]
     data_dir: PathBuf,
 
@@ -35,9 +35,18 @@ pub struct StoreArgs {
     #[arg(long, value_name = "URL", global = true)]
     database: Option<String>,
 
-    /// Folder for evidence files [default: DIR/evidence].
+    /// Folder for evidence files [default: DIR/evidence]; with
+    /// --evidence-store, only uploads in progress and hunts' copies.
     #[arg(long, value_name = "DIR", global = true)]
     evidence_dir: Option<PathBuf>,
+
+    /// Keep evidence in an S3-compatible object store instead of the
+    /// folder, e.g. s3://crrt-evidence/prod. Credentials, region and
+    /// endpoint come from the usual environment: AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL (MinIO, Ceph,
+    /// Garage...), AWS_ALLOW_HTTP=true for a plain-HTTP endpoint.
+    #[arg(long, value_name = "URL", env = "CRRT_EVIDENCE_STORE", global = true)]
+    evidence_store: Option<String>,
 
     /// Largest evidence file accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 30, global = true)]
@@ -65,9 +74,14 @@ impl StoreArgs {
             .evidence_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("evidence"));
-        let evidence = EvidenceStore::open(&folder, self.max_evidence_bytes)
-            .with_context(|| format!("opening the evidence folder {}", folder.display()))?
-            .with_case_limit(self.max_case_evidence_bytes);
+        let evidence = match &self.evidence_store {
+            None => EvidenceStore::open(&folder, self.max_evidence_bytes)
+                .with_context(|| format!("opening the evidence folder {}", folder.display()))?,
+            Some(url) => EvidenceStore::open_objects(url, &[], &folder, self.max_evidence_bytes)
+                .await
+                .context("opening the evidence store")?,
+        }
+        .with_case_limit(self.max_case_evidence_bytes);
         Ok(platform.with_evidence(evidence))
     }
 }
@@ -331,6 +345,9 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let address = listener.local_addr()?;
+        if let Some(store) = platform.evidence_location() {
+            say!("Evidence kept in {store}");
+        }
         say!(
             "CRRT platform listening on http://{address} (web UI: open it in a browser; API under /api/v1; Ctrl-C stops)"
         );

@@ -38,12 +38,23 @@ pub const ROLES: [&str; 7] = [
 
 impl Fixture {
     pub async fn start(backend: &str) -> Fixture {
+        Fixture::start_with(backend, None).await
+    }
+
+    /// A server keeping evidence in `evidence` [default: a folder, with a
+    /// small per-file limit so the oversize case is cheap].
+    pub async fn start_with(
+        backend: &str,
+        evidence: Option<crrt_platform::EvidenceStore>,
+    ) -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = fresh_database(backend, dir.path()).await;
-        // Small per-file limit so the oversize case is cheap.
-        let evidence = crrt_platform::EvidenceStore::open(dir.path().join("evidence"), 64 << 10)
-            .expect("evidence folder")
-            .with_case_limit(120_000);
+        let evidence = match evidence {
+            Some(store) => store,
+            None => crrt_platform::EvidenceStore::open(dir.path().join("evidence"), 64 << 10)
+                .expect("evidence folder")
+                .with_case_limit(120_000),
+        };
         let platform = Platform::open(&url)
             .await
             .expect("platform")
