@@ -38,6 +38,8 @@ const PARTS_IN_FLIGHT: usize = 4;
 pub struct EvidenceStore {
     root: PathBuf,
     objects: Option<Objects>,
+    /// Resumable uploads a request is writing to right now.
+    busy: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// Largest file accepted, in bytes.
     pub max_file_bytes: u64,
     /// Most evidence one case may hold, in bytes.
@@ -77,6 +79,22 @@ impl Incoming {
     }
 }
 
+/// A resumable upload being written to; released when dropped.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    busy: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    id: String,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
 /// Local copies of stored evidence for a hunt; removed when dropped.
 #[derive(Debug)]
 pub(crate) struct HuntCopies {
@@ -89,13 +107,18 @@ impl EvidenceStore {
     /// Opens (creating) the folder.
     pub fn open(root: impl Into<PathBuf>, max_file_bytes: u64) -> Result<EvidenceStore> {
         let root = root.into();
-        for folder in [root.join(".incoming"), root.join(".hunting")] {
+        for folder in [
+            root.join(".incoming"),
+            root.join(".hunting"),
+            root.join(".partial"),
+        ] {
             std::fs::create_dir_all(&folder)
                 .map_err(|e| PlatformError::Io(format!("{}: {e}", folder.display())))?;
         }
         Ok(EvidenceStore {
             root,
             objects: None,
+            busy: Arc::default(),
             max_file_bytes,
             max_case_bytes: u64::MAX,
         })
@@ -159,7 +182,8 @@ impl EvidenceStore {
     }
 
     /// Removes what uploads and hunts broken by a crash left behind
-    /// locally. For the server at start: the folder is its own (replicas
+    /// locally, and resumable uploads past their expiry (the others wait
+    /// for their clients). For the server at start: the folder is its own (replicas
     /// sharing one folder would remove each other's uploads in flight; they
     /// need object storage). An object store keeps no partial object: a
     /// multipart upload is invisible until completed (a bucket lifecycle
@@ -180,7 +204,7 @@ impl EvidenceStore {
                 }
             }
         }
-        removed
+        removed + self.remove_expired_uploads()
     }
 
     /// Where files are written before they are complete.
@@ -208,8 +232,23 @@ impl EvidenceStore {
     }
 
     fn incoming(&self, case_id: &str, case_bytes: u64) -> Result<Incoming> {
+        let (limit, limit_reason) = self.limit_for(case_bytes);
+        let file = tempfile::NamedTempFile::new_in(self.incoming_dir())
+            .map_err(|e| PlatformError::Io(format!("starting an upload: {e}")))?;
+        Ok(Incoming {
+            file,
+            hasher: Sha256::new(),
+            size: 0,
+            limit,
+            limit_reason,
+            case_id: case_id.to_owned(),
+        })
+    }
+
+    /// The largest file a case holding `case_bytes` may still take, and why.
+    pub(crate) fn limit_for(&self, case_bytes: u64) -> (u64, String) {
         let room = self.max_case_bytes.saturating_sub(case_bytes);
-        let (limit, limit_reason) = if room < self.max_file_bytes {
+        if room < self.max_file_bytes {
             (
                 room,
                 format!(
@@ -225,16 +264,21 @@ impl EvidenceStore {
                     self.max_file_bytes
                 ),
             )
-        };
-        let file = tempfile::NamedTempFile::new_in(self.incoming_dir())
-            .map_err(|e| PlatformError::Io(format!("starting an upload: {e}")))?;
-        Ok(Incoming {
-            file,
-            hasher: Sha256::new(),
-            size: 0,
-            limit,
-            limit_reason,
-            case_id: case_id.to_owned(),
+        }
+    }
+
+    /// Where resumable uploads keep their bytes so far (kept across restarts).
+    pub(crate) fn partial_dir(&self) -> PathBuf {
+        self.root.join(".partial")
+    }
+
+    /// Marks a resumable upload as being written to; `None` when another
+    /// request already is. The mark goes with the returned guard.
+    pub(crate) fn claim(&self, id: &str) -> Option<Claim> {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        busy.insert(id.to_owned()).then(|| Claim {
+            busy: Arc::clone(&self.busy),
+            id: id.to_owned(),
         })
     }
 
@@ -453,7 +497,7 @@ async fn read_full(reader: &mut tokio::fs::File, buffer: &mut [u8]) -> Result<us
 
 /// A file name as given, reduced to a name: no folders, no control
 /// characters, at most 255 bytes.
-fn clean_name(name: &str) -> Result<String> {
+pub(crate) fn clean_name(name: &str) -> Result<String> {
     let base = name
         .rsplit(['/', '\\'])
         .next()
@@ -520,7 +564,6 @@ impl Platform {
         from: &str,
     ) -> Result<Evidence> {
         let name = clean_name(name)?;
-        let store = self.evidence_store()?;
         let Incoming {
             file,
             hasher,
@@ -533,24 +576,39 @@ impl Platform {
                 "an empty file is not evidence".into(),
             ));
         }
-        let sha256 = hex::encode(hasher.finalize());
-        if let Some(existing) = self.store.evidence_by_hash(&case_id, &sha256).await? {
-            return Err(PlatformError::Conflict(format!(
-                "this case already holds this content as {:?} (evidence {}, SHA-256 {sha256})",
-                existing.name, existing.id
-            )));
-        }
-        store.keep_file(&sha256, file).await?;
         let evidence = Evidence {
             id: new_id(),
             case_id,
             name,
             size: size as i64,
-            sha256,
+            sha256: hex::encode(hasher.finalize()),
             uploaded_by: actor.user.id.clone(),
             uploaded_from: from.to_owned(),
             uploaded_at: now(),
         };
+        self.record_evidence(actor, evidence, file).await
+    }
+
+    /// Keeps a complete, hashed file and records it with its custody, unless
+    /// the case already holds the same content.
+    pub(crate) async fn record_evidence(
+        &self,
+        actor: &Actor,
+        evidence: Evidence,
+        file: tempfile::NamedTempFile,
+    ) -> Result<Evidence> {
+        let store = self.evidence_store()?;
+        if let Some(existing) = self
+            .store
+            .evidence_by_hash(&evidence.case_id, &evidence.sha256)
+            .await?
+        {
+            return Err(PlatformError::Conflict(format!(
+                "this case already holds this content as {:?} (evidence {}, SHA-256 {})",
+                existing.name, existing.id, evidence.sha256
+            )));
+        }
+        store.keep_file(&evidence.sha256, file).await?;
         let mut tx = self.store.begin().await?;
         tx.insert_evidence(&evidence).await?;
         tx.append_audit(&audit(

@@ -30,6 +30,7 @@ pub mod reports;
 pub mod requests;
 pub mod rulepacks;
 pub mod taxii;
+pub mod uploads;
 mod views;
 pub mod watch;
 
@@ -58,6 +59,7 @@ pub use model::{Actor, NewOrg, OrgKind, Role, Skill, Tlp, UserView};
 pub use reports::{Report, ReportKind};
 pub use requests::{Decision, NewRequest, RequestStatus, Urgency};
 pub use rulepacks::{RulePack, RuleProblem};
+pub use uploads::{NewUpload, Upload, UploadChunk, UploadProgress};
 pub use watch::{
     AlertFile, NewWatchTarget, WatchAlertView, WatchNotificationSettings, WatchNotificationView,
     WatchOptions, WatchTargetView,

@@ -841,6 +841,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     doc.merge(<crate::api_intel::IntelDoc as utoipa::OpenApi>::openapi());
     doc.merge(<crate::api_watch::WatchDoc as utoipa::OpenApi>::openapi());
     doc.merge(<crate::api_reports::ReportsDoc as utoipa::OpenApi>::openapi());
+    doc.merge(<crate::api_uploads::UploadsDoc as utoipa::OpenApi>::openapi());
     Json(doc)
 }
 

@@ -17,6 +17,7 @@
 mod api;
 mod api_intel;
 mod api_reports;
+mod api_uploads;
 mod api_watch;
 mod error;
 mod report;
@@ -68,6 +69,7 @@ pub fn app(platform: Platform, config: Config) -> Router {
         .merge(api_intel::routes())
         .merge(api_watch::routes())
         .merge(api_reports::routes())
+        .merge(api_uploads::routes())
         .merge(taxii::routes())
         .merge(web::routes())
         .fallback(not_found)

@@ -1053,6 +1053,8 @@ async fn the_openapi_document_describes_every_endpoint_and_validates() {
         "/api/v1/tasks/{id}",
         "/api/v1/cases/{id}/evidence",
         "/api/v1/evidence/{id}/content",
+        "/api/v1/cases/{id}/uploads",
+        "/api/v1/uploads/{id}",
         "/api/v1/rulepacks",
         "/api/v1/rulepacks/{id}",
         "/api/v1/cases/{id}/hunts",
@@ -1782,5 +1784,250 @@ async fn yara_packs_scan_uploaded_files_and_the_members_of_packages() {
             member["event"]["strings"][0]["matches"][0]["offset"],
             json!(10)
         );
+    }
+}
+
+/// Resumable uploads: chunks at the server's offset, a broken chunk keeps
+/// what arrived, the announced SHA-256 is checked at the end, only the
+/// uploader sees the upload, and expired ones go at restart.
+#[tokio::test]
+async fn resumable_uploads_survive_broken_chunks_and_check_the_announced_hash() {
+    use sha2::Digest;
+    use tokio::io::AsyncWriteExt;
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let case = f.case().await;
+        let uploads = format!("/api/v1/cases/{}/uploads", case.case.id);
+        let content: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let sha = hex::encode(sha2::Sha256::digest(&content));
+        let (status, upload) = f
+            .call(
+                "requester",
+                Method::POST,
+                &uploads,
+                Some(json!({"name": "C:\\logs\\Security.evtx", "size": 50_000, "sha256": sha})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{backend}: {upload}");
+        assert_eq!(upload["name"], json!("Security.evtx"));
+        assert_eq!(upload["received"], json!(0));
+        let id = upload["id"].as_str().expect("id").to_owned();
+        let at = format!("/api/v1/uploads/{id}");
+
+        // Only the uploader sees it; outsiders cannot start one.
+        for role in ["coordinator", "other_requester", "partner"] {
+            let (status, _) = f.call(role, Method::GET, &at, None).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{role}");
+        }
+        let (status, _) = f
+            .call(
+                "other_requester",
+                Method::POST,
+                &uploads,
+                Some(json!({"name": "x.bin", "size": 10})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        for (body, expected) in [
+            (
+                json!({"name": "big.bin", "size": 70_000}),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            (
+                json!({"name": "empty.bin", "size": 0}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                json!({"name": "x.bin", "size": 5, "sha256": "xyz"}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+        ] {
+            let (status, answer) = f
+                .call("requester", Method::POST, &uploads, Some(body))
+                .await;
+            assert_eq!(status, expected, "{answer}");
+        }
+
+        let send = |offset: u64, bytes: Vec<u8>| {
+            f.client
+                .patch(format!("{}{at}?offset={offset}", f.base))
+                .bearer_auth(&f.tokens["requester"])
+                .body(bytes)
+                .send()
+        };
+        let first = send(0, content[..20_000].to_vec()).await.expect("HTTP");
+        assert_eq!(first.status(), StatusCode::OK);
+        let first: Value = first.json().await.expect("JSON");
+        assert_eq!(first["upload"]["received"], json!(20_000));
+        assert_eq!(first["evidence"], Value::Null);
+        let stale = send(0, content[..100].to_vec()).await.expect("HTTP");
+        assert_eq!(stale.status(), StatusCode::CONFLICT);
+        let stale = stale.text().await.expect("body");
+        assert!(stale.contains("send from offset 20000"), "{stale}");
+
+        // A chunk that promises 30 kB, sends 10 kB and hangs up.
+        let address = f.base.trim_start_matches("http://").to_owned();
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("connect");
+        let head = format!(
+            "PATCH {at}?offset=20000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/octet-stream\r\nContent-Length: 30000\r\n\r\n",
+            f.tokens["requester"]
+        );
+        stream.write_all(head.as_bytes()).await.expect("write");
+        stream
+            .write_all(&content[20_000..30_000])
+            .await
+            .expect("write");
+        stream.flush().await.expect("flush");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        drop(stream);
+        let mut received = 0;
+        for _ in 0..50 {
+            let (_, now) = f.call("requester", Method::GET, &at, None).await;
+            received = now["received"].as_u64().expect("received");
+            if received == 30_000 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(received, 30_000, "{backend}: what arrived is kept");
+        let (_, listed) = f.call("requester", Method::GET, &uploads, None).await;
+        assert_eq!(listed[0]["id"], json!(id), "{listed}");
+        let (_, theirs) = f.call("coordinator", Method::GET, &uploads, None).await;
+        assert_eq!(theirs, json!([]));
+
+        // Past the announced size: refused; what fits may be kept.
+        let mut too_much = content[30_000..].to_vec();
+        too_much.extend_from_slice(&[0; 5_000]);
+        let over = send(30_000, too_much).await.expect("HTTP");
+        assert_eq!(over.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let (_, now) = f.call("requester", Method::GET, &at, None).await;
+        let received = now["received"].as_u64().expect("received");
+        assert!((30_000..=50_000).contains(&received), "{now}");
+        let last = send(received, content[received as usize..].to_vec())
+            .await
+            .expect("HTTP");
+        assert_eq!(last.status(), StatusCode::CREATED);
+        let last: Value = last.json().await.expect("JSON");
+        assert_eq!(last["evidence"]["sha256"], json!(sha), "{last}");
+        assert_eq!(last["evidence"]["name"], json!("Security.evtx"));
+        let (status, _) = f.call("requester", Method::GET, &at, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "done with");
+        let download = f
+            .client
+            .get(format!(
+                "{}/api/v1/evidence/{}/content",
+                f.base,
+                last["evidence"]["id"].as_str().expect("id")
+            ))
+            .bearer_auth(&f.tokens["coordinator"])
+            .send()
+            .await
+            .expect("HTTP")
+            .bytes()
+            .await
+            .expect("body");
+        assert!(download.as_ref() == content.as_slice());
+
+        // Another hash than announced: dropped with the reason, nothing kept.
+        let other: Vec<u8> = content.iter().rev().copied().collect();
+        let (_, wrong) = f
+            .call(
+                "requester",
+                Method::POST,
+                &uploads,
+                Some(json!({"name": "other.bin", "size": 50_000, "sha256": sha})),
+            )
+            .await;
+        let wrong_at = format!("/api/v1/uploads/{}", wrong["id"].as_str().expect("id"));
+        let refused = f
+            .client
+            .patch(format!("{}{wrong_at}?offset=0", f.base))
+            .bearer_auth(&f.tokens["requester"])
+            .body(other)
+            .send()
+            .await
+            .expect("HTTP");
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let refused = refused.text().await.expect("body");
+        assert!(refused.contains("not the announced"), "{refused}");
+        let (status, _) = f.call("requester", Method::GET, &wrong_at, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, evidence) = f
+            .call(
+                "requester",
+                Method::GET,
+                &format!("/api/v1/cases/{}/evidence", case.case.id),
+                None,
+            )
+            .await;
+        assert_eq!(evidence["items"].as_array().map(Vec::len), Some(1));
+
+        // Cancelled: gone. Expired: removed at the next start; fresh: kept.
+        let start = |name: &'static str| {
+            f.call(
+                "requester",
+                Method::POST,
+                &uploads,
+                Some(json!({"name": name, "size": 1_000})),
+            )
+        };
+        let (_, cancelled) = start("cancelled.bin").await;
+        let cancelled_at = format!("/api/v1/uploads/{}", cancelled["id"].as_str().expect("id"));
+        let (status, _) = f
+            .call("requester", Method::DELETE, &cancelled_at, None)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = f.call("requester", Method::GET, &cancelled_at, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, stale) = start("stale.bin").await;
+        let (_, fresh) = start("fresh.bin").await;
+        for upload in [&stale, &fresh] {
+            let at = format!("/api/v1/uploads/{}", upload["id"].as_str().expect("id"));
+            let sent = f
+                .client
+                .patch(format!("{}{at}?offset=0", f.base))
+                .bearer_auth(&f.tokens["requester"])
+                .body(vec![1u8; 100])
+                .send()
+                .await
+                .expect("HTTP");
+            assert_eq!(sent.status(), StatusCode::OK);
+        }
+        let partial = f.dir.path().join("evidence/.partial");
+        let two_days_ago =
+            std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(partial.join(format!("{}.part", stale["id"].as_str().expect("id"))))
+            .expect("part")
+            .set_modified(two_days_ago)
+            .expect("mtime");
+        let reopened = crrt_platform::EvidenceStore::open(f.dir.path().join("evidence"), 64 << 10)
+            .expect("store");
+        assert!(
+            reopened.remove_broken_uploads() >= 2,
+            "the stale upload's two files"
+        );
+        let (status, _) = f
+            .call(
+                "requester",
+                Method::GET,
+                &format!("/api/v1/uploads/{}", stale["id"].as_str().expect("id")),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{backend}: expired");
+        let (status, kept) = f
+            .call(
+                "requester",
+                Method::GET,
+                &format!("/api/v1/uploads/{}", fresh["id"].as_str().expect("id")),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{kept}");
+        assert_eq!(kept["received"], json!(100));
     }
 }

@@ -4,6 +4,7 @@ mod hunt;
 mod intel;
 mod output;
 mod serve;
+mod upload;
 mod watch;
 
 use std::process::ExitCode;
@@ -14,6 +15,8 @@ use clap::{Parser, Subcommand};
 ///
 /// Hunt through a victim's evidence offline with Sigma rules (`crrt hunt`),
 /// or run the team platform (`crrt serve`) and administer it (`crrt admin`);
+/// send it evidence (`crrt upload`, resumable) and offline findings
+/// (`crrt import-findings`);
 /// pull partners' indicators over TAXII (`crrt intel pull`); watch the
 /// victim's websites (`crrt watch`).
 #[derive(Debug, Parser)]
@@ -28,6 +31,7 @@ enum Command {
     Hunt(hunt::HuntArgs),
     Serve(serve::ServeArgs),
     Worker(serve::WorkerArgs),
+    Upload(upload::UploadArgs),
     ImportFindings(serve::ImportArgs),
     Admin(serve::AdminArgs),
     Intel(intel::IntelArgs),
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
         Command::Hunt(args) => hunt::run(args),
         Command::Serve(args) => serve::serve(args),
         Command::Worker(args) => serve::worker(args),
+        Command::Upload(args) => upload::run(args),
         Command::ImportFindings(args) => serve::import_findings(args),
         Command::Admin(args) => serve::admin(args),
         Command::Intel(args) => intel::run(args),

@@ -814,3 +814,197 @@ fn http() -> reqwest::Client {
     crrt_watch::install_crypto_provider();
     reqwest::Client::new()
 }
+
+/// A TCP relay to `target` whose first `cuts` connections break after
+/// `after` bytes from the client: a failing link between a victim's site
+/// and the platform.
+async fn flaky_link(target: String, cuts: usize, after: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                continue;
+            };
+            let limit = (n < cuts).then_some(after);
+            n += 1;
+            tokio::spawn(async move {
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let up = async {
+                    let mut buffer = vec![0u8; 16 << 10];
+                    let mut sent = 0;
+                    while let Ok(read) = client_read.read(&mut buffer).await {
+                        if read == 0 {
+                            break;
+                        }
+                        let take = limit.map_or(read, |l| read.min(l - sent));
+                        if server_write.write_all(&buffer[..take]).await.is_err() {
+                            break;
+                        }
+                        sent += take;
+                        if limit == Some(sent) {
+                            break;
+                        }
+                    }
+                };
+                let down = tokio::io::copy(&mut server_read, &mut client_write);
+                // Whichever side ends first ends the connection.
+                tokio::select! {
+                    () = up => {}
+                    _ = down => {}
+                }
+            });
+        }
+    });
+    address
+}
+
+/// `crrt upload` over a link that breaks mid-chunk: the chunks are sent
+/// again from where the server stands, the file arrives whole; the same
+/// file again is named as already there; and an upload an earlier run left
+/// half done is resumed, not restarted.
+#[tokio::test]
+async fn evidence_uploads_resume_over_a_breaking_link() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let (mut child, address) = serve_on_port_0(&data, &["--demo", "--no-worker"]);
+    let token_out = crrt(&data, &["admin", "create-token", "--email", "rasa@ncsc.lt"]);
+    let token = text(&token_out.stdout).trim().to_owned();
+    let client = http();
+    let api = |path: &str| format!("http://{address}/api/v1{path}");
+    let get = |path: String| {
+        let request = client.get(api(&path)).bearer_auth(&token);
+        async move {
+            request
+                .send()
+                .await
+                .expect("HTTP")
+                .json::<serde_json::Value>()
+                .await
+                .expect("JSON")
+        }
+    };
+    let mission = get("/missions".into()).await["items"][0]["id"]
+        .as_str()
+        .expect("mission")
+        .to_owned();
+    let case = get(format!("/missions/{mission}/cases")).await["items"][0]["id"]
+        .as_str()
+        .expect("case")
+        .to_owned();
+
+    let file = dir.path().join("FS01-memory.raw");
+    let content: Vec<u8> = (0..6u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    std::fs::write(&file, &content).expect("write");
+    let sha = hex::encode(sha2::Sha256::digest(&content));
+    // The first two connections break 2.5 MB in (mid-chunk).
+    let relay = flaky_link(address.clone(), 2, 2_500_000).await;
+    let upload = |server: &str, path: &Path| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_crrt"))
+            .args([
+                "upload",
+                "--server",
+                &format!("http://{server}"),
+                "--token",
+                &token,
+                "--case",
+                &case,
+                "--chunk-size",
+                "1048576",
+            ])
+            .arg(path)
+            .output()
+    };
+    let out = upload(&relay, &file).await.expect("runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("stored as evidence") && text(&out.stdout).contains(&sha),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("trying again"),
+        "the link broke: {}",
+        text(&out.stderr)
+    );
+    let evidence = get(format!("/cases/{case}/evidence?limit=100")).await;
+    let stored = evidence["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|e| e["sha256"] == sha)
+        .expect("the file is evidence")
+        .clone();
+    assert_eq!(stored["name"], "FS01-memory.raw");
+    let downloaded = client
+        .get(api(&format!(
+            "/evidence/{}/content",
+            stored["id"].as_str().expect("id")
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("HTTP")
+        .bytes()
+        .await
+        .expect("body");
+    assert!(downloaded.as_ref() == content.as_slice(), "byte for byte");
+
+    let again = upload(&address, &file).await.expect("runs");
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stdout).contains("already in the case"),
+        "{}",
+        text(&again.stdout)
+    );
+
+    // An earlier run stopped after 1 MiB of another file: resumed there.
+    let second = dir.path().join("DC01-Security.evtx");
+    let other: Vec<u8> = content.iter().rev().copied().collect();
+    std::fs::write(&second, &other).expect("write");
+    let other_sha = hex::encode(sha2::Sha256::digest(&other));
+    let started: serde_json::Value = client
+        .post(api(&format!("/cases/{case}/uploads")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "DC01-Security.evtx", "size": other.len(), "sha256": other_sha}))
+        .send()
+        .await
+        .expect("HTTP")
+        .json()
+        .await
+        .expect("JSON");
+    let sent = client
+        .patch(api(&format!(
+            "/uploads/{}?offset=0",
+            started["id"].as_str().expect("id")
+        )))
+        .bearer_auth(&token)
+        .body(other[..1 << 20].to_vec())
+        .send()
+        .await
+        .expect("HTTP");
+    assert!(sent.status().is_success());
+    let resumed = upload(&address, &second).await.expect("runs");
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert!(
+        text(&resumed.stderr).contains("resuming an earlier upload at 1048576"),
+        "{}",
+        text(&resumed.stderr)
+    );
+    assert!(
+        text(&resumed.stdout).contains(&other_sha),
+        "{}",
+        text(&resumed.stdout)
+    );
+
+    child.kill().expect("kill");
+    child.wait().expect("reaped");
+}

@@ -221,8 +221,8 @@ fn case_page(ctx: &Ctx, data: &CasePage, draft: Option<&Draft>, status: StatusCo
                     input #file type="file" name="file" required;
                     button.primary type="submit" { "Upload" }
                 }
-                p.muted { "Files are kept unchanged and hashed on arrival; the same content twice is refused. Large files: "
-                    code { "curl -T FILE" } " to the API streams without limits of the browser." }
+                p.muted { "Files are kept unchanged and hashed on arrival; the same content twice is refused. Large files over an unreliable link: "
+                    code { "crrt upload --server URL --token TOKEN --case " (case.id) " FILE..." } " resumes where a broken connection stopped." }
             }
         }
         section #hunts {
