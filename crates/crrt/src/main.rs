@@ -1,5 +1,6 @@
 //! `crrt`: argument parsing and wiring. The work happens in the libraries.
 
+mod client;
 mod hunt;
 mod intel;
 mod output;

@@ -241,6 +241,9 @@ pub struct ImportArgs {
     #[arg(long, value_name = "ID")]
     case: String,
 
+    #[command(flatten)]
+    tls: crate::client::TlsArgs,
+
     /// The JSON Lines file `crrt hunt --format jsonl` wrote.
     #[arg(value_name = "FILE")]
     file: PathBuf,
@@ -279,14 +282,16 @@ pub fn import_findings(args: ImportArgs) -> Result<ExitCode> {
         args.case
     );
     runtime()?.block_on(async move {
-        let response = reqwest::Client::new()
+        let response = args
+            .tls
+            .client()?
             .post(&url)
             .bearer_auth(&args.token)
             .header("content-type", "application/x-ndjson")
             .body(out)
             .send()
             .await
-            .with_context(|| format!("sending to {url}"))?;
+            .map_err(|e| anyhow::anyhow!("sending to {url}: {}", crate::client::describe(&e)))?;
         let status = response.status();
         let body: serde_json::Value = response.json().await.unwrap_or_default();
         if !status.is_success() {

@@ -46,6 +46,9 @@ pub struct UploadArgs {
     #[arg(long, value_name = "N", default_value_t = 8)]
     retries: u32,
 
+    #[command(flatten)]
+    tls: crate::client::TlsArgs,
+
     /// The files.
     #[arg(value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
@@ -68,11 +71,15 @@ impl Client {
         &self,
         request: reqwest::RequestBuilder,
     ) -> std::result::Result<(StatusCode, Value), Failure> {
-        let response = request
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| Failure::Retry(format!("{e}")))?;
+        let response = request.bearer_auth(&self.token).send().await.map_err(|e| {
+            let text = crate::client::describe(&e);
+            // An untrusted certificate will not get better by waiting.
+            if text.contains("--ca-cert") {
+                Failure::Final(text)
+            } else {
+                Failure::Retry(text)
+            }
+        })?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
@@ -100,10 +107,7 @@ impl Client {
 
 pub fn run(args: UploadArgs) -> Result<ExitCode> {
     let client = Client {
-        http: reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(20))
-            .build()
-            .context("building the HTTP client")?,
+        http: args.tls.client()?,
         base: args.server.trim_end_matches('/').to_owned(),
         token: args.token.clone(),
     };

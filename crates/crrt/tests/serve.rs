@@ -1008,3 +1008,158 @@ async fn evidence_uploads_resume_over_a_breaking_link() {
     child.kill().expect("kill");
     child.wait().expect("reaped");
 }
+
+/// A TLS front for `target` (as a reverse proxy would be), with a
+/// certificate for 127.0.0.1 from a fresh authority; the address and the
+/// authority's PEM.
+async fn tls_front(target: String) -> (String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    crrt_watch::install_crypto_provider();
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "NCSC-LT Team CA");
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("ca");
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.subject_alt_names = vec![rcgen::SanType::IpAddress(std::net::IpAddr::V4(
+        std::net::Ipv4Addr::LOCALHOST,
+    ))];
+    let key = KeyPair::generate().expect("key");
+    let leaf = params.signed_by(&key, &ca).expect("leaf");
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let target = target.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(client).await else {
+                    return;
+                };
+                let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+            });
+        }
+    });
+    (address, ca.pem())
+}
+
+/// The field commands reach a platform behind TLS with the team's own
+/// certificate authority: refused without `--ca-cert` (saying so), working
+/// with it.
+#[tokio::test]
+async fn field_commands_trust_the_teams_own_certificate_authority() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let (mut child, address) = serve_on_port_0(&data, &["--demo", "--no-worker"]);
+    let token_out = crrt(&data, &["admin", "create-token", "--email", "rasa@ncsc.lt"]);
+    let token = text(&token_out.stdout).trim().to_owned();
+    let (front, ca_pem) = tls_front(address.clone()).await;
+    let ca = dir.path().join("team-ca.pem");
+    std::fs::write(&ca, ca_pem).expect("write");
+    let client = http();
+    let get = |path: String| {
+        let request = client
+            .get(format!("http://{address}/api/v1{path}"))
+            .bearer_auth(&token);
+        async move {
+            request
+                .send()
+                .await
+                .expect("HTTP")
+                .json::<serde_json::Value>()
+                .await
+                .expect("JSON")
+        }
+    };
+    let mission = get("/missions".into()).await["items"][0]["id"]
+        .as_str()
+        .expect("mission")
+        .to_owned();
+    let case = get(format!("/missions/{mission}/cases")).await["items"][0]["id"]
+        .as_str()
+        .expect("case")
+        .to_owned();
+    let file = dir.path().join("notes-from-site.txt");
+    std::fs::write(&file, "net user /add svc_backup, 23 Feb 2022 16:02\n").expect("write");
+    let run = |command: &str, extra: &[&str], path: &Path| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_crrt"))
+            .args([
+                command,
+                "--server",
+                &format!("https://{front}"),
+                "--token",
+                &token,
+                "--case",
+                &case,
+            ])
+            .args(extra)
+            .arg(path)
+            .env_remove("CRRT_CA_CERT")
+            .output()
+    };
+    let untrusted = run("upload", &[], &file).await.expect("runs");
+    assert_eq!(untrusted.status.code(), Some(1));
+    assert!(
+        text(&untrusted.stderr).contains("--ca-cert"),
+        "{}",
+        text(&untrusted.stderr)
+    );
+    let ca_arg = ca.to_str().expect("path");
+    let trusted = run("upload", &["--ca-cert", ca_arg], &file)
+        .await
+        .expect("runs");
+    assert!(trusted.status.success(), "{}", text(&trusted.stderr));
+    assert!(text(&trusted.stdout).contains("stored as evidence"));
+
+    let findings = dir.path().join("findings.jsonl");
+    std::fs::write(
+        &findings,
+        concat!(
+            r#"{"timestamp":"2022-02-23T16:02:00Z","host":"FS01","channel":"Security","event_id":4720,"record_id":1,"rule_id":"r1","rule_title":"Local account created","level":"medium","tags":["attack.t1136.001"],"evidence_file":"Security.evtx","event":{"TargetUserName":"svc_backup"}}"#,
+            "\n"
+        ),
+    )
+    .expect("write");
+    let imported = run("import-findings", &["--ca-cert", ca_arg], &findings)
+        .await
+        .expect("runs");
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    let refused = run("import-findings", &[], &findings).await.expect("runs");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("--ca-cert"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let bad_ca = run(
+        "upload",
+        &["--ca-cert", file.to_str().expect("path")],
+        &file,
+    )
+    .await
+    .expect("runs");
+    assert_eq!(bad_ca.status.code(), Some(2));
+    assert!(
+        text(&bad_ca.stderr).contains("no certificate"),
+        "{}",
+        text(&bad_ca.stderr)
+    );
+
+    child.kill().expect("kill");
+    child.wait().expect("reaped");
+}
