@@ -665,6 +665,22 @@ impl Platform {
         Ok((evidence, stream))
     }
 
+    /// A piece of evidence's chain of custody, oldest first: its upload,
+    /// every download and every hunt that read it (for those who may see
+    /// the case).
+    pub async fn evidence_custody(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<Vec<crrt_store::AuditEvent>> {
+        let not_found = || PlatformError::NotFound(format!("evidence {id}"));
+        let evidence = self.store.evidence(id).await?.ok_or_else(not_found)?;
+        self.case_access(actor, &evidence.case_id)
+            .await
+            .map_err(|_| not_found())?;
+        Ok(self.store.audit_of("evidence", &evidence.id).await?)
+    }
+
     /// Re-hashes every stored file; returns the hashes that are missing or
     /// whose content no longer matches.
     pub async fn verify_evidence(&self) -> Result<(usize, Vec<(String, String)>)> {

@@ -335,6 +335,7 @@ impl Platform {
                         None,
                     ))
                     .await?;
+                    custody(&mut tx, &hunt, worker, "done").await?;
                     tx.commit().await?;
                 }
                 // Otherwise cancelled or taken over meanwhile: store nothing.
@@ -345,6 +346,7 @@ impl Platform {
                     .finish_hunt(&hunt.id, worker, "failed", &now(), 0, Some(&e.to_string()))
                     .await?
                 {
+                    custody(&mut tx, &hunt, worker, "failed").await?;
                     tx.commit().await?;
                 }
             }
@@ -538,6 +540,25 @@ impl Platform {
             }
         }
     }
+}
+
+/// Each piece of evidence a hunt read gets it on its chain of custody.
+async fn custody(tx: &mut crrt_store::Tx, hunt: &Hunt, worker: &str, status: &str) -> Result<()> {
+    for id in &hunt.evidence_ids {
+        tx.append_audit(&audit(
+            None,
+            "evidence.hunted",
+            "evidence",
+            id,
+            None,
+            Some(&serde_json::json!({
+                "hunt": hunt.id, "worker": worker, "status": status,
+                "requested_by": hunt.requested_by,
+            })),
+        ))
+        .await?;
+    }
+    Ok(())
 }
 
 /// A YARA finding on a stored file names the file as uploaded, not by its

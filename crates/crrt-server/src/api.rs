@@ -63,6 +63,7 @@ pub(crate) fn routes() -> Router<AppState> {
             get(list_evidence).post(upload_evidence),
         )
         .route("/api/v1/evidence/{id}/content", get(download_evidence))
+        .route("/api/v1/evidence/{id}/custody", get(evidence_custody))
         .route(
             "/api/v1/rulepacks",
             get(list_rulepacks)
@@ -809,7 +810,7 @@ struct Proposal {
         review_request, decide_request, council, record_position, list_missions, get_mission,
         update_checklist, propose_team, confirm_team, move_mission, list_cases, create_case,
         get_case, add_task, add_note, update_task, upload_evidence, list_evidence,
-        download_evidence, upload_rulepack, list_rulepacks, get_rulepack, start_hunt, list_hunts,
+        download_evidence, evidence_custody, upload_rulepack, list_rulepacks, get_rulepack, start_hunt, list_hunts,
         get_hunt, cancel_hunt, list_findings, import_findings, triage_finding, timeline, audit
     ),
     modifiers(&Security),
@@ -927,6 +928,17 @@ async fn list_evidence(
 }
 
 /// The stored bytes, streamed; the download is an audit event.
+/// The evidence's chain of custody from the audit trail: upload (who, from
+/// where, hash), every download, every hunt that read it.
+#[utoipa::path(get, path = "/api/v1/evidence/{id}/custody", tag = "evidence", params(("id" = String, Path, description = "Evidence id")), responses((status = 200, body = Vec<AuditEvent>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn evidence_custody(
+    State(state): State<AppState>,
+    Signed(actor): Signed,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(state.platform.evidence_custody(&actor, &id).await?))
+}
+
 /// A stored file that cannot be read is the server's problem, not a full disk.
 pub(crate) fn unreadable(error: crrt_platform::PlatformError) -> AppError {
     match error {

@@ -1053,6 +1053,7 @@ async fn the_openapi_document_describes_every_endpoint_and_validates() {
         "/api/v1/tasks/{id}",
         "/api/v1/cases/{id}/evidence",
         "/api/v1/evidence/{id}/content",
+        "/api/v1/evidence/{id}/custody",
         "/api/v1/cases/{id}/uploads",
         "/api/v1/uploads/{id}",
         "/api/v1/rulepacks",
@@ -1564,6 +1565,28 @@ async fn hunts_run_in_the_background_and_findings_land_once_on_the_case() {
             (Some("done"), Some(0)),
             "already known: {second}"
         );
+
+        // The evidence's chain of custody: the upload, then each hunt that read it.
+        let custody = format!(
+            "/api/v1/evidence/{}/custody",
+            uploaded["id"].as_str().expect("id")
+        );
+        let (status, chain) = f.call("requester", Method::GET, &custody, None).await;
+        assert_eq!(status, StatusCode::OK, "{chain}");
+        let actions: Vec<&str> = chain
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|e| e["action"].as_str())
+            .collect();
+        assert_eq!(
+            actions,
+            ["evidence.upload", "evidence.hunted", "evidence.hunted"]
+        );
+        assert_eq!(chain[1]["after"]["hunt"], first["id"]);
+        assert_eq!(chain[1]["after"]["status"], json!("done"));
+        let (status, _) = f.call("other_requester", Method::GET, &custody, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
 
         let findings_path = format!("/api/v1/cases/{}/findings", case.case.id);
         let (_, findings) = f.call("requester", Method::GET, &findings_path, None).await;
