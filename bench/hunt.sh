@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 runs=${1:-5}
 data=../shared/data
 [ -d "$data/evtx-attack-samples" ] || { echo "needs $data (the shared corpus)" >&2; exit 2; }
-cargo build --release --quiet -p crrt -p crrt-hunt --example parse_floor
+cargo build --release --quiet -p crrt
+cargo build --release --quiet -p crrt-hunt --example parse_floor
 target=${CARGO_TARGET_DIR:-target}/release
 cache=$(mktemp -d)
 trap 'rm -rf "$cache"' EXIT

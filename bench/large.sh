@@ -21,7 +21,8 @@ if [ "$(find "$dir" -name '*.evtx' 2>/dev/null | wc -l)" -ne $((copies * 277)) ]
       while IFS= read -r -d '' f; do mkdir -p "$dir/$i/$(dirname "$f")"; cp "$f" "$dir/$i/$f"; done)
   done
 fi
-cargo build --release --quiet -p crrt -p crrt-hunt --example parse_floor
+cargo build --release --quiet -p crrt
+cargo build --release --quiet -p crrt-hunt --example parse_floor
 target=${CARGO_TARGET_DIR:-target}/release
 cache=$(mktemp -d)
 trap 'rm -rf "$cache"' EXIT

@@ -14,6 +14,7 @@ use crate::record::{EventView, Record};
 use crate::route::Renames;
 use crate::rules::RuleSet;
 use crate::source::{self, Evidence, Format, ReadContext, ReadLimits, RecordSink};
+use crate::spill::{Pile, Spill};
 use crate::traffic::{TrafficCounter, TrafficReport};
 use crate::yara::{self, YaraLimits, YaraRules, YaraSink, YaraStats};
 
@@ -178,6 +179,35 @@ impl<'r> Hunter<'r> {
     }
 
     pub fn run(&self, evidence: &[Evidence], progress: &Progress) -> HuntReport {
+        let mut findings = Vec::new();
+        let mut report = self
+            .run_each(evidence, progress, Spill::default(), &mut |f| {
+                findings.push(f);
+                Ok(())
+            })
+            // Nothing is written to disk without a spill: nothing can fail.
+            .unwrap_or_else(|_| HuntReport {
+                findings: Vec::new(),
+                stats: HuntStats::default(),
+                traffic: Vec::new(),
+            });
+        report.findings = findings;
+        report
+    }
+
+    /// Hunts like [`Hunter::run`], but hands the findings to `each` in
+    /// order at the end instead of returning them, keeping at most
+    /// `spill.after` of them in memory (the rest in sorted temporary runs):
+    /// memory stays flat on a corpus of any size. The report's `findings`
+    /// are empty. Fails if a run cannot be written or read back, or `each`
+    /// fails.
+    pub fn run_each(
+        &self,
+        evidence: &[Evidence],
+        progress: &Progress,
+        spill: Spill,
+        each: &mut dyn FnMut(Finding) -> std::io::Result<()>,
+    ) -> std::io::Result<HuntReport> {
         let size: u64 = evidence.iter().map(|e| e.size).sum();
         let passes = u64::from(self.read_events) + u64::from(self.yara.is_some());
         progress
@@ -188,7 +218,7 @@ impl<'r> Hunter<'r> {
             indicators: self.indicators,
             window: self.window,
             progress,
-            findings: Mutex::new(Vec::new()),
+            findings: Mutex::new(Pile::new(spill)),
             correlation_feed: Mutex::new(Vec::new()),
             stats: Mutex::new(HuntStats::default()),
             outside_window: AtomicU64::new(0),
@@ -242,34 +272,16 @@ impl<'r> Hunter<'r> {
             .unwrap_or_else(|e| e.into_inner());
         findings.extend(self.correlate(feed));
         findings.extend(traffic_findings);
-
-        findings.par_sort_by(|a, b| {
-            (
-                a.timestamp.is_none(),
-                a.timestamp,
-                &a.evidence_file,
-                a.record_id,
-                &a.rule_id,
-                &a.rule_title,
-            )
-                .cmp(&(
-                    b.timestamp.is_none(),
-                    b.timestamp,
-                    &b.evidence_file,
-                    b.record_id,
-                    &b.rule_id,
-                    &b.rule_title,
-                ))
-        });
+        findings.finish(each)?;
         stats.files_by_format.sort_by_key(|(f, _)| f.name());
         stats.unsupported.sort();
         stats.damaged.sort_by(|a, b| a.evidence.cmp(&b.evidence));
         stats.failed.sort_by(|a, b| a.evidence.cmp(&b.evidence));
-        HuntReport {
-            findings,
+        Ok(HuntReport {
+            findings: Vec::new(),
             stats,
             traffic,
-        }
+        })
     }
 
     /// Replays, in time order, the events that matched rules referenced by
@@ -326,7 +338,7 @@ struct Collector<'a> {
     indicators: Option<&'a IndicatorSet>,
     window: TimeWindow,
     progress: &'a Progress,
-    findings: Mutex<Vec<Finding>>,
+    findings: Mutex<Pile>,
     correlation_feed: Mutex<Vec<CorrelationItem>>,
     stats: Mutex<HuntStats>,
     outside_window: AtomicU64,
@@ -346,7 +358,7 @@ impl YaraSink for Collector<'_> {
         self.findings
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(finding);
+            .extend([finding]);
     }
 
     fn too_large(&self, name: &str, size: u64) {

@@ -1,6 +1,6 @@
 //! `crrt hunt`: Sigma rules over evidence files, on this machine.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -10,8 +10,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use crrt_hunt::{
     HuntReport, Hunter, IndicatorSet, IndicatorSpec, LogSourceMap, Progress, ReadLimits,
-    RuleLoader, RuleSelection, RuleSet, Severity, Status, TimeWindow, YaraLimits, YaraLoader,
-    YaraRules, discover,
+    RuleLoader, RuleSelection, RuleSet, Severity, Spill, Status, TimeWindow, YaraLimits,
+    YaraLoader, YaraRules, discover,
 };
 
 use crate::output;
@@ -133,13 +133,19 @@ pub struct HuntArgs {
     #[arg(long)]
     no_rule_cache: bool,
 
+    /// Findings held in memory before they are sorted into temporary files
+    /// (in $TMPDIR): memory stays flat however many findings a large
+    /// corpus makes.
+    #[arg(long, value_name = "FINDINGS", default_value_t = 10_000)]
+    spill_after: usize,
+
     /// No progress bar and no summary on standard error.
     #[arg(long, short = 'q')]
     quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OutputFormat {
+pub(crate) enum OutputFormat {
     /// Findings grouped by severity, then a summary.
     Table,
     /// One JSON object per finding.
@@ -206,8 +212,48 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
     if let Some(year) = args.syslog_year {
         hunter = hunter.syslog_year(year);
     }
+    // The output is opened before the hunt: a path that cannot be written
+    // is better known now than after an hour of hunting.
+    let sink: output::Sink = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    let color = args.output.is_none() && std::io::stdout().is_terminal();
+    let mut writer = Some(output::FindingWriter::new(args.format, sink, color)?);
+    let mut tally = output::Tally::default();
+    let mut write_error = None;
     let progress = Progress::default();
-    let report = run_with_progress(&hunter, &evidence, &progress, args.quiet);
+    let spill = Spill {
+        after: args.spill_after.max(1),
+        dir: None,
+    };
+    let report = run_with_progress(&hunter, &evidence, &progress, args.quiet, spill, &mut |f| {
+        tally.add(&f);
+        if let Some(out) = writer.as_mut()
+            && let Err(e) = out.write(&f)
+        {
+            // A closed pipe (`| head`) is the reader's choice: stop writing,
+            // keep counting for the summary.
+            writer = None;
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                write_error = Some(e);
+            }
+        }
+        Ok(())
+    })
+    .context("sorting the findings in temporary files (see --spill-after)")?;
+    if let Some(out) = writer
+        && let Err(e) = out.finish()
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        write_error = Some(e);
+    }
+    if let Some(e) = write_error {
+        return Err(e).context("writing the findings");
+    }
     let hunt_time = started.elapsed() - rules_time;
     // Rules compile when first needed; a failure then is reported now.
     let late_problems: Vec<_> = rules
@@ -217,11 +263,11 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
         .collect();
     report_rule_problems(&late_problems, args.quiet);
 
-    write_findings(&args, &report)?;
     if !args.quiet || args.format == OutputFormat::Table {
         let summary = output::Summary {
             rules: &rules,
             report: &report,
+            tally: &tally,
             rules_time,
             hunt_time,
             indicators: indicators.len(),
@@ -410,10 +456,12 @@ fn run_with_progress(
     evidence: &[crrt_hunt::Evidence],
     progress: &Progress,
     quiet: bool,
-) -> HuntReport {
+    spill: Spill,
+    each: &mut (dyn FnMut(crrt_hunt::Finding) -> std::io::Result<()> + Send),
+) -> std::io::Result<HuntReport> {
     let show = !quiet && std::io::stderr().is_terminal();
     if !show {
-        return hunter.run(evidence, progress);
+        return hunter.run_each(evidence, progress, spill, each);
     }
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
@@ -423,7 +471,7 @@ fn run_with_progress(
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     std::thread::scope(|scope| {
-        let worker = scope.spawn(|| hunter.run(evidence, progress));
+        let worker = scope.spawn(|| hunter.run_each(evidence, progress, spill, each));
         while !worker.is_finished() {
             bar.set_length(progress.bytes_total.load(Ordering::Relaxed));
             bar.set_position(progress.bytes_done.load(Ordering::Relaxed));
@@ -440,32 +488,6 @@ fn run_with_progress(
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })
-}
-
-fn write_findings(args: &HuntArgs, report: &HuntReport) -> Result<()> {
-    let mut sink: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot write {}", path.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
-    let color = args.output.is_none() && std::io::stdout().is_terminal();
-    let result = match args.format {
-        OutputFormat::Jsonl => output::write_jsonl(&mut sink, &report.findings),
-        OutputFormat::Csv => output::write_csv(&mut sink, &report.findings),
-        OutputFormat::Table => output::write_table(&mut sink, &report.findings, color),
-    };
-    match result.and_then(|()| sink.flush().map_err(Into::into)) {
-        // A closed pipe (`| head`) is the reader's choice, not an error.
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            Ok(())
-        }
-        other => other,
-    }
 }
 
 fn parse_status(text: &str) -> Result<Status, String> {

@@ -7,14 +7,6 @@ use std::time::Duration;
 use anyhow::Result;
 use crrt_hunt::{Finding, HuntReport, RuleSet, Severity};
 
-pub fn write_jsonl(out: &mut dyn Write, findings: &[Finding]) -> Result<()> {
-    for finding in findings {
-        serde_json::to_writer(&mut *out, finding)?;
-        out.write_all(b"\n")?;
-    }
-    Ok(())
-}
-
 pub const CSV_HEADER: [&str; 11] = [
     "timestamp",
     "host",
@@ -29,47 +21,106 @@ pub const CSV_HEADER: [&str; 11] = [
     "event",
 ];
 
-pub fn write_csv(out: &mut dyn Write, findings: &[Finding]) -> Result<()> {
-    let mut writer = csv::Writer::from_writer(out);
-    writer.write_record(CSV_HEADER)?;
-    for f in findings {
-        writer.write_record([
-            f.timestamp
-                .map(crrt_hunt::format_timestamp)
-                .unwrap_or_default(),
-            f.host.clone().unwrap_or_default(),
-            f.channel.clone().unwrap_or_default(),
-            f.event_id.map(|id| id.to_string()).unwrap_or_default(),
-            f.record_id.map(|id| id.to_string()).unwrap_or_default(),
-            f.rule_id.clone().unwrap_or_default(),
-            f.rule_title.clone(),
-            f.level.as_str().to_owned(),
-            f.tags.join(";"),
-            f.evidence_file.clone(),
-            serde_json::to_string(&f.event)?,
-        ])?;
+/// Where findings go, one at a time in the hunt's order.
+pub type Sink = Box<dyn Write + Send>;
+
+/// Writes findings as they come: JSON Lines and CSV straight through; the
+/// table keeps its (short) rows to print them grouped by severity.
+pub enum FindingWriter {
+    Jsonl(Sink),
+    Csv(Box<csv::Writer<Sink>>),
+    Table {
+        out: Sink,
+        color: bool,
+        /// Rows per severity, in `Severity::ALL` order.
+        rows: [Vec<[String; 5]>; 5],
+    },
+}
+
+impl FindingWriter {
+    pub fn new(format: crate::hunt::OutputFormat, out: Sink, color: bool) -> Result<Self> {
+        use crate::hunt::OutputFormat;
+        Ok(match format {
+            OutputFormat::Jsonl => FindingWriter::Jsonl(out),
+            OutputFormat::Csv => {
+                let mut writer = csv::Writer::from_writer(out);
+                writer.write_record(CSV_HEADER)?;
+                FindingWriter::Csv(Box::new(writer))
+            }
+            OutputFormat::Table => FindingWriter::Table {
+                out,
+                color,
+                rows: Default::default(),
+            },
+        })
     }
-    writer.flush()?;
-    Ok(())
+
+    pub fn write(&mut self, f: &Finding) -> std::io::Result<()> {
+        match self {
+            FindingWriter::Jsonl(out) => {
+                serde_json::to_writer(&mut *out, f)?;
+                out.write_all(b"\n")
+            }
+            FindingWriter::Csv(writer) => writer
+                .write_record([
+                    f.timestamp
+                        .map(crrt_hunt::format_timestamp)
+                        .unwrap_or_default(),
+                    f.host.clone().unwrap_or_default(),
+                    f.channel.clone().unwrap_or_default(),
+                    f.event_id.map(|id| id.to_string()).unwrap_or_default(),
+                    f.record_id.map(|id| id.to_string()).unwrap_or_default(),
+                    f.rule_id.clone().unwrap_or_default(),
+                    f.rule_title.clone(),
+                    f.level.as_str().to_owned(),
+                    f.tags.join(";"),
+                    f.evidence_file.clone(),
+                    serde_json::to_string(&f.event)?,
+                ])
+                .map_err(std::io::Error::other),
+            FindingWriter::Table { rows, .. } => {
+                let at = Severity::ALL
+                    .iter()
+                    .position(|l| *l == f.level)
+                    .unwrap_or(0);
+                rows[at].push(row(f));
+                Ok(())
+            }
+        }
+    }
+
+    pub fn finish(self) -> std::io::Result<()> {
+        match self {
+            FindingWriter::Jsonl(mut out) => out.flush(),
+            FindingWriter::Csv(mut writer) => writer.flush(),
+            FindingWriter::Table {
+                mut out,
+                color,
+                rows,
+            } => {
+                write_table(&mut out, &rows, color)?;
+                out.flush()
+            }
+        }
+    }
 }
 
 /// Findings grouped by severity, most severe first, in time order within.
-pub fn write_table(out: &mut dyn Write, findings: &[Finding], color: bool) -> Result<()> {
-    if findings.is_empty() {
+fn write_table(
+    out: &mut dyn Write,
+    rows: &[Vec<[String; 5]>; 5],
+    color: bool,
+) -> std::io::Result<()> {
+    if rows.iter().all(Vec::is_empty) {
         writeln!(out, "No findings.")?;
         return Ok(());
     }
-    for severity in Severity::ALL {
-        let rows: Vec<[String; 5]> = findings
-            .iter()
-            .filter(|f| f.level == severity)
-            .map(row)
-            .collect();
+    for (severity, rows) in Severity::ALL.iter().zip(rows) {
         if rows.is_empty() {
             continue;
         }
         let title = format!("{} ({})", severity.as_str().to_uppercase(), rows.len());
-        writeln!(out, "\n{}", paint(&title, severity, color))?;
+        writeln!(out, "\n{}", paint(&title, *severity, color))?;
         let header = ["time (UTC)", "host", "rule", "event", "evidence"];
         let limits = [19, 24, 64, 28, 48];
         let widths: Vec<usize> = (0..5)
@@ -95,11 +146,40 @@ pub fn write_table(out: &mut dyn Write, findings: &[Finding], color: bool) -> Re
             text.trim_end().to_owned()
         };
         writeln!(out, "{}", line(header))?;
-        for r in &rows {
+        for r in rows {
             writeln!(out, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4]]))?;
         }
     }
     Ok(())
+}
+
+/// What the summary says about the findings, counted as they pass.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub total: usize,
+    by_level: BTreeMap<Severity, usize>,
+    by_rule: BTreeMap<(String, Severity), usize>,
+    by_host: BTreeMap<String, usize>,
+}
+
+impl Tally {
+    pub fn add(&mut self, f: &Finding) {
+        self.total += 1;
+        *self.by_level.entry(f.level).or_default() += 1;
+        match self.by_rule.get_mut(&(f.rule_title.clone(), f.level)) {
+            Some(n) => *n += 1,
+            None => {
+                self.by_rule.insert((f.rule_title.clone(), f.level), 1);
+            }
+        }
+        let host = f.host.as_deref().unwrap_or("-");
+        match self.by_host.get_mut(host) {
+            Some(n) => *n += 1,
+            None => {
+                self.by_host.insert(host.to_owned(), 1);
+            }
+        }
+    }
 }
 
 fn row(f: &Finding) -> [String; 5] {
@@ -168,6 +248,7 @@ fn paint(text: &str, severity: Severity, color: bool) -> String {
 pub struct Summary<'a> {
     pub rules: &'a RuleSet,
     pub report: &'a HuntReport,
+    pub tally: &'a Tally,
     pub rules_time: Duration,
     pub hunt_time: Duration,
     /// How many indicators were looked for (0: none given).
@@ -177,7 +258,7 @@ pub struct Summary<'a> {
 
 pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Result<()> {
     let stats = &s.report.stats;
-    let findings = &s.report.findings;
+    let findings = s.tally;
     let bold = |t: &str| {
         if color {
             format!("\x1b[1m{t}\x1b[0m")
@@ -289,7 +370,7 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
 
     let by_level: Vec<String> = Severity::ALL
         .iter()
-        .map(|l| (l, findings.iter().filter(|f| f.level == *l).count()))
+        .map(|l| (l, findings.by_level.get(l).copied().unwrap_or(0)))
         .filter(|(_, n)| *n > 0)
         .map(|(l, n)| format!("{n} {}", l.as_str()))
         .collect();
@@ -298,16 +379,10 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
     } else {
         format!(" ({})", by_level.join(", "))
     };
-    writeln!(out, "  findings    {}{detail}", findings.len())?;
+    writeln!(out, "  findings    {}{detail}", findings.total)?;
 
-    let mut by_rule: BTreeMap<(&str, Severity), usize> = BTreeMap::new();
-    let mut by_host: BTreeMap<&str, usize> = BTreeMap::new();
-    for f in findings {
-        *by_rule.entry((&f.rule_title, f.level)).or_default() += 1;
-        *by_host.entry(f.host.as_deref().unwrap_or("-")).or_default() += 1;
-    }
-    let mut top_rules: Vec<_> = by_rule.into_iter().collect();
-    top_rules.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.1.cmp(&a.0.1)).then(a.0.0.cmp(b.0.0)));
+    let mut top_rules: Vec<_> = findings.by_rule.iter().collect();
+    top_rules.sort_by(|a, b| b.1.cmp(a.1).then(b.0.1.cmp(&a.0.1)).then(a.0.0.cmp(&b.0.0)));
     for (i, ((title, level), n)) in top_rules.iter().take(10).enumerate() {
         let label = if i == 0 { "top rules" } else { "" };
         writeln!(
@@ -317,8 +392,8 @@ pub fn print_summary(out: &mut dyn Write, s: &Summary<'_>, color: bool) -> Resul
             level.as_str()
         )?;
     }
-    let mut hosts: Vec<_> = by_host.into_iter().collect();
-    hosts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut hosts: Vec<_> = findings.by_host.iter().collect();
+    hosts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     if !hosts.is_empty() {
         let shown: Vec<String> = hosts
             .iter()

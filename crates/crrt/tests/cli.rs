@@ -224,14 +224,52 @@ fn two_runs_write_identical_files() {
         );
     }
     let a = std::fs::read(case.path("a.jsonl")).expect("a");
-    assert!(!a.is_empty());
+    assert!(a.iter().filter(|b| **b == b'\n').count() > 2);
     assert_eq!(a, std::fs::read(case.path("b.jsonl")).expect("b"));
+    // Findings sorted in runs on disk and merged: the same bytes.
+    for (format, name) in [("jsonl", "spilled.jsonl"), ("table", "spilled.txt")] {
+        let out = case.crrt(&[
+            "hunt",
+            ".",
+            "-s",
+            "rules",
+            "-f",
+            format,
+            "-q",
+            "--spill-after",
+            "1",
+            "-o",
+            name,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(
+        a,
+        std::fs::read(case.path("spilled.jsonl")).expect("spilled")
+    );
+    let table = case.crrt(&["hunt", ".", "-s", "rules", "-q", "-o", "table.txt"]);
+    assert!(table.status.success());
+    assert_eq!(
+        std::fs::read(case.path("table.txt")).expect("table"),
+        std::fs::read(case.path("spilled.txt")).expect("spilled table")
+    );
 }
 
 #[test]
 fn bad_arguments_exit_2_naming_the_problem() {
     let case = Case::new();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "hunt",
+                "events.jsonl",
+                "--sigma",
+                "rules",
+                "-o",
+                "no/such/folder/out.jsonl",
+            ],
+            "no/such/folder/out.jsonl",
+        ),
         (
             &["hunt", "events.jsonl", "--sigma", "no-such-rules"],
             "no-such-rules",

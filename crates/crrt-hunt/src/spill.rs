@@ -1,0 +1,350 @@
+//! Findings beyond a count kept sorted in temporary files and merged in
+//! order at the end (an external merge sort), so that a hunt's memory stays
+//! flat however many findings a large corpus makes.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use rayon::slice::ParallelSliceMut;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::finding::{Finding, Severity};
+
+/// When findings leave memory for temporary files.
+#[derive(Debug, Clone)]
+pub struct Spill {
+    /// Findings held in memory before a sorted run is written out
+    /// (`usize::MAX`: never).
+    pub after: usize,
+    /// Where the runs go [default: the system's temporary folder].
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for Spill {
+    fn default() -> Self {
+        Spill {
+            after: usize::MAX,
+            dir: None,
+        }
+    }
+}
+
+/// The order of a hunt's findings: by time (untimed last), then evidence
+/// file, record and rule, so two runs write identical files.
+pub(crate) fn order(a: &Finding, b: &Finding) -> Ordering {
+    (
+        a.timestamp.is_none(),
+        a.timestamp,
+        &a.evidence_file,
+        a.record_id,
+        &a.rule_id,
+        &a.rule_title,
+    )
+        .cmp(&(
+            b.timestamp.is_none(),
+            b.timestamp,
+            &b.evidence_file,
+            b.record_id,
+            &b.rule_id,
+            &b.rule_title,
+        ))
+}
+
+/// A finding as written to a run: lossless (the time in nanoseconds).
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    t: Option<i128>,
+    host: Option<String>,
+    channel: Option<String>,
+    event_id: Option<u32>,
+    record_id: Option<u64>,
+    rule_id: Option<String>,
+    rule_title: String,
+    level: u8,
+    tags: Vec<String>,
+    evidence_file: String,
+    event: Value,
+}
+
+const LEVELS: [Severity; 5] = [
+    Severity::Informational,
+    Severity::Low,
+    Severity::Medium,
+    Severity::High,
+    Severity::Critical,
+];
+
+/// [`Stored`] written from a borrowed finding (the same fields).
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    t: Option<i128>,
+    host: &'a Option<String>,
+    channel: &'a Option<String>,
+    event_id: Option<u32>,
+    record_id: Option<u64>,
+    rule_id: &'a Option<String>,
+    rule_title: &'a str,
+    level: u8,
+    tags: &'a [String],
+    evidence_file: &'a str,
+    event: &'a Value,
+}
+
+impl<'a> From<&'a Finding> for StoredRef<'a> {
+    fn from(f: &'a Finding) -> StoredRef<'a> {
+        StoredRef {
+            t: f.timestamp.map(|t| t.as_nanosecond()),
+            host: &f.host,
+            channel: &f.channel,
+            event_id: f.event_id,
+            record_id: f.record_id,
+            rule_id: &f.rule_id,
+            rule_title: &f.rule_title,
+            level: LEVELS.iter().position(|l| *l == f.level).unwrap_or(0) as u8,
+            tags: &f.tags,
+            evidence_file: &f.evidence_file,
+            event: &f.event,
+        }
+    }
+}
+
+impl From<Stored> for Finding {
+    fn from(s: Stored) -> Finding {
+        Finding {
+            timestamp: s.t.and_then(|n| Timestamp::from_nanosecond(n).ok()),
+            host: s.host,
+            channel: s.channel,
+            event_id: s.event_id,
+            record_id: s.record_id,
+            rule_id: s.rule_id,
+            rule_title: s.rule_title,
+            level: LEVELS
+                .get(usize::from(s.level))
+                .copied()
+                .unwrap_or(Severity::Informational),
+            tags: s.tags,
+            evidence_file: s.evidence_file,
+            event: s.event,
+        }
+    }
+}
+
+/// Findings collected during a hunt: in memory up to `Spill::after`, then
+/// in sorted runs on disk.
+pub(crate) struct Pile {
+    spill: Spill,
+    buffer: Vec<Finding>,
+    dir: Option<tempfile::TempDir>,
+    runs: Vec<PathBuf>,
+    /// A run could not be written: findings stay in memory from then on.
+    failed: bool,
+}
+
+impl Pile {
+    pub(crate) fn new(spill: Spill) -> Pile {
+        Pile {
+            spill,
+            buffer: Vec::new(),
+            dir: None,
+            runs: Vec::new(),
+            failed: false,
+        }
+    }
+
+    pub(crate) fn extend(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        self.buffer.extend(findings);
+        // A run that cannot be written (no room in $TMPDIR) leaves its
+        // findings in memory: the hunt goes on as it would without spilling.
+        if self.buffer.len() >= self.spill.after && !self.failed && self.write_run().is_err() {
+            self.failed = true;
+        }
+    }
+
+    fn write_run(&mut self) -> std::io::Result<()> {
+        if self.dir.is_none() {
+            let mut builder = tempfile::Builder::new();
+            builder.prefix("crrt-findings-");
+            self.dir = Some(match &self.spill.dir {
+                Some(parent) => builder.tempdir_in(parent)?,
+                None => builder.tempdir()?,
+            });
+        }
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let path = dir.path().join(format!("run-{}.jsonl", self.runs.len()));
+        self.buffer.par_sort_by(order);
+        let written = (|| {
+            let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
+            for finding in &self.buffer {
+                serde_json::to_writer(&mut out, &StoredRef::from(finding))?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        self.buffer.clear();
+        self.runs.push(path);
+        Ok(())
+    }
+
+    /// Hands every finding to `each` in order; the first error reading a
+    /// run back, or of `each`, ends it.
+    pub(crate) fn finish(
+        mut self,
+        each: &mut dyn FnMut(Finding) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        self.buffer.par_sort_by(order);
+        if self.runs.is_empty() {
+            for finding in self.buffer {
+                each(finding)?;
+            }
+            return Ok(());
+        }
+        let mut sources: Vec<Box<dyn Iterator<Item = std::io::Result<Finding>>>> = Vec::new();
+        for path in &self.runs {
+            let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+            sources.push(Box::new(reader.lines().map(|line| {
+                let line = line?;
+                let stored: Stored = serde_json::from_str(&line).map_err(std::io::Error::other)?;
+                Ok(Finding::from(stored))
+            })));
+        }
+        sources.push(Box::new(
+            std::mem::take(&mut self.buffer).into_iter().map(Ok),
+        ));
+        let mut heap = BinaryHeap::new();
+        for (source, iter) in sources.iter_mut().enumerate() {
+            if let Some(first) = iter.next() {
+                heap.push(Head {
+                    finding: first?,
+                    source,
+                });
+            }
+        }
+        while let Some(Head { finding, source }) = heap.pop() {
+            each(finding)?;
+            if let Some(next) = sources[source].next() {
+                heap.push(Head {
+                    finding: next?,
+                    source,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The next finding of one source, ordered for a min-heap (earlier source
+/// first on ties, as a stable sort would keep them).
+struct Head {
+    finding: Finding,
+    source: usize,
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> Ordering {
+        order(&other.finding, &self.finding).then(other.source.cmp(&self.source))
+    }
+}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Head {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(second: Option<i64>, rule: &str, event: Value) -> Finding {
+        Finding {
+            timestamp: second.map(|s| Timestamp::from_second(s).expect("time")),
+            host: Some("DC01".into()),
+            channel: None,
+            event_id: Some(4688),
+            record_id: Some(7),
+            rule_id: Some(rule.into()),
+            rule_title: rule.into(),
+            level: Severity::High,
+            tags: vec!["attack.t1059".into()],
+            evidence_file: "Security.evtx".into(),
+            event,
+        }
+    }
+
+    fn collect(spill: Spill, findings: Vec<Finding>) -> Vec<String> {
+        let mut pile = Pile::new(spill);
+        // In small batches, as the readers deliver them.
+        for chunk in findings.chunks(3) {
+            pile.extend(chunk.to_vec());
+        }
+        let mut out = Vec::new();
+        pile.finish(&mut |f| {
+            out.push(serde_json::to_string(&f).map_err(std::io::Error::other)?);
+            Ok(())
+        })
+        .expect("merged");
+        out
+    }
+
+    #[test]
+    fn spilled_runs_merge_to_exactly_what_memory_gives() {
+        let mut findings: Vec<Finding> = (0..200)
+            .map(|i| {
+                let second = (i % 7 != 0).then_some(1_645_000_000 + (i * 7919) % 97);
+                finding(
+                    second,
+                    &format!("rule-{}", i % 5),
+                    serde_json::json!({"n": i, "x": 0.1 + i as f64, "s": "ünïcode"}),
+                )
+            })
+            .collect();
+        findings.reverse();
+        let in_memory = collect(Spill::default(), findings.clone());
+        let dir = tempfile::tempdir().expect("dir");
+        let spilled = collect(
+            Spill {
+                after: 16,
+                dir: Some(dir.path().to_owned()),
+            },
+            findings,
+        );
+        assert_eq!(in_memory.len(), 200);
+        assert_eq!(spilled, in_memory);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("dir").count(),
+            0,
+            "the runs are removed"
+        );
+    }
+
+    #[test]
+    fn runs_that_cannot_be_written_leave_the_findings_in_memory() {
+        let findings: Vec<Finding> = (0..50)
+            .map(|i| finding(Some(1_645_000_000 - i), "r", serde_json::json!({"n": i})))
+            .collect();
+        let expected = collect(Spill::default(), findings.clone());
+        let nowhere = Spill {
+            after: 4,
+            dir: Some("/nonexistent/crrt-spill".into()),
+        };
+        assert_eq!(collect(nowhere, findings), expected);
+    }
+}
