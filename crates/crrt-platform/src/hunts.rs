@@ -229,7 +229,60 @@ impl Platform {
         page: Page,
     ) -> Result<Vec<StoredFinding>> {
         let case = self.case_for_work(actor, case_id, false).await?;
-        Ok(self.store.findings_of_case(&case.id, page).await?)
+        let mut findings = self.store.findings_of_case(&case.id, page).await?;
+        self.withhold_indicator_hits(actor, &mut findings).await?;
+        Ok(findings)
+    }
+
+    /// A finding made by an indicator the reader may not see (its TLP does
+    /// not reach them) names neither the indicator nor its value: the
+    /// event, from the case's own evidence, stays, the intelligence does
+    /// not. Applied on every read path of findings.
+    pub(crate) async fn withhold_indicator_hits(
+        &self,
+        actor: &Actor,
+        findings: &mut [StoredFinding],
+    ) -> Result<()> {
+        let mut seen: std::collections::HashMap<String, bool> = Default::default();
+        let mut audience = None;
+        for f in findings.iter_mut() {
+            let Some(id) = f
+                .rule_id
+                .as_deref()
+                .and_then(|r| r.strip_prefix("indicator:"))
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            let visible = match seen.get(&id) {
+                Some(v) => *v,
+                None => {
+                    let v = match self.store.indicator(&id).await? {
+                        // Not a platform indicator: an imported offline
+                        // hunt's, named by its own value.
+                        None => true,
+                        Some(row) => {
+                            if audience.is_none() {
+                                audience = Some(self.audience(actor).await?);
+                            }
+                            let (orgs, users) = self.store.indicator_recipients(&row.id).await?;
+                            audience.as_ref().is_some_and(|a| {
+                                crate::policy::may_see_indicator(a, &row, &orgs, &users)
+                            })
+                        }
+                    };
+                    seen.insert(id.clone(), v);
+                    v
+                }
+            };
+            if !visible {
+                f.rule_id = Some("indicator:withheld".into());
+                f.rule_title =
+                    "Indicator match (withheld: its TLP marking does not reach you)".into();
+                f.tags = vec!["indicator".into()];
+            }
+        }
+        Ok(())
     }
 
     /// A responder's verdict on a finding.
@@ -269,10 +322,14 @@ impl Platform {
         ))
         .await?;
         tx.commit().await?;
-        self.store
+        let mut finding = self
+            .store
             .finding(id)
             .await?
-            .ok_or_else(|| PlatformError::NotFound(format!("finding {id}")))
+            .ok_or_else(|| PlatformError::NotFound(format!("finding {id}")))?;
+        self.withhold_indicator_hits(actor, std::slice::from_mut(&mut finding))
+            .await?;
+        Ok(finding)
     }
 
     /// Works on hunts until `stop` completes: claims one, runs it, stores
@@ -797,10 +854,12 @@ impl Platform {
         limit: i64,
     ) -> Result<Vec<TimelineEntry>> {
         let case = self.case_for_work(actor, case_id, false).await?;
-        let mut out: Vec<TimelineEntry> = self
+        let mut findings = self
             .store
             .findings_of_case(&case.id, Page { limit, offset: 0 })
-            .await?
+            .await?;
+        self.withhold_indicator_hits(actor, &mut findings).await?;
+        let mut out: Vec<TimelineEntry> = findings
             .into_iter()
             .map(|f| TimelineEntry {
                 at: f.at,

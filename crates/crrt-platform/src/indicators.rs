@@ -778,11 +778,13 @@ impl Platform {
         finding_id: &str,
         mut new: NewIndicator,
     ) -> Result<IndicatorView> {
-        let finding = self
+        let mut finding = self
             .store
             .finding(finding_id)
             .await?
             .ok_or_else(|| PlatformError::NotFound(format!("finding {finding_id}")))?;
+        self.withhold_indicator_hits(actor, std::slice::from_mut(&mut finding))
+            .await?;
         self.case_for_work(actor, &finding.case_id, true)
             .await
             .map_err(|e| match e {

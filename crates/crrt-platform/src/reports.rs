@@ -259,7 +259,9 @@ impl Platform {
         let mut timeline = Vec::new();
         let mut evidence = Vec::new();
         for case in &cases {
-            for f in self.store.findings_of_case(&case.id, all).await? {
+            let mut stored = self.store.findings_of_case(&case.id, all).await?;
+            self.withhold_indicator_hits(actor, &mut stored).await?;
+            for f in stored {
                 if f.triage == "false_positive"
                     || (situation && !in_period(&f.created_at, from, &period_to))
                 {

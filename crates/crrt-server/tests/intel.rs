@@ -567,6 +567,54 @@ async fn a_hunt_with_the_cases_indicators_records_sightings_once() {
             findings["items"][0]["rule_id"],
             json!(format!("indicator:{id}"))
         );
+        assert!(
+            findings["items"][0]["rule_title"]
+                .as_str()
+                .is_some_and(|t| t.contains("185.61.137.4")),
+            "{findings}"
+        );
+        // The ministry may not see this TLP:AMBER indicator (not addressed
+        // to it): its findings, timeline and reports name neither the
+        // indicator nor its value; the event from its own logs stays.
+        let (_, theirs) = f
+            .call(
+                "requester",
+                Method::GET,
+                &format!("/api/v1/cases/{}/findings", case.case.id),
+                None,
+            )
+            .await;
+        let withheld = &theirs["items"][0];
+        assert_eq!(withheld["rule_id"], json!("indicator:withheld"), "{theirs}");
+        assert_eq!(withheld["tags"], json!(["indicator"]));
+        assert!(!withheld["rule_title"].to_string().contains("185.61.137"));
+        assert_eq!(withheld["event"]["IpAddress"], json!("185.61.137.4"));
+        let (_, timeline) = f
+            .call(
+                "requester",
+                Method::GET,
+                &format!("/api/v1/cases/{}/timeline", case.case.id),
+                None,
+            )
+            .await;
+        assert!(!timeline.to_string().contains("185.61.137"), "{timeline}");
+        assert!(!timeline.to_string().contains(&id), "{timeline}");
+        let mission = case.case.mission_id.clone();
+        let report = f
+            .client
+            .get(format!(
+                "{}/api/v1/missions/{mission}/reports/final?format=md",
+                f.base
+            ))
+            .bearer_auth(&f.tokens["requester"])
+            .send()
+            .await
+            .expect("HTTP")
+            .text()
+            .await
+            .expect("body");
+        assert!(report.contains("withheld"), "{report}");
+        assert!(!report.contains("185.61.137"), "{report}");
         // Without rule packs and without indicators there is nothing to hunt with.
         let (status, _) = f
             .call("coordinator", Method::POST, &hunts, Some(json!({})))
