@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use common::Fixture;
 use crrt_platform::EvidenceStore;
@@ -31,42 +31,19 @@ impl Drop for S3 {
 impl S3 {
     /// `None` (with a note) when moto is not installed; CI installs it.
     fn start() -> Option<S3> {
-        let available = Command::new("moto_server")
-            .arg("--help")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !available {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but moto_server is missing (pip install 'moto[server]')"
-            );
-            eprintln!("note: S3 evidence tests skipped (pip install 'moto[server]' to run them)");
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("address")
-            .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server starts");
-        let s3 = S3 {
+        let (child, port) = common::loopback_service(
+            Command::new("moto_server").arg("--help"),
+            "S3 evidence tests (pip install 'moto[server]')",
+            |port| {
+                let mut command = Command::new("moto_server");
+                command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+                command
+            },
+        )?;
+        Some(S3 {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(s3);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("moto_server did not listen");
+        })
     }
 
     fn options(&self) -> [(&str, &str); 5] {

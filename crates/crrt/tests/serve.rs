@@ -487,55 +487,9 @@ fn a_worker_starts_waits_and_stops_cleanly() {
 /// `crrt import-findings`, with the evidence hashes, once.
 #[tokio::test]
 async fn offline_findings_are_imported_into_a_case_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crrt"))
-        .args([
-            "serve",
-            "--demo",
-            "--no-worker",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let address = BufReader::new(child.stdout.take().expect("stdout"))
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("CRRT platform listening on http://")
-                .and_then(|r| r.split_whitespace().next().map(str::to_owned))
-        })
-        .expect("listening");
-    let token_out = crrt(&data, &["admin", "create-token", "--email", "rasa@ncsc.lt"]);
-    let token = text(&token_out.stdout).trim().to_owned();
-    let client = http();
-    let get = |path: String| {
-        let request = client
-            .get(format!("http://{address}/api/v1{path}"))
-            .bearer_auth(&token);
-        async move {
-            request
-                .send()
-                .await
-                .expect("HTTP")
-                .json::<serde_json::Value>()
-                .await
-                .expect("JSON")
-        }
-    };
-    let mission = get("/missions".into()).await["items"][0]["id"]
-        .as_str()
-        .expect("mission")
-        .to_owned();
-    let case = get(format!("/missions/{mission}/cases")).await["items"][0]["id"]
-        .as_str()
-        .expect("case")
-        .to_owned();
+    let demo = Demo::start().await;
+    let dir = &demo.dir;
+    let (address, token, case) = (demo.address.clone(), demo.token.clone(), demo.case.clone());
 
     // The hunt on a laptop, with the bundled example.
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -593,7 +547,7 @@ async fn offline_findings_are_imported_into_a_case_once() {
         text(&again.stdout)
     );
 
-    let findings = get(format!("/cases/{case}/findings?limit=500")).await;
+    let findings = demo.get(&format!("/cases/{case}/findings?limit=500")).await;
     let items = findings["items"].as_array().expect("items");
     assert_eq!(items.len(), n_lines);
     assert!(
@@ -612,9 +566,6 @@ async fn offline_findings_are_imported_into_a_case_once() {
         "{}",
         text(&refused.stderr)
     );
-
-    child.kill().expect("kill");
-    child.wait().expect("reaped");
 }
 
 /// One platform pulls a partner's indicators from another over TAXII 2.1.
@@ -809,6 +760,64 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
     let _ = child.wait();
 }
 
+/// `crrt serve --demo` (no worker) on a free port, with the coordinator's
+/// API token and the demo mission's first case; stopped when dropped.
+struct Demo {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+    address: String,
+    token: String,
+    case: String,
+    client: reqwest::Client,
+}
+
+impl Demo {
+    async fn start() -> Demo {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let (child, address) = serve_on_port_0(&data, &["--demo", "--no-worker"]);
+        let token_out = crrt(&data, &["admin", "create-token", "--email", "rasa@ncsc.lt"]);
+        let token = text(&token_out.stdout).trim().to_owned();
+        let mut demo = Demo {
+            dir,
+            child,
+            address,
+            token,
+            case: String::new(),
+            client: http(),
+        };
+        let mission = demo.get("/missions").await["items"][0]["id"]
+            .as_str()
+            .expect("mission")
+            .to_owned();
+        demo.case = demo.get(&format!("/missions/{mission}/cases")).await["items"][0]["id"]
+            .as_str()
+            .expect("case")
+            .to_owned();
+        demo
+    }
+
+    /// GET under /api/v1 as the coordinator, as JSON.
+    async fn get(&self, path: &str) -> serde_json::Value {
+        self.client
+            .get(format!("http://{}/api/v1{path}", self.address))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("HTTP")
+            .json()
+            .await
+            .expect("JSON")
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// An HTTP client; reqwest is built with rustls and needs its crypto provider.
 fn http() -> reqwest::Client {
     crrt_watch::install_crypto_provider();
@@ -871,33 +880,11 @@ async fn flaky_link(target: String, cuts: usize, after: usize) -> String {
 #[tokio::test]
 async fn evidence_uploads_resume_over_a_breaking_link() {
     use sha2::Digest;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let (mut child, address) = serve_on_port_0(&data, &["--demo", "--no-worker"]);
-    let token_out = crrt(&data, &["admin", "create-token", "--email", "rasa@ncsc.lt"]);
-    let token = text(&token_out.stdout).trim().to_owned();
-    let client = http();
+    let demo = Demo::start().await;
+    let dir = &demo.dir;
+    let (address, token, case) = (demo.address.clone(), demo.token.clone(), demo.case.clone());
+    let client = &demo.client;
     let api = |path: &str| format!("http://{address}/api/v1{path}");
-    let get = |path: String| {
-        let request = client.get(api(&path)).bearer_auth(&token);
-        async move {
-            request
-                .send()
-                .await
-                .expect("HTTP")
-                .json::<serde_json::Value>()
-                .await
-                .expect("JSON")
-        }
-    };
-    let mission = get("/missions".into()).await["items"][0]["id"]
-        .as_str()
-        .expect("mission")
-        .to_owned();
-    let case = get(format!("/missions/{mission}/cases")).await["items"][0]["id"]
-        .as_str()
-        .expect("case")
-        .to_owned();
 
     let file = dir.path().join("FS01-memory.raw");
     let content: Vec<u8> = (0..6u32 << 20)
@@ -935,7 +922,7 @@ async fn evidence_uploads_resume_over_a_breaking_link() {
         "the link broke: {}",
         text(&out.stderr)
     );
-    let evidence = get(format!("/cases/{case}/evidence?limit=100")).await;
+    let evidence = demo.get(&format!("/cases/{case}/evidence?limit=100")).await;
     let stored = evidence["items"]
         .as_array()
         .expect("items")
@@ -1004,9 +991,6 @@ async fn evidence_uploads_resume_over_a_breaking_link() {
         "{}",
         text(&resumed.stdout)
     );
-
-    child.kill().expect("kill");
-    child.wait().expect("reaped");
 }
 
 /// A TLS front for `target` (as a reverse proxy would be), with a
@@ -1063,37 +1047,12 @@ async fn tls_front(target: String) -> (String, String) {
 /// with it.
 #[tokio::test]
 async fn field_commands_trust_the_teams_own_certificate_authority() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let (mut child, address) = serve_on_port_0(&data, &["--demo", "--no-worker"]);
-    let token_out = crrt(&data, &["admin", "create-token", "--email", "rasa@ncsc.lt"]);
-    let token = text(&token_out.stdout).trim().to_owned();
-    let (front, ca_pem) = tls_front(address.clone()).await;
+    let demo = Demo::start().await;
+    let dir = &demo.dir;
+    let (token, case) = (demo.token.clone(), demo.case.clone());
+    let (front, ca_pem) = tls_front(demo.address.clone()).await;
     let ca = dir.path().join("team-ca.pem");
     std::fs::write(&ca, ca_pem).expect("write");
-    let client = http();
-    let get = |path: String| {
-        let request = client
-            .get(format!("http://{address}/api/v1{path}"))
-            .bearer_auth(&token);
-        async move {
-            request
-                .send()
-                .await
-                .expect("HTTP")
-                .json::<serde_json::Value>()
-                .await
-                .expect("JSON")
-        }
-    };
-    let mission = get("/missions".into()).await["items"][0]["id"]
-        .as_str()
-        .expect("mission")
-        .to_owned();
-    let case = get(format!("/missions/{mission}/cases")).await["items"][0]["id"]
-        .as_str()
-        .expect("case")
-        .to_owned();
     let file = dir.path().join("notes-from-site.txt");
     std::fs::write(&file, "net user /add svc_backup, 23 Feb 2022 16:02\n").expect("write");
     let run = |command: &str, extra: &[&str], path: &Path| {
@@ -1159,7 +1118,4 @@ async fn field_commands_trust_the_teams_own_certificate_authority() {
         "{}",
         text(&bad_ca.stderr)
     );
-
-    child.kill().expect("kill");
-    child.wait().expect("reaped");
 }

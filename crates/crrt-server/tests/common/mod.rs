@@ -288,17 +288,49 @@ pub fn client_builder() -> reqwest::ClientBuilder {
 /// into the maildir `mailbox`; stopped when dropped. `None` when this machine
 /// lacks it (CI installs it, and there its absence fails the test).
 pub fn smtpd(mailbox: &std::path::Path) -> Option<(Smtpd, u16)> {
-    use std::process::{Command, Stdio};
-    let available = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
+    use std::process::Command;
+    let (child, port) = loopback_service(
+        Command::new("python3").args(["-c", "import aiosmtpd"]),
+        "e-mail checks (pip install aiosmtpd)",
+        |port| {
+            let mut command = Command::new("python3");
+            command
+                .args([
+                    "-m",
+                    "aiosmtpd",
+                    "-n",
+                    "-l",
+                    &format!("127.0.0.1:{port}"),
+                    "-c",
+                    "aiosmtpd.handlers.Mailbox",
+                ])
+                .arg(mailbox);
+            command
+        },
+    )?;
+    Some((Smtpd(child), port))
+}
+
+/// A third-party server started on a free loopback port and waited for;
+/// `None` (with a note) when `available` fails on this machine, a failure
+/// when `CI=true` (CI installs what the tests need).
+pub fn loopback_service(
+    available: &mut std::process::Command,
+    what: &str,
+    command: impl FnOnce(u16) -> std::process::Command,
+) -> Option<(std::process::Child, u16)> {
+    use std::process::Stdio;
+    let present = available
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .is_ok_and(|status| status.success());
-    if !available {
+    if !present {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but aiosmtpd is missing"
+            "CI=true but the server for {what} is missing"
         );
-        eprintln!("note: e-mail checks skipped (pip install aiosmtpd to run them)");
+        eprintln!("note: {what} skipped");
         return None;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -306,29 +338,20 @@ pub fn smtpd(mailbox: &std::path::Path) -> Option<(Smtpd, u16)> {
         .local_addr()
         .expect("address")
         .port();
-    let child = Command::new("python3")
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ])
-        .arg(mailbox)
+    let mut child = command(port)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("aiosmtpd starts");
-    let server = Smtpd(child);
-    for _ in 0..100 {
+        .unwrap_or_else(|e| panic!("the server for {what} does not start: {e}"));
+    for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((server, port));
+            return Some((child, port));
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    panic!("aiosmtpd did not listen");
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the server for {what} did not listen");
 }
 
 pub struct Smtpd(std::process::Child);
