@@ -204,6 +204,15 @@ impl Platform {
             }
             None => None,
         };
+        // Known content need not travel again.
+        if let Some(hash) = &sha256
+            && let Some(existing) = self.store.evidence_by_hash(&case.id, hash).await?
+        {
+            return Err(PlatformError::Conflict(format!(
+                "this case already holds this content as {:?} (evidence {}, SHA-256 {hash})",
+                existing.name, existing.id
+            )));
+        }
         let store = self.evidence_store()?;
         let used = self.store.evidence_bytes_of_case(&case.id).await?.max(0) as u64;
         let (limit, reason) = store.limit_for(used);

@@ -34,7 +34,7 @@ pub(crate) struct UploadsDoc;
 
 /// Starts a resumable upload of one file to a case. Who may upload to the
 /// case may start one; limits are checked against the announced size.
-#[utoipa::path(post, path = "/api/v1/cases/{id}/uploads", tag = "evidence", params(("id" = String, Path, description = "Case id")), request_body = NewUpload, responses((status = 201, body = Upload), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, description = "Over the per-file or per-case limit", body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/cases/{id}/uploads", tag = "evidence", params(("id" = String, Path, description = "Case id")), request_body = NewUpload, responses((status = 201, body = Upload), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "The case already holds content with the announced SHA-256", body = ErrorBody), (status = 413, description = "Over the per-file or per-case limit", body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn start_upload(
     State(state): State<AppState>,
     Signed(actor): Signed,

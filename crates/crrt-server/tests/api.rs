@@ -1937,6 +1937,16 @@ async fn resumable_uploads_survive_broken_chunks_and_check_the_announced_hash() 
         assert_eq!(last["evidence"]["name"], json!("Security.evtx"));
         let (status, _) = f.call("requester", Method::GET, &at, None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "done with");
+        // The same content announced again is refused before any byte.
+        let (status, again) = f
+            .call(
+                "requester",
+                Method::POST,
+                &uploads,
+                Some(json!({"name": "again.evtx", "size": 50_000, "sha256": sha})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{again}");
         let download = f
             .client
             .get(format!(
@@ -1955,12 +1965,13 @@ async fn resumable_uploads_survive_broken_chunks_and_check_the_announced_hash() 
 
         // Another hash than announced: dropped with the reason, nothing kept.
         let other: Vec<u8> = content.iter().rev().copied().collect();
+        let announced = hex::encode(sha2::Sha256::digest(b"what the client meant to send"));
         let (_, wrong) = f
             .call(
                 "requester",
                 Method::POST,
                 &uploads,
-                Some(json!({"name": "other.bin", "size": 50_000, "sha256": sha})),
+                Some(json!({"name": "other.bin", "size": 50_000, "sha256": announced})),
             )
             .await;
         let wrong_at = format!("/api/v1/uploads/{}", wrong["id"].as_str().expect("id"));

@@ -174,13 +174,18 @@ async fn upload_file(
             upload.clone()
         }
         None => {
-            client
+            let started = client
                 .call(client.http.post(&uploads).json(&json!({
                     "name": name, "size": size, "sha256": sha256
                 })))
-                .await
-                .map_err(message)?
-                .1
+                .await;
+            match started {
+                Ok((_, upload)) => upload,
+                Err(Failure::Final(e)) if e.contains("already holds this content") => {
+                    return Ok(format!("already in the case ({e})"));
+                }
+                Err(failure) => return Err(message(failure)),
+            }
         }
     };
     let id = upload["id"]
