@@ -177,6 +177,32 @@ impl Platform {
         bytes: &[u8],
     ) -> Result<RulePack> {
         policy::require(actor, Action::ManageRulePacks)?;
+        self.keep_rulepack(Some(actor), &actor.user.id, name, bytes)
+            .await
+    }
+
+    /// The rule packs CRRT ships, kept at a platform's first start (no
+    /// actor: the platform itself) in the name of its first administrator,
+    /// so that a fresh install can hunt before anyone uploads rules.
+    pub async fn install_bundled_rulepacks(
+        &self,
+        admin_user_id: &str,
+        packs: &[(&str, &[u8])],
+    ) -> Result<Vec<RulePack>> {
+        let mut out = Vec::new();
+        for (name, bytes) in packs {
+            out.push(self.keep_rulepack(None, admin_user_id, name, bytes).await?);
+        }
+        Ok(out)
+    }
+
+    async fn keep_rulepack(
+        &self,
+        actor: Option<&Actor>,
+        uploaded_by: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<RulePack> {
         let name = name.trim();
         if name.is_empty() || name.len() > 200 {
             return Err(PlatformError::Invalid(
@@ -214,13 +240,13 @@ impl Platform {
             n_files: files.len() as i64,
             n_rules,
             problems,
-            uploaded_by: actor.user.id.clone(),
+            uploaded_by: uploaded_by.to_owned(),
             uploaded_at: now(),
         };
         let mut tx = self.store.begin().await?;
         tx.insert_rulepack(&pack, &files).await?;
         tx.append_audit(&audit(
-            Some(actor),
+            actor,
             "rulepack.upload",
             "rulepack",
             &pack.id,

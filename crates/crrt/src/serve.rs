@@ -12,6 +12,32 @@ use crrt_platform::{
     WorkerOptions,
 };
 
+/// The rule packs a fresh platform starts with (the `examples/` rules:
+/// generic detections of log clearing, shadow copy deletion, discovery,
+/// SSH brute force and web shells, and YARA rules for the 2022 wipers).
+/// SigmaHQ and other sets are uploaded as ZIPs.
+const BUNDLED_PACKS: &[(&str, &[u8])] = &[
+    (
+        "CRRT starter rules (Sigma)",
+        concat!(
+            include_str!("../../../examples/rules/discovery_whoami.yml"),
+            "\n---\n",
+            include_str!("../../../examples/rules/event_log_cleared.yml"),
+            "\n---\n",
+            include_str!("../../../examples/rules/shadow_copy_deletion.yml"),
+            "\n---\n",
+            include_str!("../../../examples/rules/ssh_brute_force.yml"),
+            "\n---\n",
+            include_str!("../../../examples/rules/webshell_request.yml"),
+        )
+        .as_bytes(),
+    ),
+    (
+        "CRRT starter rules (YARA): wipers.yar",
+        include_bytes!("../../../examples/yara/wipers.yar"),
+    ),
+];
+
 /// A line for the operator on stdout. The server must outlive its stdout:
 /// when whoever started it stops reading, the line is dropped, not the server.
 macro_rules! say {
@@ -344,6 +370,21 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             say!("  email:    {email}");
             say!("  password: {password}");
             say!("It is shown this once; store it now.");
+            let admin = platform
+                .store()
+                .user_by_email(&email)
+                .await?
+                .context("the administrator just created")?;
+            for pack in platform
+                .install_bundled_rulepacks(&admin.id, BUNDLED_PACKS)
+                .await?
+            {
+                say!(
+                    "Bundled rule pack: {} ({} rules)",
+                    pack.name,
+                    pack.n_rules
+                );
+            }
         }
         let stop = shutdown_signal();
         let listener = tokio::net::TcpListener::bind(args.listen)

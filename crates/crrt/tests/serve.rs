@@ -260,6 +260,40 @@ async fn serve_first_start_sign_in_and_clean_stop() {
         .await
         .expect("HTTP");
     assert_eq!(login.status(), reqwest::StatusCode::OK);
+    let session = login.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_owned();
+    // A fresh platform can hunt at once: the bundled rule packs are there.
+    let packs: serde_json::Value = client
+        .get(format!("http://{address}/api/v1/rulepacks"))
+        .header("cookie", session)
+        .send()
+        .await
+        .expect("HTTP")
+        .json()
+        .await
+        .expect("JSON");
+    let bundled: Vec<(&str, i64)> = packs["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap_or_default(),
+                p["n_rules"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(bundled.len(), 2, "{packs}");
+    assert!(bundled.contains(&("sigma", 5)), "{packs}");
+    assert!(
+        bundled.iter().any(|(kind, n)| *kind == "yara" && *n > 0),
+        "{packs}"
+    );
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
