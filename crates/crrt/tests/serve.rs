@@ -289,7 +289,7 @@ async fn serve_first_start_sign_in_and_clean_stop() {
         })
         .collect();
     assert_eq!(bundled.len(), 2, "{packs}");
-    assert!(bundled.contains(&("sigma", 5)), "{packs}");
+    assert!(bundled.contains(&("sigma", 7)), "{packs}");
     assert!(
         bundled.iter().any(|(kind, n)| *kind == "yara" && *n > 0),
         "{packs}"
