@@ -379,8 +379,9 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
                 .install_bundled_rulepacks(&admin.id, BUNDLED_PACKS)
                 .await?
             {
+                let plural = if pack.n_rules == 1 { "" } else { "s" };
                 say!(
-                    "Bundled rule pack: {} ({} rules)",
+                    "Bundled rule pack: {} ({} rule{plural})",
                     pack.name,
                     pack.n_rules
                 );
