@@ -1948,16 +1948,8 @@ async fn resumable_uploads_survive_broken_chunks_and_check_the_announced_hash() 
             .await;
         assert_eq!(status, StatusCode::CONFLICT, "{again}");
         let download = f
-            .client
-            .get(format!(
-                "{}/api/v1/evidence/{}/content",
-                f.base,
-                last["evidence"]["id"].as_str().expect("id")
-            ))
-            .bearer_auth(&f.tokens["coordinator"])
-            .send()
+            .download("coordinator", &last["evidence"])
             .await
-            .expect("HTTP")
             .bytes()
             .await
             .expect("body");

@@ -171,17 +171,7 @@ async fn evidence_in_an_s3_bucket_is_uploaded_hunted_downloaded_and_verified() {
         assert_eq!(keys, expected, "{backend}: stored under their hashes");
 
         // Downloads stream from the bucket, byte for byte.
-        let response = f
-            .client
-            .get(format!(
-                "{}/api/v1/evidence/{}/content",
-                f.base,
-                big["id"].as_str().expect("id")
-            ))
-            .bearer_auth(&f.tokens["coordinator"])
-            .send()
-            .await
-            .expect("HTTP");
+        let response = f.download("coordinator", &big).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(
             response.headers()["x-content-sha256"].to_str().ok(),
@@ -307,17 +297,7 @@ async fn evidence_in_an_s3_bucket_is_uploaded_hunted_downloaded_and_verified() {
         s3.delete(&bucket, &key);
         let (_, problems) = f.platform.verify_evidence().await.expect("verify");
         assert_eq!(problems.len(), 1, "{backend}: {problems:?}");
-        let response = f
-            .client
-            .get(format!(
-                "{}/api/v1/evidence/{}/content",
-                f.base,
-                small["id"].as_str().expect("id")
-            ))
-            .bearer_auth(&f.tokens["coordinator"])
-            .send()
-            .await
-            .expect("HTTP");
+        let response = f.download("coordinator", &small).await;
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let text = response.text().await.expect("body");
         assert!(text.contains("verify-evidence"), "{text}");

@@ -242,6 +242,21 @@ impl Fixture {
         panic!("hunt {id} never ended");
     }
 
+    /// `GET /api/v1/evidence/{id}/content` as `role`: the response, to
+    /// read its status, headers and bytes.
+    pub async fn download(&self, role: &str, evidence: &Value) -> reqwest::Response {
+        self.client
+            .get(format!(
+                "{}/api/v1/evidence/{}/content",
+                self.base,
+                evidence["id"].as_str().expect("evidence id")
+            ))
+            .bearer_auth(&self.tokens[role])
+            .send()
+            .await
+            .expect("HTTP")
+    }
+
     pub async fn call(
         &self,
         role: &str,
