@@ -29,6 +29,7 @@ pub mod policy;
 pub mod reports;
 pub mod requests;
 pub mod rulepacks;
+pub mod secrets;
 pub mod taxii;
 pub mod uploads;
 mod views;
@@ -118,6 +119,8 @@ pub struct Platform {
     store: Store,
     limiter: std::sync::Arc<LoginLimiter>,
     evidence: Option<evidence::EvidenceStore>,
+    /// Seals the partner credentials subscriptions keep.
+    secrets: Option<std::sync::Arc<secrets::SecretBox>>,
     /// Whether watch targets may be loopback or private addresses.
     watch_private: bool,
 }
@@ -132,6 +135,7 @@ impl Platform {
             store,
             limiter: std::sync::Arc::new(LoginLimiter::default()),
             evidence: None,
+            secrets: None,
             watch_private: false,
         }
     }
@@ -147,6 +151,12 @@ impl Platform {
     /// Keeps uploaded evidence in `store`.
     pub fn with_evidence(mut self, store: evidence::EvidenceStore) -> Platform {
         self.evidence = Some(store);
+        self
+    }
+
+    /// Seals the credentials of TAXII subscriptions with this key.
+    pub fn with_secrets(mut self, secrets: secrets::SecretBox) -> Platform {
+        self.secrets = Some(std::sync::Arc::new(secrets));
         self
     }
 

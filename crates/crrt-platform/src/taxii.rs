@@ -626,13 +626,16 @@ impl Platform {
     }
 
     /// A standing pull from a partner's collection, every `every_seconds`
-    /// (at least 10).
+    /// (at least 10). `auth` (`none`, `bearer TOKEN`, `basic USER:PASSWORD`)
+    /// is kept sealed with the platform's key; `ca_pem`, certificate
+    /// authorities to trust for the partner's server, in clear.
     pub async fn subscribe(
         &self,
         recorder: &Actor,
         url: &str,
         source_org: &str,
         auth: &str,
+        ca_pem: Option<&str>,
         every_seconds: i64,
     ) -> Result<crrt_store::Subscription> {
         crate::policy::require(recorder, crate::policy::Action::Administer)?;
@@ -646,6 +649,12 @@ impl Platform {
                 "a subscription runs at most every 10 seconds".into(),
             ));
         }
+        let ca_pem = ca_pem.map(str::trim).filter(|p| !p.is_empty());
+        if ca_pem.is_some_and(|p| !p.contains("-----BEGIN CERTIFICATE-----")) {
+            return Err(PlatformError::Invalid(
+                "the certificate authority must be PEM (-----BEGIN CERTIFICATE-----)".into(),
+            ));
+        }
         let org = self
             .store
             .org_by_name(source_org.trim())
@@ -653,13 +662,15 @@ impl Platform {
             .ok_or_else(|| {
                 PlatformError::Invalid(format!("no organisation named {source_org:?}"))
             })?;
+        let auth = self.seal_credential(auth)?;
         let at = now();
         let subscription = crrt_store::Subscription {
             id: new_id(),
             url: url.to_owned(),
             source_org_id: org.id,
             recorder_id: recorder.user.id.clone(),
-            auth: auth.to_owned(),
+            auth,
+            ca_pem: ca_pem.map(str::to_owned),
             every_seconds,
             added_after: None,
             next_run: at.clone(),
@@ -684,14 +695,63 @@ impl Platform {
         Ok(subscription)
     }
 
-    /// Standing pulls, for administrators (their credentials left out).
+    /// Standing pulls, for administrators (their credentials left out:
+    /// `auth` says only which kind, `bearer`, `basic` or `none`).
     pub async fn subscriptions(&self, actor: &Actor) -> Result<Vec<crrt_store::Subscription>> {
         crate::policy::require(actor, crate::policy::Action::Administer)?;
         let mut all = self.store.subscriptions().await?;
         for s in &mut all {
-            s.auth = s.auth.split(' ').next().unwrap_or_default().to_owned();
+            s.auth = match self.subscription_auth(s) {
+                Ok(plain) => plain.split(' ').next().unwrap_or_default().to_owned(),
+                Err(_) => "unreadable".to_owned(),
+            };
         }
         Ok(all)
+    }
+
+    /// The credential a subscription signs in with, unsealed.
+    pub fn subscription_auth(&self, subscription: &crrt_store::Subscription) -> Result<String> {
+        if !crate::secrets::SecretBox::is_sealed(&subscription.auth) {
+            return Ok(subscription.auth.clone());
+        }
+        match &self.secrets {
+            Some(secrets) => secrets.open(&subscription.auth),
+            None => Err(PlatformError::Invalid(
+                "this platform was opened without its credential key".into(),
+            )),
+        }
+    }
+
+    /// Seals credentials that subscriptions made before sealing existed
+    /// still keep in clear; returns how many. Run at start.
+    pub async fn seal_stored_credentials(&self) -> Result<usize> {
+        let mut sealed = 0;
+        for s in self.store.subscriptions().await? {
+            if s.auth == "none" || crate::secrets::SecretBox::is_sealed(&s.auth) {
+                continue;
+            }
+            let auth = self.seal_credential(&s.auth)?;
+            let mut tx = self.store.begin().await?;
+            tx.set_subscription_auth(&s.id, &auth).await?;
+            tx.commit().await?;
+            sealed += 1;
+        }
+        if sealed > 0 {
+            self.store.scrub_replaced_values().await?;
+        }
+        Ok(sealed)
+    }
+
+    fn seal_credential(&self, auth: &str) -> Result<String> {
+        if auth == "none" {
+            return Ok(auth.to_owned());
+        }
+        match &self.secrets {
+            Some(secrets) => Ok(secrets.seal(auth)),
+            None => Err(PlatformError::Invalid(
+                "this platform has no key to seal a partner's credential with".into(),
+            )),
+        }
     }
 
     /// The account a subscription pulls for, and its source's name.

@@ -684,20 +684,29 @@ async fn administrators_manage_standing_pulls_on_the_sharing_page() {
     let marker = "name=\"_csrf\" value=\"";
     let at = seen.find(marker).expect("csrf") + marker.len();
     let csrf = seen[at..at + 32].to_owned();
-    for (url, every, ok) in [
+    for (url, every, ca, ok) in [
         (
             "ftp://taxii.vendor.example/taxii2/x/collections/y/",
             "900",
+            "",
             false,
         ),
         (
             "http://taxii.vendor.example/taxii2/x/collections/y/",
             "5",
+            "",
+            false,
+        ),
+        (
+            "https://taxii.vendor.example/taxii2/x/collections/y/",
+            "900",
+            "not a certificate",
             false,
         ),
         (
             "http://taxii.vendor.example/taxii2/x/collections/y/",
             "900",
+            "",
             true,
         ),
     ] {
@@ -710,6 +719,7 @@ async fn administrators_manage_standing_pulls_on_the_sharing_page() {
                 ("source", "Vendor"),
                 ("token", "secret-token"),
                 ("every", every),
+                ("ca_pem", ca),
             ])
             .send()
             .await
@@ -734,4 +744,20 @@ async fn administrators_manage_standing_pulls_on_the_sharing_page() {
         !seen.contains("secret-token"),
         "the credential is never shown"
     );
+
+    // Kept sealed: the database holds no trace of it; the platform, with
+    // its key, reads it back for the pull.
+    let stored = f.platform.store().subscriptions().await.expect("stored");
+    assert_eq!(stored.len(), 1);
+    assert!(
+        stored[0].auth.starts_with("sealed:v1:"),
+        "{}",
+        stored[0].auth
+    );
+    assert!(!stored[0].auth.contains("secret-token"));
+    assert_eq!(
+        f.platform.subscription_auth(&stored[0]).expect("opens"),
+        "bearer secret-token"
+    );
+    assert!(stored[0].ca_pem.is_none());
 }

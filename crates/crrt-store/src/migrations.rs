@@ -400,6 +400,7 @@ const STEPS: &[(i64, &str)] = &[
     );
     CREATE INDEX sitreps_mission ON sitreps (mission_id, period_to);",
     ),
+    (17, "ALTER TABLE taxii_subscriptions ADD COLUMN ca_pem TEXT"),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

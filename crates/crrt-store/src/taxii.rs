@@ -286,9 +286,12 @@ pub struct Subscription {
     pub url: String,
     pub source_org_id: String,
     pub recorder_id: String,
-    /// `bearer TOKEN` or `basic USER:PASSWORD`: a credential for the
-    /// partner's server, which this store keeps in clear (see the README).
+    /// `none`, or a credential for the partner's server (`bearer TOKEN`,
+    /// `basic USER:PASSWORD`) as the platform sealed it (`sealed:v1:...`).
     pub auth: String,
+    /// Certificate authorities (PEM) to trust for the partner's server,
+    /// besides the system's.
+    pub ca_pem: Option<String>,
     pub every_seconds: i64,
     /// The partner's date-added watermark of the last pull.
     pub added_after: Option<String>,
@@ -299,7 +302,7 @@ pub struct Subscription {
 }
 
 const SUBSCRIPTION_COLUMNS: &str = "id, url, source_org_id, recorder_id, auth, every_seconds, \
-     added_after, next_run, last_run, last_result, created_at";
+     added_after, next_run, last_run, last_result, created_at, ca_pem";
 
 fn subscription(row: &sqlx::any::AnyRow) -> Result<Subscription> {
     Ok(Subscription {
@@ -314,6 +317,7 @@ fn subscription(row: &sqlx::any::AnyRow) -> Result<Subscription> {
         last_run: crate::opt_text(row, "last_run")?,
         last_result: crate::opt_text(row, "last_result")?,
         created_at: text(row, "created_at")?,
+        ca_pem: crate::opt_text(row, "ca_pem")?,
     })
 }
 
@@ -325,6 +329,27 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(subscription).collect()
+    }
+
+    /// Rewrites the database so that values replaced in it (credentials
+    /// sealed after the fact) leave no copy in free pages or the log:
+    /// SQLite is vacuumed and its write-ahead log emptied; PostgreSQL
+    /// rewrites the subscriptions table into new files.
+    pub async fn scrub_replaced_values(&self) -> Result<()> {
+        match self.backend {
+            crate::Backend::Sqlite => {
+                sqlx::raw_sql("VACUUM").execute(&self.pool).await?;
+                sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(&self.pool)
+                    .await?;
+            }
+            crate::Backend::Postgres => {
+                sqlx::raw_sql("VACUUM FULL taxii_subscriptions")
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Subscriptions whose next pull is due at `now`.
@@ -343,7 +368,7 @@ impl Tx {
     pub async fn insert_subscription(&mut self, s: &Subscription) -> Result<()> {
         sqlx::query(dynamic(format!(
             "INSERT INTO taxii_subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         )))
         .bind(&s.id)
         .bind(&s.url)
@@ -356,8 +381,19 @@ impl Tx {
         .bind(s.last_run.as_deref())
         .bind(s.last_result.as_deref())
         .bind(&s.created_at)
+        .bind(s.ca_pem.as_deref())
         .execute(&mut *self.tx)
         .await?;
+        Ok(())
+    }
+
+    /// Replaces a subscription's stored credential (when sealing it).
+    pub async fn set_subscription_auth(&mut self, id: &str, auth: &str) -> Result<()> {
+        sqlx::query("UPDATE taxii_subscriptions SET auth = $2 WHERE id = $1")
+            .bind(id)
+            .bind(auth)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 

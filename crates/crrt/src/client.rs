@@ -18,22 +18,42 @@ pub struct TlsArgs {
 
 impl TlsArgs {
     pub fn client(&self) -> Result<reqwest::Client> {
-        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(20));
-        if let Some(path) = &self.ca_cert {
-            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
-                .with_context(|| format!("{}: not a PEM certificate bundle", path.display()))?;
-            anyhow::ensure!(
-                !certificates.is_empty(),
-                "{}: no certificate in it",
-                path.display()
-            );
-            for certificate in certificates {
-                builder = builder.add_root_certificate(certificate);
-            }
-        }
-        builder.build().context("building the HTTP client")
+        let pem = self.pem()?;
+        client_trusting(pem.as_deref(), &self.origin())
     }
+
+    /// The text of `--ca-cert`, checked to hold certificates (a
+    /// subscription keeps it for its later pulls).
+    pub fn pem(&self) -> Result<Option<String>> {
+        let Some(path) = &self.ca_cert else {
+            return Ok(None);
+        };
+        let pem =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        client_trusting(Some(&pem), &self.origin())?;
+        Ok(Some(pem))
+    }
+
+    fn origin(&self) -> String {
+        self.ca_cert
+            .as_ref()
+            .map_or_else(String::new, |p| p.display().to_string())
+    }
+}
+
+/// An HTTP client that trusts the system's authorities and those in `pem`
+/// (from `origin`, named in errors).
+pub fn client_trusting(pem: Option<&str>, origin: &str) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(20));
+    if let Some(pem) = pem {
+        let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .with_context(|| format!("{origin}: not a PEM certificate bundle"))?;
+        anyhow::ensure!(!certificates.is_empty(), "{origin}: no certificate in it");
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder.build().context("building the HTTP client")
 }
 
 /// A request error with its causes (reqwest's own message names none), and

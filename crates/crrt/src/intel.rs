@@ -24,7 +24,9 @@ enum IntelCommand {
 /// Pull a partner's TAXII 2.1 collection on a schedule, inside `crrt serve`
 /// (which checks for due subscriptions every few seconds). Same options as
 /// `crrt intel pull`, plus how often. The credential for the partner's
-/// server is kept in the platform's database as given.
+/// server is kept in the platform's database sealed with the server's key
+/// (--secret-key, DIR/secret.key by default); a --ca-cert is kept with the
+/// subscription for every later pull.
 ///
 /// Example:
 ///
@@ -72,8 +74,8 @@ fn parse_interval(text: &str) -> Result<i64, String> {
 ///   crrt intel pull http://taxii.partner.example/taxii2/api/collections/91a7b528-80eb-42ed-a74d-c6fbd5a26116/ \
 ///       --token "$PARTNER_TOKEN" --source "Northwind Threat Research" --as admin@crrt.example
 ///
-/// This build speaks plain HTTP only: reach HTTPS servers through a local
-/// TLS-terminating proxy.
+/// HTTPS servers are checked against the system's certificate authorities,
+/// plus the partner's own with --ca-cert FILE.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 struct PullArgs {
@@ -115,6 +117,9 @@ struct PullArgs {
     /// Only objects the partner's server added after this time (RFC 3339).
     #[arg(long, value_name = "TIME")]
     added_after: Option<String>,
+
+    #[command(flatten)]
+    tls: crate::client::TlsArgs,
 
     #[command(flatten)]
     store: StoreArgs,
@@ -169,6 +174,7 @@ impl Auth {
 
 fn subscribe_in_platform(args: SubscribeArgs) -> Result<ExitCode> {
     let auth = Auth::of(&args.pull);
+    let ca_pem = args.pull.tls.pem()?;
     runtime()?.block_on(async move {
         let platform = args.pull.store.open().await?;
         let recorder = recorder(&platform, &args.pull.as_email).await?;
@@ -179,6 +185,7 @@ fn subscribe_in_platform(args: SubscribeArgs) -> Result<ExitCode> {
                 &url,
                 &args.pull.source,
                 &auth.stored(),
+                ca_pem.as_deref(),
                 args.every,
             )
             .await?;
@@ -216,10 +223,12 @@ fn pull_into_platform(args: PullArgs) -> Result<ExitCode> {
     }
     let base = with_slash(&args.url);
     let auth = Auth::of(&args);
+    let client = args.tls.client()?;
     runtime()?.block_on(async move {
         let platform = args.store.open().await?;
         let recorder = recorder(&platform, &args.as_email).await?;
-        let (objects, last_added) = fetch(&base, &auth, args.added_after.as_deref(), true).await?;
+        let (objects, last_added) =
+            fetch(&client, &base, &auth, args.added_after.as_deref(), true).await?;
         let report = platform
             .import_pulled(&recorder, &args.source, &objects)
             .await?;
@@ -244,12 +253,12 @@ fn pull_into_platform(args: PullArgs) -> Result<ExitCode> {
 /// Every indicator object of a collection (added after a time), page by
 /// page, and the date the last of them was added.
 pub(crate) async fn fetch(
+    client: &reqwest::Client,
     base: &str,
     auth: &Auth,
     added_after: Option<&str>,
     progress: bool,
 ) -> Result<(Vec<serde_json::Value>, Option<String>)> {
-    let client = reqwest::Client::new();
     let mut objects = Vec::new();
     let mut next: Option<String> = None;
     let mut last_added: Option<String> = None;
@@ -285,7 +294,7 @@ pub(crate) async fn fetch(
         let response = request
             .send()
             .await
-            .with_context(|| format!("asking {base}"))?;
+            .map_err(|e| anyhow::anyhow!("asking {base}: {}", crate::client::describe(&e)))?;
         let status = response.status();
         if let Some(last) = response
             .headers()
@@ -359,8 +368,11 @@ async fn pull_once(
     subscription: &crrt_platform::Subscription,
 ) -> Result<(Option<String>, String)> {
     let (recorder, source) = platform.subscription_context(subscription).await?;
-    let auth = Auth::parse(&subscription.auth);
+    let auth = Auth::parse(&platform.subscription_auth(subscription)?);
+    let client =
+        crate::client::client_trusting(subscription.ca_pem.as_deref(), "the subscription's CA")?;
     let (objects, last) = fetch(
+        &client,
         &subscription.url,
         &auth,
         subscription.added_after.as_deref(),

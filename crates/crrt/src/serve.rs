@@ -81,6 +81,13 @@ pub struct StoreArgs {
     /// Most evidence one case may hold, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 40, global = true)]
     max_case_evidence_bytes: u64,
+
+    /// The key that seals partner credentials in the database (TAXII
+    /// subscriptions) [default: DIR/secret.key, created at first use]. Keep
+    /// it with the server, out of database backups; every server of one
+    /// database needs the same file.
+    #[arg(long, value_name = "FILE", env = "CRRT_SECRET_KEY", global = true)]
+    secret_key: Option<PathBuf>,
 }
 
 impl StoreArgs {
@@ -108,7 +115,12 @@ impl StoreArgs {
                 .context("opening the evidence store")?,
         }
         .with_case_limit(self.max_case_evidence_bytes);
-        Ok(platform.with_evidence(evidence))
+        let key = self
+            .secret_key
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"));
+        let secrets = crrt_platform::secrets::SecretBox::open_or_create(&key)?;
+        Ok(platform.with_evidence(evidence).with_secrets(secrets))
     }
 }
 
@@ -363,6 +375,10 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             .await?
             .allow_private_watch_targets(args.watch_private_targets);
         platform.remove_broken_uploads();
+        let sealed = platform.seal_stored_credentials().await?;
+        if sealed > 0 {
+            say!("Sealed {sealed} partner credential(s) kept in clear by an older version");
+        }
         if args.demo {
             demo::load(&platform).await?;
         } else if let Some((email, password)) = platform.ensure_admin().await? {

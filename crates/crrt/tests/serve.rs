@@ -603,7 +603,8 @@ async fn offline_findings_are_imported_into_a_case_once() {
 }
 
 /// One platform pulls a partner's indicators from another over TAXII 2.1.
-#[tokio::test]
+// Two workers: the commands run blocking while the TLS front serves them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn indicators_are_pulled_from_a_partners_taxii_server() {
     let dir = tempfile::tempdir().expect("tempdir");
     let partner_data = dir.path().join("partner");
@@ -697,6 +698,46 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
             .all(|i| i.source == "Northwind Threat Research" && i.indicator.tlp == "green")
     );
 
+    // The partner's server behind HTTPS with its own certificate authority:
+    // refused without --ca-cert (saying so), pulled with it.
+    let (front, ca_pem) = tls_front(address.clone()).await;
+    let ca = dir.path().join("northwind-ca.pem");
+    std::fs::write(&ca, ca_pem).expect("write");
+    let https_url = format!(
+        "https://{front}/taxii2/crrt/collections/{}/",
+        crrt_platform::taxii::SHARED
+    );
+    let pull_https = |extra: &[&str]| {
+        let mut args = vec![
+            "intel",
+            "pull",
+            https_url.as_str(),
+            "--token",
+            token.as_str(),
+            "--source",
+            "Northwind Threat Research",
+            "--as",
+            "admin@ours.example",
+        ];
+        args.extend_from_slice(extra);
+        crrt(&ours, &args)
+    };
+    let untrusted = pull_https(&[]);
+    assert!(!untrusted.status.success());
+    assert!(
+        text(&untrusted.stderr).contains("--ca-cert"),
+        "{}",
+        text(&untrusted.stderr)
+    );
+    let trusted = pull_https(&["--ca-cert", ca.to_str().expect("utf-8")]);
+    assert!(trusted.status.success(), "{}", text(&trusted.stderr));
+    assert!(
+        text(&trusted.stdout)
+            .contains("0 new indicators from Northwind Threat Research, 3 already known"),
+        "{}",
+        text(&trusted.stdout)
+    );
+
     // Another scheme is refused with the reason, before anything is sent.
     let refused = crrt(
         &ours,
@@ -719,7 +760,8 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
         text(&refused.stderr)
     );
 
-    // A subscription: `crrt serve` pulls it by itself.
+    // A subscription over HTTPS: `crrt serve` pulls it by itself, trusting
+    // the CA given when subscribing.
     let subscribed = dir.path().join("subscribed");
     ours_with_partner(&subscribed);
     let out = crrt(
@@ -727,7 +769,7 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
         &[
             "intel",
             "subscribe",
-            url.as_str(),
+            https_url.as_str(),
             "--token",
             token.as_str(),
             "--source",
@@ -736,9 +778,30 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
             "admin@ours.example",
             "--every",
             "10s",
+            "--ca-cert",
+            ca.to_str().expect("utf-8"),
         ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // One made by an older version, its credential still in clear: sealed
+    // when the server starts.
+    {
+        let platform = crrt_platform::Platform::open(&format!(
+            "sqlite://{}",
+            subscribed.join("crrt.db").display()
+        ))
+        .await
+        .expect("opens");
+        let mut old = platform.store().subscriptions().await.expect("read")[0].clone();
+        old.id = "0ld5ub5cr1pt10n".into();
+        old.url = "http://127.0.0.1:9/taxii2/x/collections/y/".into();
+        old.auth = "basic old-account:old-plain-password".into();
+        old.ca_pem = None;
+        old.every_seconds = 3600;
+        let mut tx = platform.store().begin().await.expect("tx");
+        tx.insert_subscription(&old).await.expect("insert");
+        tx.commit().await.expect("commit");
+    }
     let too_often = crrt(
         &subscribed,
         &[
@@ -790,6 +853,45 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
     assert_eq!(count["count"], 3, "the subscription was pulled");
     let _ = ours_server.kill();
     let _ = ours_server.wait();
+
+    // No credential is readable from the database (or a copy of it): only
+    // with the key beside it, readable by the server's account alone.
+    for file in ["crrt.db", "crrt.db-wal"] {
+        let bytes = std::fs::read(subscribed.join(file)).unwrap_or_default();
+        let bytes = String::from_utf8_lossy(&bytes);
+        assert!(!bytes.contains(token.as_str()), "{file} holds the token");
+        assert!(
+            !bytes.contains("old-plain-password"),
+            "{file} holds the password"
+        );
+    }
+    let key = subscribed.join("secret.key");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).expect("key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let platform = crrt_platform::Platform::open(&format!(
+        "sqlite://{}",
+        subscribed.join("crrt.db").display()
+    ))
+    .await
+    .expect("opens")
+    .with_secrets(crrt_platform::secrets::SecretBox::open_or_create(&key).expect("key"));
+    let stored = platform.store().subscriptions().await.expect("read");
+    assert_eq!(stored.len(), 2);
+    let mut opened: Vec<String> = stored
+        .iter()
+        .map(|s| platform.subscription_auth(s).expect("opens"))
+        .collect();
+    opened.sort();
+    assert_eq!(
+        opened,
+        [
+            "basic old-account:old-plain-password".to_owned(),
+            format!("bearer {token}")
+        ]
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -626,7 +626,7 @@ pub(crate) async fn sharing(
                 }
                 form.stack method="post" action="/sharing/subscriptions" {
                     (csrf(&ctx))
-                    label for="sub-url" { "Collection URL (http://…/collections/ID/)" }
+                    label for="sub-url" { "Collection URL (https://…/collections/ID/)" }
                     input #sub-url name="url" required placeholder="http://taxii.partner.example/taxii2/api/collections/…/";
                     label for="sub-source" { "Source organisation" }
                     select #sub-source name="source" {
@@ -640,9 +640,11 @@ pub(crate) async fn sharing(
                     input #sub-password type="password" name="password" autocomplete="off";
                     label for="sub-every" { "Every (seconds, at least 10)" }
                     input #sub-every type="number" name="every" min="10" value="900";
+                    label for="sub-ca" { "Partner's own certificate authority (PEM, optional)" }
+                    textarea #sub-ca name="ca_pem" rows="3" placeholder="-----BEGIN CERTIFICATE-----" {}
                     button.primary type="submit" { "Subscribe" }
                 }
-                p.muted { "The credential is kept in the platform's database. Pulls speak plain HTTP in this build." }
+                p.muted { "The credential is sealed with the server's key (not readable from the database or its backups). HTTPS servers must present a certificate from a public authority or the one given here." }
             }
         }
     };
@@ -662,6 +664,7 @@ pub(crate) struct SubscriptionForm {
     user: Option<String>,
     password: Option<String>,
     every: i64,
+    ca_pem: Option<String>,
 }
 
 pub(crate) async fn subscribe(
@@ -687,7 +690,14 @@ pub(crate) async fn subscribe(
     };
     let outcome = state
         .platform
-        .subscribe(&ctx.actor, &url, &form.source, &auth, form.every)
+        .subscribe(
+            &ctx.actor,
+            &url,
+            &form.source,
+            &auth,
+            form.ca_pem.as_deref(),
+            form.every,
+        )
         .await
         .map(|_| "Subscribed; the first pull runs within seconds.".to_owned());
     done("/sharing", outcome)

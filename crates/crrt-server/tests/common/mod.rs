@@ -59,6 +59,10 @@ impl Fixture {
             .await
             .expect("platform")
             .with_evidence(evidence)
+            .with_secrets(
+                crrt_platform::secrets::SecretBox::open_or_create(&dir.path().join("secret.key"))
+                    .expect("credential key"),
+            )
             // The watch tests' sites are on loopback.
             .allow_private_watch_targets(true);
         for (name, kind, country) in [
