@@ -123,13 +123,14 @@ pub struct HuntArgs {
     #[arg(long, value_name = "YEAR")]
     syslog_year: Option<i16>,
 
-    /// Keep parsed Sigma rules and compiled YARA rules in DIR so later hunts
-    /// with the same rule files start faster [default: $XDG_CACHE_HOME/crrt,
-    /// else ~/.cache/crrt].
+    /// Keep parsed Sigma rules, compiled YARA rules and parsed indicator
+    /// feeds in DIR so later hunts with the same files start faster
+    /// [default: $XDG_CACHE_HOME/crrt, else ~/.cache/crrt].
     #[arg(long, value_name = "DIR", conflicts_with = "no_rule_cache")]
     rule_cache: Option<PathBuf>,
 
-    /// Parse every rule file, and neither read nor write the rule cache.
+    /// Parse every rule and indicator file, and neither read nor write the
+    /// cache.
     #[arg(long)]
     no_rule_cache: bool,
 
@@ -159,7 +160,8 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
     // Indicators load on another thread while the rules load.
     // Indicators and YARA rules load on other threads while the Sigma rules load.
     let (rules, indicators, yara) = std::thread::scope(|scope| {
-        let indicators = scope.spawn(|| load_indicators(&args.indicators, args.quiet));
+        let indicators =
+            scope.spawn(|| load_indicators(&args.indicators, args.quiet, rule_cache_dir(&args)));
         let yara = scope.spawn(|| load_yara(&args.yara, rule_cache_dir(&args)));
         let rules = load_rules(&args);
         let indicators = indicators
@@ -338,70 +340,97 @@ fn load_rules(args: &HuntArgs) -> Result<RuleSet> {
 /// lists and CSV are all or none (a bad line stops the hunt before it
 /// starts); STIX and MISP entries that cannot be used are reported and
 /// skipped.
-fn load_indicators(paths: &[PathBuf], quiet: bool) -> Result<IndicatorSet> {
+fn load_indicators(paths: &[PathBuf], quiet: bool, cache: Option<PathBuf>) -> Result<IndicatorSet> {
+    let cache = cache.map(|dir| crate::feed_cache::FeedCache::new(&dir));
     let mut specs = Vec::new();
     for path in paths {
         let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-        let name = path.display();
-        let text = String::from_utf8_lossy(&bytes);
-        let head = text.trim_start();
-        let (rows, problems) = if head.starts_with('{') {
-            let is_bundle = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .is_some_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("bundle"));
-            let read = if is_bundle {
-                crrt_intel::stix::import_bundle(&bytes)
-            } else {
-                crrt_intel::misp::import_event(&bytes)
-            };
-            read.with_context(|| format!("{name}"))?
-        } else {
-            let first = head.lines().next().unwrap_or_default().to_ascii_lowercase();
-            let csv = first.contains(',')
-                && first
-                    .split(',')
-                    .any(|c| c.trim() == "value" || c.trim() == "indicator");
-            let read = if csv {
-                crrt_intel::csv_rows::parse(&bytes)
-            } else {
-                crrt_intel::bulk::parse(&text).map(|values| {
-                    values
-                        .into_iter()
-                        .map(|observable| crrt_intel::stix::Incoming {
-                            observable,
-                            tlp: None,
-                            confidence: None,
-                            first_seen: None,
-                            expires_at: None,
-                            tags: Vec::new(),
-                            description: None,
-                            source: None,
-                        })
-                        .collect()
-                })
-            };
-            match read {
-                Ok(rows) => (rows, Vec::new()),
-                Err(problems) => {
-                    let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-                    bail!("{name}: no indicator was loaded:\n{}", list.join("\n"));
+        let name = path.display().to_string();
+        let key = crate::feed_cache::FeedCache::key(&bytes);
+        let parsed = match cache.as_ref().and_then(|c| c.get(key)) {
+            Some(parsed) => parsed,
+            None => {
+                let parsed = parse_feed(&bytes, &name)?;
+                if let Some(cache) = &cache
+                    && let Err(problem) = cache.put(key, &parsed)
+                    && !quiet
+                {
+                    eprintln!("warning: parsed indicators not cached: {problem}");
                 }
+                parsed
             }
         };
         if !quiet {
-            for problem in &problems {
-                eprintln!("warning: {name}: skipped {problem}");
+            for warning in &parsed.warnings {
+                eprintln!("warning: {name}: skipped {warning}");
             }
-            eprintln!("{} indicators from {name}", rows.len());
+            eprintln!("{} indicators from {name}", parsed.specs.len());
         }
-        specs.extend(rows.into_iter().map(|row| IndicatorSpec {
-            id: row.observable.value.clone(),
-            observable: row.observable,
-            tags: row.tags,
-        }));
+        specs.extend(parsed.specs);
     }
     // Duplicates cost nothing: the set reports each value once per event.
     Ok(IndicatorSet::new(specs))
+}
+
+/// One feed file: a STIX bundle, a MISP event, a CSV file or a plain list,
+/// told apart by its content.
+fn parse_feed(bytes: &[u8], name: &str) -> Result<crate::feed_cache::Parsed> {
+    let text = String::from_utf8_lossy(bytes);
+    let head = text.trim_start();
+    let (rows, problems) = if head.starts_with('{') {
+        let is_bundle = serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .is_some_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("bundle"));
+        let read = if is_bundle {
+            crrt_intel::stix::import_bundle(bytes)
+        } else {
+            crrt_intel::misp::import_event(bytes)
+        };
+        read.with_context(|| name.to_owned())?
+    } else {
+        let first = head.lines().next().unwrap_or_default().to_ascii_lowercase();
+        let csv = first.contains(',')
+            && first
+                .split(',')
+                .any(|c| c.trim() == "value" || c.trim() == "indicator");
+        let read = if csv {
+            crrt_intel::csv_rows::parse(bytes)
+        } else {
+            crrt_intel::bulk::parse(&text).map(|values| {
+                values
+                    .into_iter()
+                    .map(|observable| crrt_intel::stix::Incoming {
+                        observable,
+                        tlp: None,
+                        confidence: None,
+                        first_seen: None,
+                        expires_at: None,
+                        tags: Vec::new(),
+                        description: None,
+                        source: None,
+                    })
+                    .collect()
+            })
+        };
+        match read {
+            Ok(rows) => (rows, Vec::new()),
+            Err(problems) => {
+                let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+                bail!("{name}: no indicator was loaded:\n{}", list.join("\n"));
+            }
+        }
+    };
+    Ok(crate::feed_cache::Parsed {
+        specs: rows
+            .into_iter()
+            .map(|row| IndicatorSpec {
+                id: row.observable.value.clone(),
+                observable: row.observable,
+                tags: row.tags,
+            })
+            .collect(),
+        warnings: problems.iter().map(ToString::to_string).collect(),
+    })
 }
 
 /// Compiles the YARA rule files, if any were given. A folder without

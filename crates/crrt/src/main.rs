@@ -1,6 +1,7 @@
 //! `crrt`: argument parsing and wiring. The work happens in the libraries.
 
 mod client;
+mod feed_cache;
 mod hunt;
 mod intel;
 mod output;

@@ -441,6 +441,37 @@ fn indicators_from_a_list_a_stix_bundle_or_a_misp_event_are_found_in_any_field()
             .is_some_and(|r| r.starts_with("indicator:"))
     }));
 
+    // The parsed feed is kept beside the rule cache: the next hunt reads
+    // it (same findings); a damaged copy is ignored; an edited feed is
+    // parsed again.
+    let hunt_list = || {
+        case.crrt(&[
+            "hunt",
+            "events.jsonl",
+            "--indicators",
+            "list.txt",
+            "--format",
+            "jsonl",
+        ])
+    };
+    let feeds: Vec<PathBuf> = std::fs::read_dir(case.path("cache/crrt/indicators"))
+        .expect("a parsed feed was kept")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(feeds.len(), 1);
+    assert_eq!(stdout(&hunt_list()), stdout(&out));
+    let kept = std::fs::read(&feeds[0]).expect("read");
+    std::fs::write(&feeds[0], &kept[..kept.len() / 2]).expect("damage");
+    assert_eq!(stdout(&hunt_list()), stdout(&out));
+    std::fs::write(
+        case.path("list.txt"),
+        "whoami.exe
+not-seen.example
+",
+    )
+    .expect("write");
+    assert_eq!(jsonl(&hunt_list()).len(), 2, "cmd.exe no longer looked for");
+
     // Rules and indicators together; a STIX bundle.
     let bundle = serde_json::json!({"type": "bundle", "id": "bundle--6b0e1c52-7d1c-4f0e-9a4b-3b2c1d0e9f8a", "objects": [
         {"type": "indicator", "spec_version": "2.1", "id": "indicator--7b0e1c52-7d1c-4f0e-9a4b-3b2c1d0e9f8a",
