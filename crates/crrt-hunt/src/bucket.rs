@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aho_corasick::{AhoCorasick, MatchKind};
+use rayon::prelude::*;
 use rsigma_eval::event::{Event, EventValue};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -100,9 +101,12 @@ impl Bucket {
         // field -> literal -> slot codes; BTreeMaps so the build is deterministic.
         let mut by_field: BTreeMap<Target, BTreeMap<String, Vec<u32>>> = BTreeMap::new();
         let mut by_number: BTreeMap<String, HashMap<i64, Vec<u32>>> = BTreeMap::new();
-        for (i, (_, rule)) in rules.iter().enumerate() {
+        // Gates are read from each rule's IR on all cores: one bucket (the
+        // Windows process-creation rules) holds a third of a SigmaHQ load.
+        let gates: Vec<Option<Gate>> = rules.par_iter().map(|(_, r)| rule_gate(r)).collect();
+        for (i, gate) in gates.into_iter().enumerate() {
             let i = i as u32;
-            match rule_gate(rule) {
+            match gate {
                 Some(gate) => {
                     if gate.slots.len() < 2 {
                         base.set(Bits::code(i, 1));
@@ -134,42 +138,20 @@ impl Bucket {
             }
         }
         let numbers = by_number.into_iter().collect();
-        let mut fields = Vec::with_capacity(by_field.len());
-        for (target, literals) in by_field {
-            // Search for one short anchor per literal rather than the literal
-            // itself: the automaton stays a few states per rule and builds in
-            // microseconds, and a candidate is verified in full anyway.
-            let anchors = anchors(literals.keys().map(String::as_str));
-            let mut by_anchor: BTreeMap<&str, Literals> = BTreeMap::new();
-            for ((literal, rules), anchor) in literals.iter().zip(&anchors) {
-                let mut rules = rules.clone();
-                rules.sort_unstable();
-                rules.dedup();
-                by_anchor
-                    .entry(anchor)
-                    .or_default()
-                    .push((literal.to_ascii_lowercase().into(), rules));
-            }
-            let (patterns, rules_of): (Vec<&str>, Vec<Literals>) = by_anchor.into_iter().unzip();
-            // Standard match kind: overlapping search must report an anchor
-            // even when a longer one contains it.
-            match AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .ascii_case_insensitive(true)
-                .build(&patterns)
-            {
-                Ok(automaton) => fields.push(FieldIndex {
-                    target,
-                    automaton,
-                    rules_of,
-                }),
+        // One automaton per field, built on all cores, kept in field order.
+        let built: Vec<Result<FieldIndex, Vec<u32>>> = by_field
+            .into_iter()
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|(target, literals)| field_index(target, literals))
+            .collect();
+        let mut fields = Vec::with_capacity(built.len());
+        for index in built {
+            match index {
+                Ok(index) => fields.push(index),
                 // Cannot happen for short string patterns; if it does, the
                 // rules stay correct by being always run.
-                Err(_) => {
-                    for code in rules_of.into_iter().flatten().flat_map(|(_, r)| r) {
-                        base.set(code);
-                    }
-                }
+                Err(codes) => codes.into_iter().for_each(|code| base.set(code)),
             }
         }
         let rules = rules
@@ -188,7 +170,50 @@ impl Bucket {
             filters,
         }
     }
+}
 
+/// The automaton over one field's anchors, or (if it cannot be built) the
+/// slot codes of the rules it would have gated.
+fn field_index(
+    target: Target,
+    literals: BTreeMap<String, Vec<u32>>,
+) -> Result<FieldIndex, Vec<u32>> {
+    // Search for one short anchor per literal rather than the literal
+    // itself: the automaton stays a few states per rule and builds in
+    // microseconds, and a candidate is verified in full anyway.
+    let anchors = anchors(literals.keys().map(String::as_str));
+    let mut by_anchor: BTreeMap<&str, Literals> = BTreeMap::new();
+    for ((literal, rules), anchor) in literals.iter().zip(&anchors) {
+        let mut rules = rules.clone();
+        rules.sort_unstable();
+        rules.dedup();
+        by_anchor
+            .entry(anchor)
+            .or_default()
+            .push((literal.to_ascii_lowercase().into(), rules));
+    }
+    let (patterns, rules_of): (Vec<&str>, Vec<Literals>) = by_anchor.into_iter().unzip();
+    // Standard match kind: overlapping search must report an anchor
+    // even when a longer one contains it.
+    match AhoCorasick::builder()
+        .match_kind(MatchKind::Standard)
+        .ascii_case_insensitive(true)
+        .build(&patterns)
+    {
+        Ok(automaton) => Ok(FieldIndex {
+            target,
+            automaton,
+            rules_of,
+        }),
+        Err(_) => Err(rules_of
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, r)| r)
+            .collect()),
+    }
+}
+
+impl Bucket {
     pub(crate) fn rules(&self) -> &[LazyRule] {
         &self.rules
     }
@@ -274,7 +299,7 @@ fn anchors<'a>(literals: impl Iterator<Item = &'a str> + Clone) -> Vec<&'a str> 
             .filter(move |&i| l.is_char_boundary(i) && l.is_char_boundary(i + ANCHOR))
             .map(move |i| &l[i..i + ANCHOR])
     };
-    let mut frequency: HashMap<&str, usize> = HashMap::new();
+    let mut frequency: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
     for literal in literals.clone() {
         for gram in grams(literal) {
             *frequency.entry(gram).or_default() += 1;
@@ -503,7 +528,8 @@ fn matcher_atoms(matcher: &IrMatcher, target: &Target) -> Option<Vec<Atom>> {
             let caseless = c.to_lowercase().eq([c]) && c.to_uppercase().eq([c]);
             !c.is_ascii() && !caseless
         };
-        let piece = if case_insensitive {
+        // Nearly every literal is ASCII: no such letter, no Unicode tables.
+        let piece = if case_insensitive && !literal.is_ascii() {
             literal.split(cased).max_by_key(|p| p.len())?
         } else {
             literal
@@ -511,10 +537,10 @@ fn matcher_atoms(matcher: &IrMatcher, target: &Target) -> Option<Vec<Atom>> {
         if piece.is_empty() {
             return None;
         }
-        let piece = if case_insensitive {
-            piece.to_lowercase()
-        } else {
-            piece.to_owned()
+        let piece = match (case_insensitive, piece.is_ascii()) {
+            (true, true) => piece.to_ascii_lowercase(),
+            (true, false) => piece.to_lowercase(),
+            (false, _) => piece.to_owned(),
         };
         Some(vec![Atom::Text(target.clone(), piece)])
     };
