@@ -42,22 +42,23 @@ cache="$work/cache"
 args=(hunt "$data/evtx-attack-samples" --sigma "$data/sigma/rules/windows" --format jsonl --rule-cache "$cache")
 "$bin" "${args[@]}" --output /dev/null --quiet   # warm the rule cache
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-plain=() with=() cold=() rss_plain=() rss_with=() rss_cold=()
+plain=() with=() cold=() rss_plain=() rss_with=() rss_cold=() cpu_plain=() cpu_with=() cpu_cold=()
+cpu() { echo "$1" | awk '/^TIME/ {print $4 + $5}'; }
 for _ in $(seq "$runs"); do
-  out=$( { /usr/bin/time -f 'TIME %e %M' "$bin" "${args[@]}" --output /dev/null --quiet; } 2>&1 )
-  plain+=("$(echo "$out" | awk '/^TIME/ {print $2}')"); rss_plain+=("$(echo "$out" | awk '/^TIME/ {print $3}')")
+  out=$( { /usr/bin/time -f 'TIME %e %M %U %S' "$bin" "${args[@]}" --output /dev/null --quiet; } 2>&1 )
+  plain+=("$(echo "$out" | awk '/^TIME/ {print $2}')"); rss_plain+=("$(echo "$out" | awk '/^TIME/ {print $3}')"); cpu_plain+=("$(cpu "$out")")
   # The feed parsed again (no parsed feed in the cache; rules still cached).
   rm -rf "$cache/indicators"
-  out=$( { /usr/bin/time -f 'TIME %e %M' "$bin" "${args[@]}" --indicators "$work/indicators.txt" --output /dev/null --quiet; } 2>&1 )
-  cold+=("$(echo "$out" | awk '/^TIME/ {print $2}')"); rss_cold+=("$(echo "$out" | awk '/^TIME/ {print $3}')")
+  out=$( { /usr/bin/time -f 'TIME %e %M %U %S' "$bin" "${args[@]}" --indicators "$work/indicators.txt" --output /dev/null --quiet; } 2>&1 )
+  cold+=("$(echo "$out" | awk '/^TIME/ {print $2}')"); rss_cold+=("$(echo "$out" | awk '/^TIME/ {print $3}')"); cpu_cold+=("$(cpu "$out")")
   # The feed from the cache, as in every later hunt with it.
-  out=$( { /usr/bin/time -f 'TIME %e %M' "$bin" "${args[@]}" --indicators "$work/indicators.txt" --output "$work/with.jsonl" --quiet; } 2>&1 )
-  with+=("$(echo "$out" | awk '/^TIME/ {print $2}')"); rss_with+=("$(echo "$out" | awk '/^TIME/ {print $3}')")
+  out=$( { /usr/bin/time -f 'TIME %e %M %U %S' "$bin" "${args[@]}" --indicators "$work/indicators.txt" --output "$work/with.jsonl" --quiet; } 2>&1 )
+  with+=("$(echo "$out" | awk '/^TIME/ {print $2}')"); rss_with+=("$(echo "$out" | awk '/^TIME/ {print $3}')"); cpu_with+=("$(cpu "$out")")
 done
 hits=$(grep -c '"rule_id":"indicator:' "$work/with.jsonl" || true)
 p=$(median "${plain[@]}"); w=$(median "${with[@]}"); c=$(median "${cold[@]}")
 echo "runs: $runs; indicator findings: $hits"
-echo "without indicators:         wall $p s (runs: ${plain[*]}), peak $(( $(median "${rss_plain[@]}") / 1024 )) MiB"
-echo "with 100,000, feed parsed:  wall $c s (runs: ${cold[*]}), peak $(( $(median "${rss_cold[@]}") / 1024 )) MiB"
-echo "with 100,000, feed cached:  wall $w s (runs: ${with[*]}), peak $(( $(median "${rss_with[@]}") / 1024 )) MiB"
+echo "without indicators:         wall $p s (runs: ${plain[*]}), CPU $(median "${cpu_plain[@]}") s, peak $(( $(median "${rss_plain[@]}") / 1024 )) MiB"
+echo "with 100,000, feed parsed:  wall $c s (runs: ${cold[*]}), CPU $(median "${cpu_cold[@]}") s, peak $(( $(median "${rss_cold[@]}") / 1024 )) MiB"
+echo "with 100,000, feed cached:  wall $w s (runs: ${with[*]}), CPU $(median "${cpu_with[@]}") s, peak $(( $(median "${rss_with[@]}") / 1024 )) MiB"
 python3 -c "print(f'cost of the indicators: {($c / $p - 1) * 100:+.1f}% wall time parsing the feed, {($w / $p - 1) * 100:+.1f}% with the parsed feed cached')"

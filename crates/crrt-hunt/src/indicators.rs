@@ -60,6 +60,10 @@ pub struct IndicatorSet {
     /// Everything else, lower-cased; pattern i stands for `other_spec[i]`.
     others: Option<AhoCorasick>,
     other_spec: Vec<usize>,
+    /// Whether some name or URL host has neither `.` nor `@` (a file name
+    /// without extension, `localhost`): only then are such runs, most of
+    /// an event's words, looked up at all.
+    dotless: bool,
 }
 
 impl std::fmt::Debug for IndicatorSet {
@@ -112,6 +116,7 @@ impl IndicatorSet {
             max_last: Vec::new(),
             others: None,
             other_spec: Vec::new(),
+            dotless: false,
         };
         let mut others: Vec<String> = Vec::new();
         // Keeps the first spec per key and chains the others behind it.
@@ -165,11 +170,13 @@ impl IndicatorSet {
                     }
                 }
                 Kind::Domain | Kind::Email | Kind::FileName if value.bytes().all(name_char) => {
+                    set.dotless |= !lower.contains(['.', '@']);
                     add(&mut set.names, &mut set.same, text_key(&lower), n);
                 }
                 Kind::Url if url_host(&lower).is_some() => {
-                    let host = text_key(url_host(&lower).unwrap_or_default());
-                    add(&mut set.url_hosts, &mut set.same, host, n);
+                    let host = url_host(&lower).unwrap_or_default();
+                    set.dotless |= !host.contains(['.', '@']);
+                    add(&mut set.url_hosts, &mut set.same, text_key(host), n);
                 }
                 Kind::RegistryKey => {
                     // Sysmon writes hives abbreviated: HKLM\..., HKU\...
@@ -337,7 +344,9 @@ impl IndicatorSet {
         if run.is_empty() {
             return;
         }
-        if !self.names.is_empty() || !self.url_hosts.is_empty() {
+        if (!self.names.is_empty() || !self.url_hosts.is_empty())
+            && (self.dotless || run.contains(['.', '@']))
+        {
             scratch.lower.clear();
             scratch.lower.push_str(run);
             scratch.lower.make_ascii_lowercase();
@@ -604,6 +613,25 @@ mod tests {
         assert_eq!(
             found(&s, serde_json::json!({"a": "http://bob@mail.example/inbox", "b": "http://evil.example/stage2"})).len(),
             2
+        );
+    }
+
+    #[test]
+    fn names_without_a_dot_are_still_found() {
+        let s = set(&["filename:dropper", "http://intranet/x", "evil.example"]);
+        assert_eq!(
+            found(&s, serde_json::json!({"p": "C:\\Temp\\DROPPER"})).len(),
+            1
+        );
+        assert_eq!(
+            found(&s, serde_json::json!({"u": "GET http://intranet/x"})).len(),
+            1
+        );
+        let dotted = set(&["evil.example"]);
+        assert!(!dotted.dotless);
+        assert_eq!(
+            found(&dotted, serde_json::json!({"q": "c2.evil.example"})).len(),
+            1
         );
     }
 
