@@ -411,14 +411,17 @@ fn indicators_from_a_list_a_stix_bundle_or_a_misp_event_are_found_in_any_field()
         "# from the partner\nwhoami.exe\nfilename:cmd.exe\nnot-seen.example\n",
     )
     .expect("write");
-    let out = case.crrt(&[
-        "hunt",
-        "events.jsonl",
-        "--indicators",
-        "list.txt",
-        "--format",
-        "jsonl",
-    ]);
+    let hunt_list = || {
+        case.crrt(&[
+            "hunt",
+            "events.jsonl",
+            "--indicators",
+            "list.txt",
+            "--format",
+            "jsonl",
+        ])
+    };
+    let out = hunt_list();
     assert!(out.status.success(), "{}", stderr(&out));
     let found = jsonl(&out);
     let titles: Vec<&str> = found
@@ -444,16 +447,6 @@ fn indicators_from_a_list_a_stix_bundle_or_a_misp_event_are_found_in_any_field()
     // The parsed feed is kept beside the rule cache: the next hunt reads
     // it (same findings); a damaged copy is ignored; an edited feed is
     // parsed again.
-    let hunt_list = || {
-        case.crrt(&[
-            "hunt",
-            "events.jsonl",
-            "--indicators",
-            "list.txt",
-            "--format",
-            "jsonl",
-        ])
-    };
     let feeds: Vec<PathBuf> = std::fs::read_dir(case.path("cache/crrt/indicators"))
         .expect("a parsed feed was kept")
         .map(|e| e.expect("entry").path())

@@ -626,11 +626,11 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
         "http://{address}/taxii2/crrt/collections/{}/",
         crrt_platform::taxii::SHARED
     );
-    let pull = |extra: &[&str]| {
+    let pull_from = |url: &str, extra: &[&str]| {
         let mut args = vec![
             "intel",
             "pull",
-            url.as_str(),
+            url,
             "--token",
             token.as_str(),
             "--source",
@@ -641,6 +641,7 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
         args.extend_from_slice(extra);
         crrt(&ours, &args)
     };
+    let pull = |extra: &[&str]| pull_from(&url, extra);
     let first = pull(&[]);
     assert!(first.status.success(), "{}", text(&first.stderr));
     let said = text(&first.stdout);
@@ -707,21 +708,7 @@ async fn indicators_are_pulled_from_a_partners_taxii_server() {
         "https://{front}/taxii2/crrt/collections/{}/",
         crrt_platform::taxii::SHARED
     );
-    let pull_https = |extra: &[&str]| {
-        let mut args = vec![
-            "intel",
-            "pull",
-            https_url.as_str(),
-            "--token",
-            token.as_str(),
-            "--source",
-            "Northwind Threat Research",
-            "--as",
-            "admin@ours.example",
-        ];
-        args.extend_from_slice(extra);
-        crrt(&ours, &args)
-    };
+    let pull_https = |extra: &[&str]| pull_from(&https_url, extra);
     let untrusted = pull_https(&[]);
     assert!(!untrusted.status.success());
     assert!(
