@@ -6,13 +6,14 @@
 # collection (1,000 per page), and get-by-id latency (p50/p99 of 300 random
 # objects, measured in the client). Release build, SQLite, `crrt serve --demo`,
 # the demo partner's API token as the Basic password.
-# Usage: bench/taxii.sh [N]
+# Usage: [CRRT_BIN=PATH] bench/taxii.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 total=${1:-100000}
 python3 -c "import taxii2client" 2>/dev/null || { echo "needs: pip install taxii2-client" >&2; exit 2; }
-cargo build --release --quiet -p crrt
-bin=${CARGO_TARGET_DIR:-target}/release/crrt
+# CRRT_BIN=PATH measures another build (say, an older commit's).
+if [ -z "${CRRT_BIN:-}" ]; then cargo build --release --quiet -p crrt; fi
+bin=${CRRT_BIN:-${CARGO_TARGET_DIR:-target}/release/crrt}
 work=$(mktemp -d)
 server=
 cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }

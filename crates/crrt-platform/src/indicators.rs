@@ -648,23 +648,23 @@ impl Platform {
         if let Some(d) = update.description {
             after.description = Some(d.trim().to_owned()).filter(|d| !d.is_empty());
         }
-        let (old_orgs, old_users) = self.store.indicator_recipients(id).await?;
+        // Recipients are left as they are (including "the member-state
+        // teams" as a group) unless the change names new ones or the level.
         let recipients = match (update.recipient_orgs, update.recipient_users) {
-            (None, None) if tlp.as_str() == before.tlp => Recipients {
-                orgs: old_orgs,
-                users: old_users,
-            },
-            (orgs, users) => {
+            (None, None) if tlp.as_str() == before.tlp => None,
+            (orgs, users) => Some(
                 self.recipients(tlp, &orgs.unwrap_or_default(), &users.unwrap_or_default())
-                    .await?
-            }
+                    .await?,
+            ),
         };
         after.version += 1;
         after.updated_at = now();
         let mut tx = self.store.begin().await?;
         tx.update_indicator(&after).await?;
-        tx.set_indicator_recipients(id, &recipients.orgs, &recipients.users)
-            .await?;
+        if let Some(recipients) = &recipients {
+            tx.set_indicator_recipients(id, &recipients.orgs, &recipients.users)
+                .await?;
+        }
         tx.append_audit(&audit(
             Some(actor),
             "indicator.update",

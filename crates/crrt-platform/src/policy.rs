@@ -133,6 +133,7 @@ pub fn indicator_audience(actor: &Actor, org_kind: &str) -> crrt_store::Audience
         user_id: actor.user.id.clone(),
         org_id: actor.org_id().to_owned(),
         community: matches!(org_kind, "member" | "partner"),
+        member: org_kind == "member",
     }
 }
 

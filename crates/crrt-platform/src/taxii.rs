@@ -540,16 +540,8 @@ impl Platform {
     /// their own marking; TLP:AMBER reaches the member-state teams the
     /// submission was addressed to.
     async fn share_submitted(&self, indicators: &[crrt_store::StoredIndicator]) -> Result<()> {
-        let members = self.member_org_ids().await?;
         let mut tx = self.store.begin().await?;
-        let added = tx.insert_new_indicators(indicators).await?;
-        let added: std::collections::HashSet<&String> = added.iter().collect();
-        let amber: Vec<String> = indicators
-            .iter()
-            .filter(|i| i.tlp == "amber" && added.contains(&i.id))
-            .map(|i| i.id.clone())
-            .collect();
-        tx.add_recipient_orgs(&amber, &members).await?;
+        tx.insert_new_indicators(indicators, true).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -600,16 +592,8 @@ impl Platform {
         for i in &mut indicators {
             i.source_org_id = org.id.clone();
         }
-        let members = self.member_org_ids().await?;
         let mut tx = self.store.begin().await?;
-        let added = tx.insert_new_indicators(&indicators).await?;
-        let added_set: std::collections::HashSet<&String> = added.iter().collect();
-        let amber: Vec<String> = indicators
-            .iter()
-            .filter(|i| i.tlp == "amber" && added_set.contains(&i.id))
-            .map(|i| i.id.clone())
-            .collect();
-        tx.add_recipient_orgs(&amber, &members).await?;
+        let added = tx.insert_new_indicators(&indicators, true).await?;
         report.imported = added.len();
         report.already_known = indicators.len() - added.len();
         tx.append_audit(&crate::audit(
@@ -791,20 +775,6 @@ impl Platform {
             .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn member_org_ids(&self) -> Result<Vec<String>> {
-        Ok(self
-            .store
-            .orgs(crate::Page {
-                limit: 500,
-                offset: 0,
-            })
-            .await?
-            .into_iter()
-            .filter(|o| o.kind == "member")
-            .map(|o| o.id)
-            .collect())
     }
 }
 

@@ -167,7 +167,7 @@ async fn a_partner_uses_the_taxii_server_with_taxii2_client() {
 }
 
 async fn a_partner_on(backend: &str) {
-    let f = Fixture::start(backend).await;
+    let mut f = Fixture::start(backend).await;
     // NCSC-LT shares one indicator per level; AMBER names the partner.
     for (value, tlp, extra) in [
         ("clear.example", "clear", json!({})),
@@ -254,4 +254,102 @@ async fn a_partner_on(backend: &str) {
         )
         .await;
     assert_eq!(hidden["items"].as_array().map(Vec::len), Some(0));
+
+    // They are addressed to the member-state teams as a group: a team that
+    // joins later reads them too, a second partner does not, on the list,
+    // the count and the single indicator alike; the source sees the teams
+    // named.
+    for (org, kind, key, role) in [
+        ("CERT-EE", "member", "late_member", "responder"),
+        ("Vendor Two", "partner", "second_partner", "partner"),
+    ] {
+        let (status, body) = f
+            .call(
+                "admin",
+                Method::POST,
+                "/api/v1/organisations",
+                Some(json!({"name": org, "kind": kind, "country": "EE"})),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+        let email = format!("{key}@example.org");
+        let (status, body) = f
+            .call(
+                "admin",
+                Method::POST,
+                "/api/v1/users",
+                Some(json!({"email": email, "org": org, "role": role})),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+        let (status, body) = f
+            .call(
+                "admin",
+                Method::POST,
+                "/api/v1/tokens",
+                Some(json!({"name": "test", "email": email})),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+        let secret = body["secret"].as_str().expect("secret").to_owned();
+        f.tokens.insert(key, secret);
+    }
+    let id = items[0]["id"].as_str().expect("id");
+    for (key, visible) in [("late_member", true), ("second_partner", false)] {
+        let (_, list) = f
+            .call(key, Method::GET, "/api/v1/indicators?q=198.51.100", None)
+            .await;
+        let n = if visible { 3 } else { 0 };
+        assert_eq!(
+            list["items"].as_array().map(Vec::len),
+            Some(n),
+            "{key}: {list}"
+        );
+        let (_, count) = f
+            .call(
+                key,
+                Method::GET,
+                "/api/v1/indicators/count?q=198.51.100",
+                None,
+            )
+            .await;
+        assert_eq!(count["count"], json!(n), "{key}: {count}");
+        let (status, _) = f
+            .call(key, Method::GET, &format!("/api/v1/indicators/{id}"), None)
+            .await;
+        let expected = if visible { 200 } else { 404 };
+        assert_eq!(status.as_u16(), expected, "{key} reading {id}");
+    }
+    let (_, one) = f
+        .call(
+            "partner",
+            Method::GET,
+            &format!("/api/v1/indicators/{id}"),
+            None,
+        )
+        .await;
+    let mut named: Vec<&str> = one["recipient_orgs"]
+        .as_array()
+        .expect("recipients")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    named.sort_unstable();
+    assert_eq!(named, ["CERT-EE", "NCSC-LT"], "{one}");
+    // Editing the description keeps the group; naming teams replaces it.
+    let path = format!("/api/v1/indicators/{id}");
+    for (change, late_member_sees) in [
+        (json!({"description": "C2 of the wiper"}), 200),
+        (json!({"recipient_orgs": ["NCSC-LT"]}), 404),
+    ] {
+        let (_, now) = f.call("partner", Method::GET, &path, None).await;
+        let mut change = change;
+        change["version"] = now["version"].clone();
+        let (status, body) = f.call("partner", Method::POST, &path, Some(change)).await;
+        assert_eq!(status.as_u16(), 200, "{body}");
+        let (status, _) = f.call("late_member", Method::GET, &path, None).await;
+        assert_eq!(status.as_u16(), late_member_sees, "{body}");
+        let (status, _) = f.call("coordinator", Method::GET, &path, None).await;
+        assert_eq!(status.as_u16(), 200);
+    }
 }

@@ -69,6 +69,21 @@ pub struct Audience {
     /// The reader's organisation is in the sharing community (a member
     /// team or a partner), which TLP:GREEN reaches.
     pub community: bool,
+    /// The reader's organisation is a member-state team, which TLP:AMBER
+    /// addressed to the member teams reaches.
+    pub member: bool,
+}
+
+impl Audience {
+    /// The reader's circle as one SQL parameter: 0 outside the community,
+    /// 1 a partner, 2 a member-state team.
+    fn circle(&self) -> i64 {
+        match (self.member, self.community) {
+            (true, _) => 2,
+            (false, true) => 1,
+            (false, false) => 0,
+        }
+    }
 }
 
 /// What to narrow a list to.
@@ -85,10 +100,12 @@ pub struct IndicatorFilter {
 }
 
 /// The TLP rules as SQL over `i` (the indicators table), with the
-/// reader's user, organisation and community flag as parameters 1 to 3.
+/// reader's user, organisation and [`Audience::circle`] as parameters 1
+/// to 3.
 const VISIBLE: &str = "(i.tlp = 'clear' \
-     OR (i.tlp = 'green' AND ($3 = 1 OR i.source_org_id = $2)) \
-     OR (i.tlp = 'amber' AND (i.source_org_id = $2 OR EXISTS (SELECT 1 FROM indicator_recipients r \
+     OR (i.tlp = 'green' AND ($3 >= 1 OR i.source_org_id = $2)) \
+     OR (i.tlp = 'amber' AND (i.source_org_id = $2 OR (i.to_members = 1 AND $3 = 2) \
+         OR EXISTS (SELECT 1 FROM indicator_recipients r \
          WHERE r.indicator_id = i.id AND r.org_id = $2))) \
      OR (i.tlp = 'amber+strict' AND i.source_org_id = $2) \
      OR (i.tlp = 'red' AND (i.created_by = $1 OR EXISTS (SELECT 1 FROM indicator_recipients r \
@@ -125,7 +142,7 @@ impl Store {
         let mut query = sqlx::query(dynamic(sql))
             .bind(&audience.user_id)
             .bind(&audience.org_id)
-            .bind(i64::from(audience.community));
+            .bind(audience.circle());
         for v in &values {
             query = query.bind(v);
         }
@@ -171,7 +188,7 @@ impl Store {
         let mut query = sqlx::query(dynamic(sql))
             .bind(&audience.user_id)
             .bind(&audience.org_id)
-            .bind(i64::from(audience.community));
+            .bind(audience.circle());
         for v in values {
             query = query.bind(v);
         }
@@ -190,7 +207,7 @@ impl Store {
         let mut query = sqlx::query(dynamic(sql))
             .bind(&audience.user_id)
             .bind(&audience.org_id)
-            .bind(i64::from(audience.community));
+            .bind(audience.circle());
         for v in &values {
             query = query.bind(v);
         }
@@ -225,17 +242,23 @@ impl Store {
         rows.iter().map(StoredIndicator::from_row).collect()
     }
 
-    /// The organisations and users an indicator is addressed to.
+    /// The organisations and users an indicator is addressed to; one
+    /// addressed to the member-state teams names each of them.
     pub async fn indicator_recipients(&self, id: &str) -> Result<(Vec<String>, Vec<String>)> {
-        let rows =
-            sqlx::query("SELECT org_id, user_id FROM indicator_recipients WHERE indicator_id = $1")
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT org_id, user_id FROM indicator_recipients WHERE indicator_id = $1 \
+             UNION ALL SELECT o.id AS org_id, NULL AS user_id FROM organisations o \
+             JOIN indicators i ON i.id = $1 AND i.to_members = 1 WHERE o.kind = 'member'",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
         let mut orgs = Vec::new();
         let mut users = Vec::new();
         for row in &rows {
-            if let Some(org) = opt_text(row, "org_id")? {
+            if let Some(org) = opt_text(row, "org_id")?
+                && !orgs.contains(&org)
+            {
                 orgs.push(org);
             }
             if let Some(user) = opt_text(row, "user_id")? {
@@ -371,53 +394,29 @@ impl Tx {
 
     /// Inserts many indicators at once, leaving out those whose source
     /// already shares the same value; gives the ids of the ones added.
-    pub async fn insert_new_indicators(&mut self, all: &[StoredIndicator]) -> Result<Vec<String>> {
+    /// With `to_members`, the TLP:AMBER ones among them are addressed to
+    /// the member-state teams.
+    pub async fn insert_new_indicators(
+        &mut self,
+        all: &[StoredIndicator],
+        to_members: bool,
+    ) -> Result<Vec<String>> {
         let mut added = Vec::new();
         for chunk in all.chunks(100) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|r| {
-                    let b = r * 16;
-                    let ps: Vec<String> = (1..=16).map(|c| format!("${}", b + c)).collect();
-                    format!("({})", ps.join(", "))
-                })
-                .collect();
+            let rows = crate::value_rows(self.sqlite, chunk.len(), 17);
             let sql = format!(
-                "INSERT INTO indicators ({INDICATOR_COLUMNS}) VALUES {} \
-                 ON CONFLICT (source_org_id, kind, value) DO NOTHING RETURNING id",
-                rows.join(", ")
+                "INSERT INTO indicators ({INDICATOR_COLUMNS}, to_members) VALUES {rows} \
+                 ON CONFLICT (source_org_id, kind, value) DO NOTHING RETURNING id"
             );
             let mut query = sqlx::query(dynamic(sql));
             for i in chunk {
-                query = bind_indicator(query, i);
+                query = bind_indicator(query, i).bind(i64::from(to_members && i.tlp == "amber"));
             }
             for row in query.fetch_all(&mut *self.tx).await? {
                 added.push(text(&row, "id")?);
             }
         }
         Ok(added)
-    }
-
-    /// Names organisations as recipients of many indicators at once.
-    pub async fn add_recipient_orgs(&mut self, ids: &[String], orgs: &[String]) -> Result<()> {
-        let pairs: Vec<(&String, &String)> = ids
-            .iter()
-            .flat_map(|i| orgs.iter().map(move |o| (i, o)))
-            .collect();
-        for chunk in pairs.chunks(500) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|r| format!("(${}, ${}, NULL)", 2 * r + 1, 2 * r + 2))
-                .collect();
-            let sql = format!(
-                "INSERT INTO indicator_recipients (indicator_id, org_id, user_id) VALUES {}",
-                rows.join(", ")
-            );
-            let mut query = sqlx::query(dynamic(sql));
-            for (i, o) in chunk {
-                query = query.bind(*i).bind(*o);
-            }
-            query.execute(&mut *self.tx).await?;
-        }
-        Ok(())
     }
 
     /// Writes the indicator if it is still at `version - 1`.
@@ -454,6 +453,12 @@ impl Tx {
         users: &[String],
     ) -> Result<()> {
         sqlx::query("DELETE FROM indicator_recipients WHERE indicator_id = $1")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        // The list given is the whole audience from now on: the member
+        // teams a flag addressed it to are named in it if they still are.
+        sqlx::query("UPDATE indicators SET to_members = 0 WHERE id = $1 AND to_members = 1")
             .bind(id)
             .execute(&mut *self.tx)
             .await?;

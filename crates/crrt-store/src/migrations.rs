@@ -401,6 +401,13 @@ const STEPS: &[(i64, &str)] = &[
     CREATE INDEX sitreps_mission ON sitreps (mission_id, period_to);",
     ),
     (17, "ALTER TABLE taxii_subscriptions ADD COLUMN ca_pem TEXT"),
+    // TLP:AMBER addressed to the member-state teams as a group: one flag
+    // instead of a recipient row per team (six rows per shared indicator
+    // were most of the cost of a partner's TAXII submission).
+    (
+        18,
+        "ALTER TABLE indicators ADD COLUMN to_members BIGINT NOT NULL DEFAULT 0",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
