@@ -14,7 +14,7 @@ use crate::record::{EventView, Record};
 use crate::route::Renames;
 use crate::rules::RuleSet;
 use crate::source::{self, Evidence, Format, ReadContext, ReadLimits, RecordSink};
-use crate::spill::{Pile, Spill};
+use crate::spill::{Held, Pile, Spill};
 use crate::traffic::{TrafficCounter, TrafficReport};
 use crate::yara::{self, YaraLimits, YaraRules, YaraSink, YaraStats};
 
@@ -270,8 +270,8 @@ impl<'r> Hunter<'r> {
         let feed = correlation_feed
             .into_inner()
             .unwrap_or_else(|e| e.into_inner());
-        findings.extend(self.correlate(feed));
-        findings.extend(traffic_findings);
+        findings.extend(self.correlate(feed).into_iter().map(Held::new));
+        findings.extend(traffic_findings.into_iter().map(Held::new));
         findings.finish(each)?;
         stats.files_by_format.sort_by_key(|(f, _)| f.name());
         stats.unsupported.sort();
@@ -355,10 +355,11 @@ impl YaraSink for Collector<'_> {
 
     fn finding(&self, finding: Finding) {
         self.progress.findings.fetch_add(1, Ordering::Relaxed);
+        let held = Held::new(finding);
         self.findings
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .extend([finding]);
+            .extend([held]);
     }
 
     fn too_large(&self, name: &str, size: u64) {
@@ -454,6 +455,7 @@ impl RecordSink for Collector<'_> {
             self.progress
                 .findings
                 .fetch_add(found.len() as u64, Ordering::Relaxed);
+            let found: Vec<Held> = found.into_iter().map(Held::new).collect();
             self.findings
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
