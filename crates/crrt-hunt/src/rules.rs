@@ -424,7 +424,7 @@ impl RuleSet {
                 if let Some(message) = rule.failure() {
                     out.push(Diagnostic {
                         path: rule.path.clone(),
-                        rule: Some(rule.ir.metadata.title.clone()),
+                        rule: Some(rule.title.clone()),
                         message: message.to_owned(),
                     });
                 }
