@@ -154,10 +154,35 @@ impl Platform {
         self
     }
 
-    /// Seals the credentials of TAXII subscriptions with this key.
+    /// Seals stored credentials (of TAXII subscriptions, of watch
+    /// webhooks) with this key.
     pub fn with_secrets(mut self, secrets: secrets::SecretBox) -> Platform {
         self.secrets = Some(std::sync::Arc::new(secrets));
         self
+    }
+
+    /// A credential to store, sealed with the platform's key.
+    fn seal_secret(&self, plain: &str) -> Result<String> {
+        match &self.secrets {
+            Some(secrets) => Ok(secrets.seal(plain)),
+            None => Err(PlatformError::Invalid(
+                "this platform has no key to seal a stored credential with".into(),
+            )),
+        }
+    }
+
+    /// A stored credential, unsealed (one stored in clear by an older
+    /// version is read as it is).
+    fn open_secret(&self, stored: &str) -> Result<String> {
+        if !secrets::SecretBox::is_sealed(stored) {
+            return Ok(stored.to_owned());
+        }
+        match &self.secrets {
+            Some(secrets) => secrets.open(stored),
+            None => Err(PlatformError::Invalid(
+                "this platform was opened without its credential key".into(),
+            )),
+        }
     }
 
     pub fn store(&self) -> &Store {

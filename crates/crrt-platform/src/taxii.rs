@@ -695,19 +695,12 @@ impl Platform {
 
     /// The credential a subscription signs in with, unsealed.
     pub fn subscription_auth(&self, subscription: &crrt_store::Subscription) -> Result<String> {
-        if !crate::secrets::SecretBox::is_sealed(&subscription.auth) {
-            return Ok(subscription.auth.clone());
-        }
-        match &self.secrets {
-            Some(secrets) => secrets.open(&subscription.auth),
-            None => Err(PlatformError::Invalid(
-                "this platform was opened without its credential key".into(),
-            )),
-        }
+        self.open_secret(&subscription.auth)
     }
 
-    /// Seals credentials that subscriptions made before sealing existed
-    /// still keep in clear; returns how many. Run at start.
+    /// Seals the credentials that subscriptions, and the webhook secrets
+    /// that watch notifications, made before sealing existed still keep in
+    /// clear; returns how many. Run at start.
     pub async fn seal_stored_credentials(&self) -> Result<usize> {
         let mut sealed = 0;
         for s in self.store.subscriptions().await? {
@@ -717,6 +710,19 @@ impl Platform {
             let auth = self.seal_credential(&s.auth)?;
             let mut tx = self.store.begin().await?;
             tx.set_subscription_auth(&s.id, &auth).await?;
+            tx.commit().await?;
+            sealed += 1;
+        }
+        for n in self.store.watch_notifications_with_secrets().await? {
+            let Some(secret) = n
+                .webhook_secret
+                .filter(|s| !crate::secrets::SecretBox::is_sealed(s))
+            else {
+                continue;
+            };
+            let secret = self.seal_secret(&secret)?;
+            let mut tx = self.store.begin().await?;
+            tx.set_webhook_secret(&n.mission_id, &secret).await?;
             tx.commit().await?;
             sealed += 1;
         }
@@ -730,12 +736,7 @@ impl Platform {
         if auth == "none" {
             return Ok(auth.to_owned());
         }
-        match &self.secrets {
-            Some(secrets) => Ok(secrets.seal(auth)),
-            None => Err(PlatformError::Invalid(
-                "this platform has no key to seal a partner's credential with".into(),
-            )),
-        }
+        self.seal_secret(auth)
     }
 
     /// The account a subscription pulls for, and its source's name.

@@ -448,7 +448,9 @@ impl Platform {
             (Some(url), None) => before
                 .as_ref()
                 .filter(|b| b.webhook_url.as_deref() == Some(url.as_str()))
-                .and_then(|b| b.webhook_secret.clone()),
+                .and_then(|b| b.webhook_secret.as_deref())
+                .map(|stored| self.open_secret(stored))
+                .transpose()?,
         };
         if let Some(url) = &url {
             let secret = secret.as_deref().unwrap_or_default();
@@ -484,7 +486,9 @@ impl Platform {
         let row = crrt_store::WatchNotifications {
             mission_id: mission.id.clone(),
             webhook_url: url,
-            webhook_secret: secret,
+            // Sealed: a copy of the database does not let anyone sign
+            // alerts the receiver would trust.
+            webhook_secret: secret.as_deref().map(|s| self.seal_secret(s)).transpose()?,
             emails,
             updated_by: actor.user.id.clone(),
             updated_at: now(),
@@ -582,7 +586,7 @@ impl Platform {
             return Ok(());
         };
         if let (Some(url), Some(secret)) = (&settings.webhook_url, &settings.webhook_secret) {
-            outbox.webhook(url, secret)?.send(event);
+            outbox.webhook(url, &self.open_secret(secret)?)?.send(event);
         }
         if !settings.emails.is_empty() {
             match &outbox.mailer {

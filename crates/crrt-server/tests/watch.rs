@@ -66,6 +66,65 @@ async fn a_defaced_ministry_site_alerts_the_mission_with_its_evidence() {
     }
 }
 
+#[tokio::test]
+async fn webhook_secrets_kept_in_clear_by_an_older_version_are_sealed_at_start() {
+    for backend in backends() {
+        let fixture = Fixture::start(backend).await;
+        let mission = fixture.mission().await.id;
+        let clear = "an-older-version-kept-this-in-clear";
+        let coordinator = fixture.actor("coordinator").await;
+        let mut tx = fixture.platform.store().begin().await.expect("tx");
+        tx.set_watch_notifications(&crrt_store::WatchNotifications {
+            mission_id: mission.clone(),
+            webhook_url: Some("https://hooks.example/crrt".into()),
+            webhook_secret: Some(clear.into()),
+            emails: Vec::new(),
+            updated_by: coordinator.user.id.clone(),
+            updated_at: "2026-11-27T00:00:00.000000Z".into(),
+        })
+        .await
+        .expect("stored");
+        tx.commit().await.expect("commit");
+        // What `crrt serve` runs when it starts; a second start finds
+        // nothing left to seal.
+        for expected in [1, 0] {
+            assert_eq!(
+                fixture
+                    .platform
+                    .seal_stored_credentials()
+                    .await
+                    .map_err(|e| e.to_string()),
+                Ok(expected),
+                "{backend}"
+            );
+        }
+        let stored = fixture
+            .platform
+            .store()
+            .watch_notifications(&mission)
+            .await
+            .expect("read")
+            .and_then(|n| n.webhook_secret)
+            .expect("a stored secret");
+        assert!(
+            crrt_platform::secrets::SecretBox::is_sealed(&stored) && !stored.contains(clear),
+            "{backend}: stored as {stored}"
+        );
+        // No copy left in the database files' free pages or WAL either.
+        for entry in std::fs::read_dir(fixture.dir.path()).expect("dir") {
+            let path = entry.expect("entry").path();
+            let name = path.to_string_lossy().into_owned();
+            if name.ends_with(".db") || name.ends_with(".db-wal") {
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(clear),
+                    "{name} still holds the secret"
+                );
+            }
+        }
+    }
+}
+
 async fn defacement_scenario(backend: &'static str) {
     let fixture = Fixture::start(backend).await;
     let mission = fixture.mission().await.id;
@@ -203,6 +262,31 @@ async fn defacement_scenario(backend: &'static str) {
     assert!(
         !shown.to_string().contains(SECRET),
         "{backend}: the secret is not shown"
+    );
+    // Stored sealed; sending the same URL again without the secret keeps
+    // it (opened and sealed anew, so the alerts below are still signed
+    // with SECRET).
+    let (status, shown) = fixture
+        .call(
+            "coordinator",
+            Method::PUT,
+            &notify,
+            Some(json!({"webhook_url": hook_url, "emails": ["duty@cert.example"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{backend}: {shown}");
+    assert_eq!(shown["webhook_secret_set"], true);
+    let stored = fixture
+        .platform
+        .store()
+        .watch_notifications(mission.as_str())
+        .await
+        .expect("read")
+        .and_then(|n| n.webhook_secret)
+        .expect("a stored secret");
+    assert!(
+        crrt_platform::secrets::SecretBox::is_sealed(&stored) && !stored.contains(SECRET),
+        "{backend}: stored as {stored}"
     );
 
     // The first check is the baseline; then the site is defaced.

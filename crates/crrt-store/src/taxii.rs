@@ -328,9 +328,13 @@ impl Store {
                     .await?;
             }
             crate::Backend::Postgres => {
-                sqlx::raw_sql("VACUUM FULL taxii_subscriptions")
-                    .execute(&self.pool)
-                    .await?;
+                // One statement each: PostgreSQL runs several sent together
+                // in one transaction, where VACUUM cannot run.
+                for table in ["taxii_subscriptions", "watch_notifications"] {
+                    sqlx::raw_sql(dynamic(format!("VACUUM FULL {table}")))
+                        .execute(&self.pool)
+                        .await?;
+                }
             }
         }
         Ok(())

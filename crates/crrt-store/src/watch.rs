@@ -309,7 +309,7 @@ impl Tx {
 pub struct WatchNotifications {
     pub mission_id: String,
     pub webhook_url: Option<String>,
-    /// The HMAC key; kept in clear because signing needs it.
+    /// The HMAC key, sealed by the platform (signing needs it back).
     pub webhook_secret: Option<String>,
     /// E-mail addresses (JSON list in the row).
     pub emails: Vec<String>,
@@ -317,33 +317,57 @@ pub struct WatchNotifications {
     pub updated_at: String,
 }
 
+fn watch_notifications(row: &sqlx::any::AnyRow) -> Result<WatchNotifications> {
+    Ok(WatchNotifications {
+        mission_id: text(row, "mission_id")?,
+        webhook_url: opt_text(row, "webhook_url")?,
+        webhook_secret: opt_text(row, "webhook_secret")?,
+        emails: crate::from_json(row, "emails")?,
+        updated_by: text(row, "updated_by")?,
+        updated_at: text(row, "updated_at")?,
+    })
+}
+
+const NOTIFICATION_COLUMNS: &str =
+    "mission_id, webhook_url, webhook_secret, emails, updated_by, updated_at";
+
 impl Store {
     pub async fn watch_notifications(
         &self,
         mission_id: &str,
     ) -> Result<Option<WatchNotifications>> {
-        let row = sqlx::query(
-            "SELECT mission_id, webhook_url, webhook_secret, emails, updated_by, updated_at \
-             FROM watch_notifications WHERE mission_id = $1",
-        )
+        let row = sqlx::query(dynamic(format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM watch_notifications WHERE mission_id = $1"
+        )))
         .bind(mission_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(WatchNotifications {
-                mission_id: text(&row, "mission_id")?,
-                webhook_url: opt_text(&row, "webhook_url")?,
-                webhook_secret: opt_text(&row, "webhook_secret")?,
-                emails: crate::from_json(&row, "emails")?,
-                updated_by: text(&row, "updated_by")?,
-                updated_at: text(&row, "updated_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(watch_notifications).transpose()
+    }
+
+    /// Every mission's settings that name a webhook secret.
+    pub async fn watch_notifications_with_secrets(&self) -> Result<Vec<WatchNotifications>> {
+        let rows = sqlx::query(dynamic(format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM watch_notifications \
+             WHERE webhook_secret IS NOT NULL ORDER BY mission_id"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(watch_notifications).collect()
     }
 }
 
 impl Tx {
+    /// Replaces a mission's webhook secret as stored (when sealing it).
+    pub async fn set_webhook_secret(&mut self, mission_id: &str, secret: &str) -> Result<()> {
+        sqlx::query("UPDATE watch_notifications SET webhook_secret = $2 WHERE mission_id = $1")
+            .bind(mission_id)
+            .bind(secret)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// Replaces a mission's notification settings.
     pub async fn set_watch_notifications(&mut self, n: &WatchNotifications) -> Result<()> {
         sqlx::query("DELETE FROM watch_notifications WHERE mission_id = $1")
