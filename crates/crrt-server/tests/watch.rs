@@ -98,18 +98,7 @@ async fn webhook_secrets_kept_in_clear_by_an_older_version_are_sealed_at_start()
                 "{backend}"
             );
         }
-        let stored = fixture
-            .platform
-            .store()
-            .watch_notifications(&mission)
-            .await
-            .expect("read")
-            .and_then(|n| n.webhook_secret)
-            .expect("a stored secret");
-        assert!(
-            crrt_platform::secrets::SecretBox::is_sealed(&stored) && !stored.contains(clear),
-            "{backend}: stored as {stored}"
-        );
+        assert_stored_sealed(&fixture, &mission, clear, backend).await;
         // No copy left in the database files' free pages or WAL either.
         for entry in std::fs::read_dir(fixture.dir.path()).expect("dir") {
             let path = entry.expect("entry").path();
@@ -123,6 +112,22 @@ async fn webhook_secrets_kept_in_clear_by_an_older_version_are_sealed_at_start()
             }
         }
     }
+}
+
+/// The mission's webhook secret is stored sealed, with no trace of `plain`.
+async fn assert_stored_sealed(fixture: &Fixture, mission: &str, plain: &str, backend: &str) {
+    let stored = fixture
+        .platform
+        .store()
+        .watch_notifications(mission)
+        .await
+        .expect("read")
+        .and_then(|n| n.webhook_secret)
+        .expect("a stored secret");
+    assert!(
+        crrt_platform::secrets::SecretBox::is_sealed(&stored) && !stored.contains(plain),
+        "{backend}: stored as {stored}"
+    );
 }
 
 async fn defacement_scenario(backend: &'static str) {
@@ -276,18 +281,7 @@ async fn defacement_scenario(backend: &'static str) {
         .await;
     assert_eq!(status, StatusCode::OK, "{backend}: {shown}");
     assert_eq!(shown["webhook_secret_set"], true);
-    let stored = fixture
-        .platform
-        .store()
-        .watch_notifications(mission.as_str())
-        .await
-        .expect("read")
-        .and_then(|n| n.webhook_secret)
-        .expect("a stored secret");
-    assert!(
-        crrt_platform::secrets::SecretBox::is_sealed(&stored) && !stored.contains(SECRET),
-        "{backend}: stored as {stored}"
-    );
+    assert_stored_sealed(&fixture, &mission, SECRET, backend).await;
 
     // The first check is the baseline; then the site is defaced.
     let up = board_until(&fixture, &mission, |target| target["state"] == "up").await;
