@@ -111,7 +111,10 @@ impl Finding {
     }
 }
 
-fn serialize_timestamp<S: Serializer>(ts: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_timestamp<S: Serializer>(
+    ts: &Option<Timestamp>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match ts {
         Some(ts) => s.serialize_str(&crate::time::format_timestamp(*ts)),
         None => s.serialize_none(),

@@ -1,7 +1,7 @@
 //! Running a [`RuleSet`] over evidence: the [`Hunter`].
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use rayon::prelude::*;
@@ -14,7 +14,7 @@ use crate::record::{EventView, Record};
 use crate::route::Renames;
 use crate::rules::RuleSet;
 use crate::source::{self, Evidence, Format, ReadContext, ReadLimits, RecordSink};
-use crate::spill::{Held, Pile, Spill};
+use crate::spill::{Found, Pile, Spill, event_text};
 use crate::traffic::{TrafficCounter, TrafficReport};
 use crate::yara::{self, YaraLimits, YaraRules, YaraSink, YaraStats};
 
@@ -182,7 +182,7 @@ impl<'r> Hunter<'r> {
         let mut findings = Vec::new();
         let mut report = self
             .run_each(evidence, progress, Spill::default(), &mut |f| {
-                findings.push(f);
+                findings.push(f.into_finding());
                 Ok(())
             })
             // Nothing is written to disk without a spill: nothing can fail.
@@ -206,7 +206,7 @@ impl<'r> Hunter<'r> {
         evidence: &[Evidence],
         progress: &Progress,
         spill: Spill,
-        each: &mut dyn FnMut(Finding) -> std::io::Result<()>,
+        each: &mut dyn FnMut(Found) -> std::io::Result<()>,
     ) -> std::io::Result<HuntReport> {
         let size: u64 = evidence.iter().map(|e| e.size).sum();
         let passes = u64::from(self.read_events) + u64::from(self.yara.is_some());
@@ -270,8 +270,8 @@ impl<'r> Hunter<'r> {
         let feed = correlation_feed
             .into_inner()
             .unwrap_or_else(|e| e.into_inner());
-        findings.extend(self.correlate(feed).into_iter().map(Held::new));
-        findings.extend(traffic_findings.into_iter().map(Held::new));
+        findings.extend(self.correlate(feed).into_iter().map(Found::new));
+        findings.extend(traffic_findings.into_iter().map(Found::new));
         findings.finish(each)?;
         stats.files_by_format.sort_by_key(|(f, _)| f.name());
         stats.unsupported.sort();
@@ -355,11 +355,11 @@ impl YaraSink for Collector<'_> {
 
     fn finding(&self, finding: Finding) {
         self.progress.findings.fetch_add(1, Ordering::Relaxed);
-        let held = Held::new(finding);
+        let found = Found::new(finding);
         self.findings
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .extend([held]);
+            .extend([found]);
     }
 
     fn too_large(&self, name: &str, size: u64) {
@@ -396,7 +396,9 @@ impl RecordSink for Collector<'_> {
             evidence,
             records.iter().filter(|r| self.window.contains(r.timestamp)),
         );
-        let mut found = Vec::new();
+        let mut found: Vec<Found> = Vec::new();
+        // One record's findings, which share one copy of its event.
+        let mut of_record: Vec<Finding> = Vec::new();
         let mut correlated = Vec::new();
         let mut n_outside = 0;
         let n_records = records.len() as u64;
@@ -407,7 +409,7 @@ impl RecordSink for Collector<'_> {
             }
             if let Some(indicators) = self.indicators {
                 for hit in indicators.find(&record) {
-                    found.push(indicator_finding(indicators, &hit, &record, evidence));
+                    of_record.push(indicator_finding(indicators, &hit, &record, evidence));
                 }
             }
             self.rules
@@ -415,9 +417,17 @@ impl RecordSink for Collector<'_> {
                 .for_each_target(&record, |bucket, renames: &Renames| {
                     let view = EventView::new(&record, renames);
                     for result in self.rules.output.buckets[bucket].evaluate(&view) {
-                        found.push(finding(&result, &record, evidence, record.fields.clone()));
+                        of_record.push(finding(&result, &record, evidence, Value::Null));
                     }
                 });
+            if !of_record.is_empty() {
+                let event = event_text(&record.fields);
+                found.extend(
+                    of_record
+                        .drain(..)
+                        .map(|f| Found::with_event(f, Arc::clone(&event))),
+                );
+            }
             if let (Some(router), Some(set)) =
                 (&self.rules.correlation_router, &self.rules.correlation)
             {
@@ -455,7 +465,6 @@ impl RecordSink for Collector<'_> {
             self.progress
                 .findings
                 .fetch_add(found.len() as u64, Ordering::Relaxed);
-            let found: Vec<Held> = found.into_iter().map(Held::new).collect();
             self.findings
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -546,6 +555,7 @@ fn indicator_finding(
         level: Severity::High,
         tags,
         evidence_file: evidence.to_owned(),
-        event: record.fields.clone(),
+        // Given with the record's other findings.
+        event: Value::Null,
     }
 }

@@ -52,7 +52,7 @@ pub use record::{Record, RecordKind};
 pub use rsigma_parser::{Level, Status};
 pub use rules::{Diagnostic, RuleCounts, RuleLoader, RuleSelection, RuleSet};
 pub use source::{Evidence, Format, ReadLimits, detect, discover};
-pub use spill::Spill;
+pub use spill::{Found, Spill};
 pub use time::{format_timestamp, parse_timestamp};
 pub use traffic::{Spike, TrafficReport, Verdict};
 pub use yara::{YaraLimits, YaraLoader, YaraRules, YaraStats};

@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use rayon::slice::ParallelSliceMut;
@@ -56,7 +57,7 @@ pub(crate) fn order(a: &Finding, b: &Finding) -> Ordering {
 }
 
 /// A finding as written to a run: lossless (the time in nanoseconds).
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Stored {
     t: Option<i128>,
     host: Option<String>,
@@ -68,7 +69,7 @@ struct Stored {
     level: u8,
     tags: Vec<String>,
     evidence_file: String,
-    event: Value,
+    event: Box<RawValue>,
 }
 
 const LEVELS: [Severity; 5] = [
@@ -95,8 +96,8 @@ struct StoredRef<'a> {
     event: &'a RawValue,
 }
 
-impl<'a> From<&'a Held> for StoredRef<'a> {
-    fn from(h: &'a Held) -> StoredRef<'a> {
+impl<'a> From<&'a Found> for StoredRef<'a> {
+    fn from(h: &'a Found) -> StoredRef<'a> {
         let f = &h.finding;
         StoredRef {
             t: f.timestamp.map(|t| t.as_nanosecond()),
@@ -114,50 +115,103 @@ impl<'a> From<&'a Held> for StoredRef<'a> {
     }
 }
 
-/// A finding waiting in memory, its event kept as compact JSON text: the
-/// parsed fields take four to five times the memory (10.5 MiB against
-/// 2.3 MiB for the 1,570 findings of the shared corpus), and a hunt holds
-/// every finding until the end to write them in order.
-pub(crate) struct Held {
-    /// The finding, its `event` taken out.
+/// A finding as a hunt hands it out, its event kept as compact JSON text:
+/// the parsed fields take four to five times the memory (10.5 MiB against
+/// 2.3 MiB for the 1,570 findings of the shared corpus), a hunt holds every
+/// finding until the end to write them in order, and every finding of one
+/// event shares one copy of it. Written out ([`Serialize`]) it is exactly
+/// the [`Finding`] it stands for, without parsing the event again.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The finding, its `event` taken out (null).
     finding: Finding,
-    event: Box<RawValue>,
+    event: Arc<RawValue>,
 }
 
-impl Held {
-    pub(crate) fn new(mut finding: Finding) -> Held {
-        let event = std::mem::take(&mut finding.event);
-        match serde_json::value::to_raw_value(&event) {
-            Ok(event) => Held { finding, event },
-            // A Value always serialises; should it not, the finding keeps
-            // it parsed and its text reads `null`.
-            Err(_) => {
-                finding.event = event;
-                Held {
-                    finding,
-                    event: RawValue::NULL.to_owned(),
-                }
-            }
-        }
+/// An event as compact JSON text, to share between its findings.
+pub(crate) fn event_text(event: &Value) -> Arc<RawValue> {
+    // A `Value` always serialises (its keys are strings).
+    serde_json::value::to_raw_value(event)
+        .map(Arc::from)
+        .unwrap_or_else(|_| Arc::from(RawValue::NULL.to_owned()))
+}
+
+impl Found {
+    pub(crate) fn new(mut finding: Finding) -> Found {
+        let event = event_text(&std::mem::take(&mut finding.event));
+        Found { finding, event }
     }
 
-    fn into_finding(self) -> Finding {
+    /// A finding whose event is `event` (its own `event` is dropped).
+    pub(crate) fn with_event(mut finding: Finding, event: Arc<RawValue>) -> Found {
+        finding.event = Value::Null;
+        Found { finding, event }
+    }
+
+    /// The finding, its `event` null: see [`Found::event`].
+    pub fn finding(&self) -> &Finding {
+        &self.finding
+    }
+
+    /// The matched event (for a correlation, what it counted) as compact
+    /// JSON.
+    pub fn event(&self) -> &RawValue {
+        &self.event
+    }
+
+    /// The whole finding, its event parsed.
+    pub fn into_finding(self) -> Finding {
         let mut finding = self.finding;
-        if finding.event.is_null() {
-            finding.event = serde_json::from_str(self.event.get())
-                .unwrap_or_else(|_| Value::String(self.event.get().to_owned()));
-        }
+        finding.event = serde_json::from_str(self.event.get())
+            .unwrap_or_else(|_| Value::String(self.event.get().to_owned()));
         finding
     }
 }
 
-fn held_order(a: &Held, b: &Held) -> Ordering {
+/// [`Finding`]'s serialised form, its event written as it is held.
+#[derive(Serialize)]
+struct FoundRef<'a> {
+    #[serde(serialize_with = "crate::finding::serialize_timestamp")]
+    timestamp: Option<Timestamp>,
+    host: &'a Option<String>,
+    channel: &'a Option<String>,
+    event_id: Option<u32>,
+    record_id: Option<u64>,
+    rule_id: &'a Option<String>,
+    rule_title: &'a str,
+    level: Severity,
+    tags: &'a [String],
+    evidence_file: &'a str,
+    event: &'a RawValue,
+}
+
+impl Serialize for Found {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = &self.finding;
+        FoundRef {
+            timestamp: f.timestamp,
+            host: &f.host,
+            channel: &f.channel,
+            event_id: f.event_id,
+            record_id: f.record_id,
+            rule_id: &f.rule_id,
+            rule_title: &f.rule_title,
+            level: f.level,
+            tags: &f.tags,
+            evidence_file: &f.evidence_file,
+            event: &self.event,
+        }
+        .serialize(s)
+    }
+}
+
+fn held_order(a: &Found, b: &Found) -> Ordering {
     order(&a.finding, &b.finding)
 }
 
-impl From<Stored> for Finding {
-    fn from(s: Stored) -> Finding {
-        Finding {
+impl From<Stored> for Found {
+    fn from(s: Stored) -> Found {
+        let finding = Finding {
             timestamp: s.t.and_then(|n| Timestamp::from_nanosecond(n).ok()),
             host: s.host,
             channel: s.channel,
@@ -171,7 +225,11 @@ impl From<Stored> for Finding {
                 .unwrap_or(Severity::Informational),
             tags: s.tags,
             evidence_file: s.evidence_file,
-            event: s.event,
+            event: Value::Null,
+        };
+        Found {
+            finding,
+            event: Arc::from(s.event),
         }
     }
 }
@@ -180,7 +238,7 @@ impl From<Stored> for Finding {
 /// in sorted runs on disk.
 pub(crate) struct Pile {
     spill: Spill,
-    buffer: Vec<Held>,
+    buffer: Vec<Found>,
     dir: Option<tempfile::TempDir>,
     runs: Vec<PathBuf>,
     /// A run could not be written: findings stay in memory from then on.
@@ -198,8 +256,8 @@ impl Pile {
         }
     }
 
-    /// Takes findings made ready with [`Held::new`] (outside any lock).
-    pub(crate) fn extend(&mut self, findings: impl IntoIterator<Item = Held>) {
+    /// Takes findings made ready with [`Found::new`] (outside any lock).
+    pub(crate) fn extend(&mut self, findings: impl IntoIterator<Item = Found>) {
         self.buffer.extend(findings);
         // A run that cannot be written (no room in $TMPDIR) leaves its
         // findings in memory: the hunt goes on as it would without spilling.
@@ -243,43 +301,41 @@ impl Pile {
     /// run back, or of `each`, ends it.
     pub(crate) fn finish(
         mut self,
-        each: &mut dyn FnMut(Finding) -> std::io::Result<()>,
+        each: &mut dyn FnMut(Found) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         self.buffer.par_sort_by(held_order);
         if self.runs.is_empty() {
-            for held in self.buffer {
-                each(held.into_finding())?;
+            for found in self.buffer {
+                each(found)?;
             }
             return Ok(());
         }
-        let mut sources: Vec<Box<dyn Iterator<Item = std::io::Result<Finding>>>> = Vec::new();
+        let mut sources: Vec<Box<dyn Iterator<Item = std::io::Result<Found>>>> = Vec::new();
         for path in &self.runs {
             let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
             sources.push(Box::new(reader.lines().map(|line| {
                 let line = line?;
                 let stored: Stored = serde_json::from_str(&line).map_err(std::io::Error::other)?;
-                Ok(Finding::from(stored))
+                Ok(Found::from(stored))
             })));
         }
         sources.push(Box::new(
-            std::mem::take(&mut self.buffer)
-                .into_iter()
-                .map(|h| Ok(h.into_finding())),
+            std::mem::take(&mut self.buffer).into_iter().map(Ok),
         ));
         let mut heap = BinaryHeap::new();
         for (source, iter) in sources.iter_mut().enumerate() {
             if let Some(first) = iter.next() {
                 heap.push(Head {
-                    finding: first?,
+                    found: first?,
                     source,
                 });
             }
         }
-        while let Some(Head { finding, source }) = heap.pop() {
-            each(finding)?;
+        while let Some(Head { found, source }) = heap.pop() {
+            each(found)?;
             if let Some(next) = sources[source].next() {
                 heap.push(Head {
-                    finding: next?,
+                    found: next?,
                     source,
                 });
             }
@@ -291,13 +347,13 @@ impl Pile {
 /// The next finding of one source, ordered for a min-heap (earlier source
 /// first on ties, as a stable sort would keep them).
 struct Head {
-    finding: Finding,
+    found: Found,
     source: usize,
 }
 
 impl Ord for Head {
     fn cmp(&self, other: &Self) -> Ordering {
-        order(&other.finding, &self.finding).then(other.source.cmp(&self.source))
+        held_order(&other.found, &self.found).then(other.source.cmp(&self.source))
     }
 }
 
@@ -350,7 +406,13 @@ mod tests {
             serde_json::json!("a string event"),
         ] {
             let before = finding(Some(1), "r", event);
-            let after = Held::new(before.clone()).into_finding();
+            let found = Found::new(before.clone());
+            assert_eq!(
+                serde_json::to_string(&found).expect("json"),
+                serde_json::to_string(&before).expect("json"),
+                "written out without parsing"
+            );
+            let after = found.into_finding();
             assert_eq!(after.event, before.event);
             assert_eq!(
                 serde_json::to_string(&after).expect("json"),
@@ -363,7 +425,7 @@ mod tests {
         let mut pile = Pile::new(spill);
         // In small batches, as the readers deliver them.
         for chunk in findings.chunks(3) {
-            pile.extend(chunk.iter().cloned().map(Held::new));
+            pile.extend(chunk.iter().cloned().map(Found::new));
         }
         let mut out = Vec::new();
         pile.finish(&mut |f| {

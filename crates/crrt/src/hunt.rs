@@ -233,7 +233,7 @@ pub fn run(args: HuntArgs) -> Result<ExitCode> {
         dir: None,
     };
     let report = run_with_progress(&hunter, &evidence, &progress, args.quiet, spill, &mut |f| {
-        tally.add(&f);
+        tally.add(f.finding());
         if let Some(out) = writer.as_mut()
             && let Err(e) = out.write(&f)
         {
@@ -492,7 +492,7 @@ fn run_with_progress(
     progress: &Progress,
     quiet: bool,
     spill: Spill,
-    each: &mut (dyn FnMut(crrt_hunt::Finding) -> std::io::Result<()> + Send),
+    each: &mut (dyn FnMut(crrt_hunt::Found) -> std::io::Result<()> + Send),
 ) -> std::io::Result<HuntReport> {
     let show = !quiet && std::io::stderr().is_terminal();
     if !show {

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
-use crrt_hunt::{Finding, HuntReport, RuleSet, Severity};
+use crrt_hunt::{Finding, Found, HuntReport, RuleSet, Severity};
 
 pub const CSV_HEADER: [&str; 11] = [
     "timestamp",
@@ -55,10 +55,11 @@ impl FindingWriter {
         })
     }
 
-    pub fn write(&mut self, f: &Finding) -> std::io::Result<()> {
+    pub fn write(&mut self, found: &Found) -> std::io::Result<()> {
+        let f = found.finding();
         match self {
             FindingWriter::Jsonl(out) => {
-                serde_json::to_writer(&mut *out, f)?;
+                serde_json::to_writer(&mut *out, found)?;
                 out.write_all(b"\n")
             }
             FindingWriter::Csv(writer) => writer
@@ -75,7 +76,7 @@ impl FindingWriter {
                     f.level.as_str().to_owned(),
                     f.tags.join(";"),
                     f.evidence_file.clone(),
-                    serde_json::to_string(&f.event)?,
+                    found.event().get().to_owned(),
                 ])
                 .map_err(std::io::Error::other),
             FindingWriter::Table { rows, .. } => {
