@@ -64,7 +64,14 @@ pub struct IndicatorSet {
     /// without extension, `localhost`): only then are such runs, most of
     /// an event's words, looked up at all.
     dotless: bool,
+    /// The keys of the last labels (after the last `.` or `@`) of the
+    /// names and URL hosts: a run whose last label is not among them
+    /// (`System.Management.Automation`, `$env.Path`) cannot be or end with
+    /// one, and is not lowercased nor looked up further.
+    labels: HashSet<u64>,
 }
+
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 impl std::fmt::Debug for IndicatorSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -99,8 +106,45 @@ fn text_key(lower: &str) -> u64 {
     foldhash::fast::FixedState::with_seed(0x0c22_7a7e).hash_one(lower)
 }
 
-fn name_char(b: u8) -> bool {
+const fn name_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'@' | b'+')
+}
+
+/// Byte classes for the scan of a field: one table load per byte.
+const NAME: u8 = 1;
+const ALNUM: u8 = 2;
+const HEX: u8 = 4;
+/// `.` or `@`: a run with one may be a domain, file name or address.
+const MARK: u8 = 8;
+
+static CLASS: [u8; 256] = {
+    let mut class = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if name_char(c) {
+            class[b] |= NAME;
+        }
+        if c.is_ascii_alphanumeric() {
+            class[b] |= ALNUM;
+        }
+        if c.is_ascii_hexdigit() {
+            class[b] |= HEX;
+        }
+        if c == b'.' || c == b'@' {
+            class[b] |= MARK;
+        }
+        b += 1;
+    }
+    class
+};
+
+/// What follows the last `.` or `@` (the whole text without either).
+fn last_label(text: &str) -> &str {
+    match text.bytes().rposition(|b| b == b'.' || b == b'@') {
+        Some(at) => &text[at + 1..],
+        None => text,
+    }
 }
 
 impl IndicatorSet {
@@ -117,6 +161,7 @@ impl IndicatorSet {
             others: None,
             other_spec: Vec::new(),
             dotless: false,
+            labels: HashSet::default(),
         };
         let mut others: Vec<String> = Vec::new();
         // Keeps the first spec per key and chains the others behind it.
@@ -171,11 +216,13 @@ impl IndicatorSet {
                 }
                 Kind::Domain | Kind::Email | Kind::FileName if value.bytes().all(name_char) => {
                     set.dotless |= !lower.contains(['.', '@']);
+                    set.labels.insert(text_key(last_label(&lower)));
                     add(&mut set.names, &mut set.same, text_key(&lower), n);
                 }
                 Kind::Url if url_host(&lower).is_some() => {
                     let host = url_host(&lower).unwrap_or_default();
                     set.dotless |= !host.contains(['.', '@']);
+                    set.labels.insert(text_key(last_label(host)));
                     add(&mut set.url_hosts, &mut set.same, text_key(host), n);
                 }
                 Kind::RegistryKey => {
@@ -287,17 +334,38 @@ impl IndicatorSet {
     fn find_in(&self, text: &str, scratch: &mut Scratch) {
         let bytes = text.as_bytes();
         scratch.urls.clear();
+        let digests = !self.hashes.is_empty();
+        // One pass over the bytes: runs of name characters, and within
+        // them the alphanumeric tokens a digest would be.
         let mut i = 0;
         while i < bytes.len() {
-            if !name_char(bytes[i]) {
+            if CLASS[usize::from(bytes[i])] & NAME == 0 {
                 i += 1;
                 continue;
             }
             let start = i;
-            while i < bytes.len() && name_char(bytes[i]) {
+            let mut marked = false;
+            let mut token = i;
+            let mut hex = true;
+            loop {
+                let class = bytes.get(i).map_or(0, |b| CLASS[usize::from(*b)]);
+                if class & ALNUM != 0 {
+                    hex &= class & HEX != 0;
+                    i += 1;
+                    continue;
+                }
+                if digests && hex && matches!(i - token, 32 | 40 | 64) {
+                    self.digest(&bytes[token..i], scratch);
+                }
+                if class & NAME == 0 {
+                    break;
+                }
+                marked |= class & MARK != 0;
                 i += 1;
+                token = i;
+                hex = true;
             }
-            self.run(&text[start..i], scratch);
+            self.run(&text[start..i], marked, scratch);
         }
         if (!self.addresses.is_empty() || !self.ranges.is_empty()) && text.contains(':') {
             self.ipv6_runs(text, scratch);
@@ -338,14 +406,18 @@ impl IndicatorSet {
         }
     }
 
-    /// One run of name characters.
-    fn run(&self, run: &str, scratch: &mut Scratch) {
-        let run = run.trim_end_matches('.');
+    /// One run of name characters; `marked` if it has a `.` or `@`.
+    fn run(&self, run: &str, marked: bool, scratch: &mut Scratch) {
+        // A sentence's full stop is not part of a name (bytes, not chars:
+        // a run is ASCII).
+        let end = run.bytes().rposition(|b| b != b'.').map_or(0, |at| at + 1);
+        let run = &run[..end];
         if run.is_empty() {
             return;
         }
         if (!self.names.is_empty() || !self.url_hosts.is_empty())
-            && (self.dotless || run.contains(['.', '@']))
+            && (self.dotless || marked)
+            && self.may_name(run)
         {
             scratch.lower.clear();
             scratch.lower.push_str(run);
@@ -371,28 +443,38 @@ impl IndicatorSet {
                 look(&host[at + 1..]);
             }
         }
-        if !self.hashes.is_empty() {
-            for token in run.split(|c: char| !c.is_ascii_alphanumeric()) {
-                if matches!(token.len(), 32 | 40 | 64)
-                    && token.bytes().all(|b| b.is_ascii_hexdigit())
-                {
-                    let mut buf = [0u8; 64];
-                    let buf = &mut buf[..token.len()];
-                    buf.copy_from_slice(token.as_bytes());
-                    buf.make_ascii_lowercase();
-                    let lower = std::str::from_utf8(buf).unwrap_or_default();
-                    if let Some(&first) = self.hashes.get(&text_key(lower)) {
-                        self.chain_equal(first, lower, &mut scratch.found);
-                    }
-                }
-            }
-        }
         if (!self.addresses.is_empty() || !self.ranges.is_empty())
             && run.len() <= 15
             && run.as_bytes()[0].is_ascii_digit()
             && let Ok(ip) = run.parse::<std::net::Ipv4Addr>()
         {
             self.address(IpAddr::V4(ip), scratch);
+        }
+    }
+
+    /// Whether the run's last label is one a name or URL host ends with.
+    fn may_name(&self, run: &str) -> bool {
+        let label = last_label(run).as_bytes();
+        let mut buf = [0u8; 64];
+        let Some(buf) = buf.get_mut(..label.len()) else {
+            // Longer than any label worth a filter: look it up.
+            return true;
+        };
+        buf.copy_from_slice(label);
+        buf.make_ascii_lowercase();
+        let lower = std::str::from_utf8(buf).unwrap_or_default();
+        self.labels.contains(&text_key(lower))
+    }
+
+    /// A token of 32, 40 or 64 hex digits.
+    fn digest(&self, token: &[u8], scratch: &mut Scratch) {
+        let mut buf = [0u8; 64];
+        let buf = &mut buf[..token.len()];
+        buf.copy_from_slice(token);
+        buf.make_ascii_lowercase();
+        let lower = std::str::from_utf8(buf).unwrap_or_default();
+        if let Some(&first) = self.hashes.get(&text_key(lower)) {
+            self.chain_equal(first, lower, &mut scratch.found);
         }
     }
 
@@ -633,6 +715,42 @@ mod tests {
             found(&dotted, serde_json::json!({"q": "c2.evil.example"})).len(),
             1
         );
+    }
+
+    #[test]
+    fn runs_are_filtered_by_their_last_label_only() {
+        let long = format!("evil.{}", "x".repeat(70));
+        let s = set(&[
+            "evil.example",
+            "bob@mail.example",
+            "filename:Stage2.EXE",
+            &format!("filename:{long}"),
+        ]);
+        // Every candidate of a run (whole, after `@`, after each dot) ends
+        // with the run's last label, whatever its case.
+        assert_eq!(
+            found(&s, serde_json::json!({"a": "C2.Evil.EXAMPLE."})).len(),
+            1
+        );
+        assert_eq!(
+            found(&s, serde_json::json!({"a": "to BOB@Mail.Example"})).len(),
+            1
+        );
+        assert_eq!(
+            found(&s, serde_json::json!({"a": "C:\\Temp\\stage2.exe"})).len(),
+            1
+        );
+        assert_eq!(
+            found(
+                &s,
+                serde_json::json!({"a": format!("a.{}", long.to_uppercase())})
+            )
+            .len(),
+            1,
+            "a label too long for the filter is looked up"
+        );
+        assert!(found(&s, serde_json::json!({"a": "evil.example.org"})).is_empty());
+        assert!(found(&s, serde_json::json!({"a": "System.Management.Automation"})).is_empty());
     }
 
     #[test]
