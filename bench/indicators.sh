@@ -6,15 +6,17 @@
 # warm rule cache, in turn without indicators, with `--indicators` parsing
 # the feed (no parsed feed cached), and with the parsed feed from the cache
 # (every later hunt with the same feed), N times each (default 5), and
-# prints the medians and their ratios.
+# prints the medians and their ratios. CRRT_BIN=PATH measures another build.
 # Usage: bench/indicators.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 data=../shared/data
 [ -d "$data/evtx-attack-samples" ] || { echo "needs $data (the shared corpus)" >&2; exit 2; }
-cargo build --release --quiet -p crrt
-bin=${CARGO_TARGET_DIR:-target}/release/crrt
+if [ -z "${CRRT_BIN:-}" ]; then
+  cargo build --release --quiet -p crrt
+fi
+bin=${CRRT_BIN:-${CARGO_TARGET_DIR:-target}/release/crrt}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 - "$work/indicators.txt" <<'PY'
@@ -52,9 +54,11 @@ for _ in $(seq "$runs"); do
   out=$( { /usr/bin/time -f 'TIME %e %M %U %S' "$bin" "${args[@]}" --indicators "$work/indicators.txt" --output /dev/null --quiet; } 2>&1 )
   cold+=("$(echo "$out" | awk '/^TIME/ {print $2}')"); rss_cold+=("$(echo "$out" | awk '/^TIME/ {print $3}')"); cpu_cold+=("$(cpu "$out")")
   # The feed from the cache, as in every later hunt with it.
-  out=$( { /usr/bin/time -f 'TIME %e %M %U %S' "$bin" "${args[@]}" --indicators "$work/indicators.txt" --output "$work/with.jsonl" --quiet; } 2>&1 )
+  out=$( { /usr/bin/time -f 'TIME %e %M %U %S' "$bin" "${args[@]}" --indicators "$work/indicators.txt" --output /dev/null --quiet; } 2>&1 )
   with+=("$(echo "$out" | awk '/^TIME/ {print $2}')"); rss_with+=("$(echo "$out" | awk '/^TIME/ {print $3}')"); cpu_with+=("$(cpu "$out")")
 done
+# Counted in a run of its own: every timed run writes to /dev/null alike.
+"$bin" "${args[@]}" --indicators "$work/indicators.txt" --output "$work/with.jsonl" --quiet
 hits=$(grep -c '"rule_id":"indicator:' "$work/with.jsonl" || true)
 p=$(median "${plain[@]}"); w=$(median "${with[@]}"); c=$(median "${cold[@]}")
 echo "runs: $runs; indicator findings: $hits"
