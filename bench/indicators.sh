@@ -7,7 +7,7 @@
 # the feed (no parsed feed cached), and with the parsed feed from the cache
 # (every later hunt with the same feed), N times each (default 5), and
 # prints the medians and their ratios. CRRT_BIN=PATH measures another build.
-# Usage: bench/indicators.sh [N]
+# Usage: [CRRT_BIN=PATH] [INSTRUCTIONS=1] bench/indicators.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
@@ -66,3 +66,12 @@ echo "without indicators:         wall $p s (runs: ${plain[*]}), CPU $(median "$
 echo "with 100,000, feed parsed:  wall $c s (runs: ${cold[*]}), CPU $(median "${cpu_cold[@]}") s, peak $(( $(median "${rss_cold[@]}") / 1024 )) MiB"
 echo "with 100,000, feed cached:  wall $w s (runs: ${with[*]}), CPU $(median "${cpu_with[@]}") s, peak $(( $(median "${rss_with[@]}") / 1024 )) MiB"
 python3 -c "print(f'cost of the indicators: {($c / $p - 1) * 100:+.1f}% wall time parsing the feed, {($w / $p - 1) * 100:+.1f}% with the parsed feed cached')"
+# Wall time on a shared 2-core machine moves by tens of percent between
+# runs of the same binary; instructions executed do not. INSTRUCTIONS=1
+# counts them (valgrind's callgrind, about a minute per run) without and
+# with the cached feed.
+if [ "${INSTRUCTIONS:-0}" = 1 ]; then
+  count() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "${args[@]}" "$@" --output /dev/null --quiet 2>&1 | awk '/Collected/ {print $4}'; }
+  i_plain=$(count); i_with=$(count --indicators "$work/indicators.txt")
+  python3 -c "print(f'instructions: without {$i_plain:,}, with 100,000 cached {$i_with:,}: {($i_with / $i_plain - 1) * 100:+.1f}%')"
+fi
