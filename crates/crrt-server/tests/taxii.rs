@@ -112,7 +112,43 @@ assert "objects" not in later, later
 r = requests.get(inbox.url + "objects/", auth=(email, token), headers={"Accept": TAXII})
 assert r.headers["X-TAXII-Date-Added-First"] <= r.headers["X-TAXII-Date-Added-Last"]
 
-# Delete.
+# Filters take comma-separated lists; versions and spec versions filter too.
+one_id = "indicator--00000001-1111-4111-8111-111111111111"
+two_ids = one_id + ",indicator--00000002-1111-4111-8111-111111111111"
+assert len(inbox.get_objects(id=two_ids)["objects"]) == 2
+assert len(inbox.get_objects(type="malware,indicator")["objects"]) == 3
+assert len(inbox.get_objects(id=one_id, version="first,last")["objects"]) == 2
+exact = inbox.get_objects(id=one_id, version="2022-02-24T06:00:00.000Z")["objects"]
+assert [o["modified"] for o in exact] == ["2022-02-24T06:00:00.000Z"], exact
+assert "objects" not in inbox.get_objects(spec_version="2.0")
+assert len(inbox.get_objects(spec_version="2.1")["objects"]) == 3
+
+# Every list endpoint pages, with the date-added headers: by `next` where
+# the resource has one, by `added_after` (the last page's
+# X-TAXII-Date-Added-Last) for versions, whose resource has none.
+for url, key, params in [
+    (inbox.url + "manifest/", "objects", {"limit": "1"}),
+    (inbox.url + "objects/" + one_id + "/versions/", "versions", {"limit": "1"}),
+    (inbox.url + "objects/" + one_id + "/", "objects", {"limit": "1", "match[version]": "all"}),
+]:
+    r = requests.get(url, params=params, auth=(email, token), headers={"Accept": TAXII})
+    page = r.json()
+    assert r.status_code == 200 and len(page[key]) == 1 and page["more"] is True, (url, r.text)
+    assert r.headers["Content-Type"] == TAXII, url
+    assert r.headers["X-TAXII-Date-Added-First"] <= r.headers["X-TAXII-Date-Added-Last"], url
+    after = ({"next": page["next"]} if "next" in page
+             else {"added_after": r.headers["X-TAXII-Date-Added-Last"]})
+    rest = requests.get(url, params={**params, **after}, auth=(email, token),
+                        headers={"Accept": TAXII}).json()
+    assert rest[key] and rest[key] != page[key], (url, rest)
+
+# The media type without its version means the latest, 2.1.
+r = requests.get(base + "/taxii2/", auth=(email, token), headers={"Accept": "application/taxii+json"})
+assert r.status_code == 200, r.status_code
+
+# Delete one version, then a whole object.
+inbox.delete_object(one_id, version="first")
+assert inbox.object_versions(one_id)["versions"] == ["2022-02-25T06:00:00.000Z"]
 inbox.delete_object("indicator--00000003-1111-4111-8111-111111111111")
 try:
     inbox.get_object("indicator--00000003-1111-4111-8111-111111111111")
@@ -153,6 +189,8 @@ error("GET", inbox.url + "objects/indicator--99999999-1111-4111-8111-11111111111
 error("GET", base + "/taxii2/crrt/status/not-a-status/", 404, auth=(email, token), headers={"Accept": TAXII})
 error("POST", inbox.url + "objects/", 400, auth=(email, token), data="{not json",
       headers={"Accept": TAXII, "Content-Type": TAXII})
+for bad in [{"limit": "0"}, {"limit": "many"}, {"added_after": "yesterday"}, {"next": "not-a-cursor"}]:
+    error("GET", inbox.url + "objects/", 400, params=bad, auth=(email, token), headers={"Accept": TAXII})
 print("OK")
 "#;
 
