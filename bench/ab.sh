@@ -6,7 +6,8 @@
 # alike. Prints per binary the sorted wall times and peak RSS of N hunts
 # (default 9) and the time its summary gives for loading the rules alone
 # (over an empty folder, 3 runs).
-# Usage: bench/ab.sh N BINARY BINARY...
+# INSTRUCTIONS=1 also counts the instructions of one hunt per binary.
+# Usage: [INSTRUCTIONS=1] bench/ab.sh N BINARY BINARY...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:?usage: bench/ab.sh N BINARY BINARY...}; shift
@@ -37,4 +38,10 @@ for bin in "$@"; do
   echo "  hunt wall (s): $walls"
   echo "  peak (MiB):    $rss"
   echo "  rules only, loading (s): $load"
+  # Wall time here moves by tens of percent between runs of one binary;
+  # the instructions a hunt executes do not (valgrind, ~1 min per binary).
+  if [ "${INSTRUCTIONS:-0}" = 1 ]; then
+    echo "  instructions: $(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" hunt \
+      "$data/evtx-attack-samples" "${rules[@]}" --rule-cache "$work/cache$n" 2>&1 | awk '/Collected/ {print $4}')"
+  fi
 done
