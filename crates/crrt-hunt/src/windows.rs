@@ -278,6 +278,82 @@ mod stream {
         flat: &'a mut Map<String, Value>,
     }
 
+    /// A section's children, each handed to `entry` as it is parsed: the
+    /// section itself is never built as a map. Fails unless it is an
+    /// object (a `System` that is not one makes the record unreadable, as
+    /// when it was parsed whole).
+    struct Section<'a> {
+        flat: &'a mut Map<String, Value>,
+        entry: fn(String, Value, &mut Map<String, Value>),
+    }
+
+    impl<'de> DeserializeSeed<'de> for Section<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Section<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                let value = map.next_value::<Value>()?;
+                (self.entry)(key, value, self.flat);
+            }
+            Ok(())
+        }
+    }
+
+    /// A section that is skipped unless it is an object (`EventData` can
+    /// be null or text).
+    struct Optional<'a>(Section<'a>);
+
+    impl<'de> DeserializeSeed<'de> for Optional<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Optional<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any value")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+            self.0.visit_map(map)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_none<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+
     impl<'de> DeserializeSeed<'de> for Event<'_> {
         type Value = bool;
         fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
@@ -294,21 +370,18 @@ mod stream {
             let mut has_system = false;
             while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                 match &*key {
-                    "System" => match map.next_value::<Value>()? {
-                        Value::Object(system) => {
-                            has_system = true;
-                            for (k, v) in system {
-                                super::system_entry(k, v, self.flat);
-                            }
-                        }
-                        _ => return Ok(false),
-                    },
+                    "System" => {
+                        map.next_value_seed(Section {
+                            flat: &mut *self.flat,
+                            entry: super::system_entry,
+                        })?;
+                        has_system = true;
+                    }
                     "EventData" | "UserData" => {
-                        if let Value::Object(data) = map.next_value::<Value>()? {
-                            for (k, v) in data {
-                                super::data_entry(k, v, self.flat);
-                            }
-                        }
+                        map.next_value_seed(Optional(Section {
+                            flat: &mut *self.flat,
+                            entry: super::data_entry,
+                        }))?;
                     }
                     _ => {
                         map.next_value::<IgnoredAny>()?;
@@ -379,6 +452,34 @@ mod tests {
                 "Channel": "Security", "Computer": "PC01", "NewProcessName": "C:\\x.exe",
                 "CommandLine": null}),
         );
+    }
+
+    /// Shapes the corpus does not hold, parsed both ways.
+    #[test]
+    fn streaming_and_tree_flattening_agree_on_odd_shapes() {
+        let system = json!({"EventID": 1102, "EventRecordID": 9, "Channel": "Security"});
+        for data in [
+            json!(null),
+            json!("text"),
+            json!(["a", {"b": 1}]),
+            json!(7),
+            json!({"LogFileCleared": {"SubjectUserName": "admin", "#attributes": {"x": 1}}}),
+            json!({"Data": ["one", "two"], "Binary": "00FF"}),
+        ] {
+            for section in ["EventData", "UserData"] {
+                let event = json!({"Event": {"System": system, section: data}});
+                let text = serde_json::to_vec(&event).expect("json");
+                let streamed = from_evtx_json(&text, 0).expect("streamed");
+                let tree = from_event_json(event, 0).expect("tree");
+                assert_eq!(streamed.fields, tree.fields, "{section}: {data}");
+            }
+        }
+        for system in [json!("not an object"), json!(null), json!([1])] {
+            let event = json!({"Event": {"System": system, "EventData": {"a": 1}}});
+            let text = serde_json::to_vec(&event).expect("json");
+            assert!(from_evtx_json(&text, 0).is_none(), "{system}");
+            assert!(from_event_json(event, 0).is_none(), "{system}");
+        }
     }
 
     #[test]
