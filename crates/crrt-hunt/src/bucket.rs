@@ -281,7 +281,7 @@ impl Bucket {
 
 impl FieldIndex {
     fn mark(&self, haystack: &str, out: &mut Bits) {
-        if haystack.is_ascii() {
+        if haystack.is_ascii() || !haystack.chars().any(folds_into_plain) {
             // An anchor is a hint; the literal it stands for is checked in
             // the lowercased value before its rules become candidates.
             let mut lowered: Option<String> = None;
@@ -300,8 +300,8 @@ impl FieldIndex {
             }
         } else {
             // Unicode case folding (`to_lowercase`, regex `(?i)`) can map
-            // text onto a literal in ways ASCII folding does not see; such
-            // values are rare, so every rule gated here is evaluated.
+            // such text onto a literal in ways ASCII folding does not see;
+            // these values are rare, so every rule gated here is evaluated.
             for (_, rules) in self.rules_of.iter().flatten() {
                 for &rule in rules {
                     out.set(rule);
@@ -309,6 +309,24 @@ impl FieldIndex {
             }
         }
     }
+}
+
+/// Whether a character has no case: Unicode lower- and upper-casing leave it be.
+fn caseless(c: char) -> bool {
+    c.to_lowercase().eq([c]) && c.to_uppercase().eq([c])
+}
+
+/// Whether case folding can turn the character into text a literal may hold
+/// (ASCII or caseless): the Kelvin sign into `k`, `ſ` into `S`, `İ` into
+/// `i` and a combining dot. Literals hold only ASCII and caseless characters
+/// (see [`matcher_atoms`]), so in a value without such characters an
+/// ASCII-folded search finds exactly what Unicode folding would: text with
+/// `®` or Cyrillic (every Sysmon `Product` of Microsoft's) stays gated.
+fn folds_into_plain(c: char) -> bool {
+    !c.is_ascii()
+        && c.to_lowercase()
+            .chain(c.to_uppercase())
+            .any(|x| x != c && (x.is_ascii() || caseless(x)))
 }
 
 /// Bytes per anchor: long enough to be selective, short enough that most
@@ -549,10 +567,7 @@ fn matcher_atoms(matcher: &IrMatcher, target: &Target) -> Option<Vec<Atom>> {
         // Under case folding a cased non-ASCII letter may match ASCII text
         // (`ſ` matches `s`, the Kelvin sign `k`): keep the longest piece
         // between such letters. Caseless ones (emoji, U+2800) stay.
-        let cased = |c: char| {
-            let caseless = c.to_lowercase().eq([c]) && c.to_uppercase().eq([c]);
-            !c.is_ascii() && !caseless
-        };
+        let cased = |c: char| !c.is_ascii() && !caseless(c);
         // Nearly every literal is ASCII: no such letter, no Unicode tables.
         let piece = if case_insensitive && !literal.is_ascii() {
             literal.split(cased).max_by_key(|p| p.len())?
@@ -667,6 +682,39 @@ fn regex_prefixes(
 /// The prefilter must never change what fires: over the whole attack corpus
 /// and the SigmaHQ Windows rules, every routed event gets exactly the rules
 /// rsigma's own `Engine` (its candidate index, no prefilter of ours) gives.
+#[cfg(test)]
+mod folding {
+    use regex_syntax::hir::{ClassUnicode, ClassUnicodeRange};
+
+    use super::{caseless, folds_into_plain};
+
+    /// What a literal may hold (ASCII, caseless characters) is reached under
+    /// the regex crate's case folding (`(?i)`, used for wildcards and `|re|i`)
+    /// only from the characters [`folds_into_plain`] names.
+    #[test]
+    fn only_the_named_characters_fold_into_plain_text() {
+        let plain = (0..=0x10FFFF_u32)
+            .filter_map(char::from_u32)
+            .filter(|&c| c.is_ascii() || caseless(c))
+            .map(|c| ClassUnicodeRange::new(c, c));
+        let plain = ClassUnicode::new(plain);
+        let mut folded = plain.clone();
+        folded.case_fold_simple();
+        folded.difference(&plain);
+        let reached: Vec<char> = folded
+            .ranges()
+            .iter()
+            .flat_map(|r| r.start()..=r.end())
+            .collect();
+        assert!(reached.contains(&'\u{212A}'), "{reached:?}");
+        for c in reached {
+            assert!(folds_into_plain(c), "{c:?} U+{:04X}", c as u32);
+        }
+        assert!(folds_into_plain('\u{130}') && folds_into_plain('\u{17F}'));
+        assert!(!folds_into_plain('\u{AE}') && !folds_into_plain('\u{421}'));
+    }
+}
+
 #[cfg(test)]
 mod differential {
     use std::path::PathBuf;

@@ -651,6 +651,39 @@ fn prefilter_never_hides_a_match() {
         json!({"CommandLine": "\u{212A}illx"}),
         true,
     );
+    check(
+        "  sel: {CommandLine|contains: '*ss*x'}\n  condition: sel",
+        json!({"CommandLine": "\u{17F}Sx"}),
+        true,
+    );
+    check(
+        "  sel: {CommandLine|contains: 'xi\u{307}y'}\n  condition: sel",
+        json!({"CommandLine": "X\u{130}Y"}),
+        true,
+    );
+    // Other non-ASCII text is searched as it is: a literal beside `®` or
+    // Cyrillic is still found, and one that is not there still is not.
+    let product = "  sel: {Product|contains: 'windows op'}\n  condition: sel";
+    check(
+        product,
+        json!({"Product": "MICROSOFT\u{AE} WINDOWS OPERATING SYSTEM"}),
+        true,
+    );
+    check(
+        product,
+        json!({"Product": "Microsoft\u{AE} Windows\u{AE} Operating System"}),
+        false,
+    );
+    check(
+        product,
+        json!({"Product": "\u{421}\u{438}\u{441}\u{442}\u{435}\u{43C}\u{430} Windows Op"}),
+        true,
+    );
+    check(
+        product,
+        json!({"Product": "\u{AE} \u{212A} Windows Op"}),
+        true,
+    );
     // Caseless non-ASCII literals (Braille blank) gate without folding.
     check(
         "  sel: {Image|endswith: '\u{2800}\u{2800}.exe'}\n  condition: sel",
