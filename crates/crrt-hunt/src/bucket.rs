@@ -26,8 +26,8 @@ use std::sync::{Arc, OnceLock};
 
 use rsigma_eval::{CompiledRule, EvaluationResult, compile_to_compiled, evaluate_rule};
 use rsigma_ir::{
-    IrCondition, IrDetection, IrDetectionItem, IrEncoding, IrMatcher, IrNumber, IrPatternPart,
-    IrRule,
+    IrCondition, IrDetection, IrDetectionItem, IrEncoding, IrMatcher, IrNumber, IrPattern,
+    IrPatternPart, IrRule, IrStrOp,
 };
 use rsigma_parser::Quantifier;
 
@@ -115,13 +115,20 @@ impl LazyRule {
 }
 
 impl Bucket {
-    pub(crate) fn new(rules: Vec<(PathBuf, IrRule)>, filters: Arc<Vec<CompiledFilter>>) -> Self {
+    pub(crate) fn new(
+        mut rules: Vec<(PathBuf, IrRule)>,
+        filters: Arc<Vec<CompiledFilter>>,
+    ) -> Self {
         // Candidate bits every event starts with: both slots of rules run
         // always, the second slot of rules gated by one condition only.
         let mut base = Bits::new(rules.len());
         // field -> literal -> slot codes; BTreeMaps so the build is deterministic.
         let mut by_field: BTreeMap<Target, BTreeMap<String, Vec<u32>>> = BTreeMap::new();
         let mut by_number: BTreeMap<String, HashMap<i64, Vec<u32>>> = BTreeMap::new();
+        // Sigma's `base64offset`, not rsigma's (see `sigma_base64offset`).
+        rules
+            .par_iter_mut()
+            .for_each(|(_, rule)| rule.detections.values_mut().for_each(sigma_base64offset));
         // Gates are read from each rule's IR on all cores: one bucket (the
         // Windows process-creation rules) holds a third of a SigmaHQ load.
         let gates: Vec<Option<Gate>> = rules.par_iter().map(|(_, r)| rule_gate(r)).collect();
@@ -612,6 +619,20 @@ fn matcher_atoms(matcher: &IrMatcher, target: &Target) -> Option<Vec<Atom>> {
             let longest = value.split(['-', '/']).max_by_key(|t| t.len())?;
             text(longest, *case_insensitive)
         }
+        // Base64 (of UTF-16 if asked): the encoding, or for each of the
+        // three alignments the characters that depend on the value only.
+        IrMatcher::Encoded {
+            encodings,
+            value,
+            case_insensitive,
+            ..
+        } => {
+            let mut out = Vec::new();
+            for literal in encoded_literals(encodings, value)? {
+                out.extend(text(&literal, *case_insensitive)?);
+            }
+            Some(out)
+        }
         IrMatcher::Regex {
             pattern,
             case_insensitive,
@@ -641,10 +662,113 @@ fn matcher_atoms(matcher: &IrMatcher, target: &Target) -> Option<Vec<Atom>> {
             .iter()
             .filter_map(|c| matcher_atoms(c, target))
             .max_by_key(|atoms| slot_score(atoms)),
-        // Other encodings (base64, UTF-16), ranges, CIDR, negations,
-        // field references: no literal of the raw value is implied.
+        // Ranges, CIDR, negations, field references: no literal of the
+        // raw value is implied.
         _ => None,
     }
+}
+
+/// `base64offset` as Sigma defines it (pySigma's `base64offset` modifier):
+/// for each alignment, the characters encoding the value's bits alone.
+/// rsigma 0.23 also keeps the last, partly padded character, so it misses
+/// the value whenever other text follows it in the encoded data (nearly
+/// always: `IEX (` inside an encoded command); rules are rewritten to the
+/// three plain `contains` before they are gated or compiled.
+fn sigma_base64offset(detection: &mut IrDetection) {
+    match detection {
+        IrDetection::AllOf(items) => items
+            .iter_mut()
+            .for_each(|item| base64offset_matcher(&mut item.matcher)),
+        IrDetection::AnyOf(children) | IrDetection::And(children) => {
+            children.iter_mut().for_each(sigma_base64offset)
+        }
+        IrDetection::Keywords(matcher) => base64offset_matcher(matcher),
+        IrDetection::ArrayMatch { body, .. } => sigma_base64offset(body),
+        IrDetection::Conditional { named, .. } => named.values_mut().for_each(sigma_base64offset),
+    }
+}
+
+fn base64offset_matcher(matcher: &mut IrMatcher) {
+    match matcher {
+        IrMatcher::Encoded {
+            encodings,
+            value,
+            case_insensitive,
+            ..
+        } if encodings.contains(&IrEncoding::Base64Offset)
+            && !encodings.contains(&IrEncoding::Base64) =>
+        {
+            let Some(literals) = encoded_literals(encodings, value) else {
+                return;
+            };
+            let case_insensitive = *case_insensitive;
+            *matcher = IrMatcher::AnyOf(
+                literals
+                    .into_iter()
+                    .map(|literal| IrMatcher::Str {
+                        op: IrStrOp::Contains,
+                        pattern: IrPattern {
+                            parts: vec![IrPatternPart::Literal(literal)],
+                        },
+                        case_insensitive,
+                    })
+                    .collect(),
+            );
+        }
+        IrMatcher::TimestampPart { inner, .. } | IrMatcher::Not(inner) => {
+            base64offset_matcher(inner)
+        }
+        IrMatcher::AnyOf(children) | IrMatcher::AllOf(children) => {
+            children.iter_mut().for_each(base64offset_matcher)
+        }
+        _ => {}
+    }
+}
+
+/// Text that must occur in a value matched by a `base64` or `base64offset`
+/// item (UTF-16 first with `wide`, `utf16`, `utf16be`): the encoding itself,
+/// or for each alignment the run of characters made of the value's bits
+/// alone. `None` for other encodings and for values too short to leave a
+/// run at every alignment.
+fn encoded_literals(encodings: &[IrEncoding], value: &str) -> Option<Vec<String>> {
+    use base64::Engine as _;
+    let utf16 = |be: bool| -> Vec<u8> {
+        value
+            .encode_utf16()
+            .flat_map(|u| if be { u.to_be_bytes() } else { u.to_le_bytes() })
+            .collect()
+    };
+    let (mut base64, mut offsets) = (false, false);
+    let mut bytes = value.as_bytes().to_vec();
+    for encoding in encodings {
+        match encoding {
+            IrEncoding::Wide => bytes = utf16(false),
+            IrEncoding::Utf16Be => bytes = utf16(true),
+            IrEncoding::Utf16 => bytes = [[0xFF, 0xFE].as_slice(), &utf16(false)].concat(),
+            IrEncoding::Base64 => base64 = true,
+            IrEncoding::Base64Offset => offsets = true,
+            IrEncoding::Windash => return None,
+        }
+    }
+    let encoded = |offset: usize| {
+        let mut padded = vec![0; offset];
+        padded.extend_from_slice(&bytes);
+        base64::engine::general_purpose::STANDARD.encode(padded)
+    };
+    if base64 {
+        return (!bytes.is_empty()).then(|| vec![encoded(0)]);
+    }
+    if !offsets {
+        return None;
+    }
+    (0..3_usize)
+        .map(|offset| {
+            // Character k carries bits 6k..6k+6 of the padded bytes.
+            let first = (offset * 8).div_ceil(6);
+            let end = ((offset + bytes.len()) * 8) / 6;
+            (first < end).then(|| encoded(offset)[first..end].to_owned())
+        })
+        .collect()
 }
 
 /// Literals one of which every match of the regex starts with (so the value
@@ -682,6 +806,34 @@ fn regex_prefixes(
 /// The prefilter must never change what fires: over the whole attack corpus
 /// and the SigmaHQ Windows rules, every routed event gets exactly the rules
 /// rsigma's own `Engine` (its candidate index, no prefilter of ours) gives.
+#[cfg(test)]
+mod encodings {
+    use rsigma_ir::IrEncoding::{Base64, Base64Offset, Wide, Windash};
+
+    use super::encoded_literals;
+
+    /// The literals pySigma's `base64offset` gives (its documented example
+    /// and `IEX (`, as computed by pySigma's slicing).
+    #[test]
+    fn base64offset_literals_are_pysigmas() {
+        let of = |encodings: &[rsigma_ir::IrEncoding], value: &str| {
+            encoded_literals(encodings, value).expect("literals")
+        };
+        assert_eq!(
+            of(&[Base64Offset], "/bin/bash"),
+            ["L2Jpbi9iYXNo", "9iaW4vYmFza", "vYmluL2Jhc2"]
+        );
+        assert_eq!(of(&[Base64Offset], "IEX ("), ["SUVYIC", "lFWCAo", "JRVggK"]);
+        assert_eq!(
+            of(&[Wide, Base64Offset], "IEX ("),
+            ["SQBFAFgAIAAoA", "kARQBYACAAKA", "JAEUAWAAgACgA"]
+        );
+        assert_eq!(of(&[Base64], "whoami"), ["d2hvYW1p"]);
+        assert_eq!(encoded_literals(&[Base64Offset], "a"), None);
+        assert_eq!(encoded_literals(&[Windash, Base64Offset], "a-b"), None);
+    }
+}
+
 #[cfg(test)]
 mod folding {
     use regex_syntax::hir::{ClassUnicode, ClassUnicodeRange};

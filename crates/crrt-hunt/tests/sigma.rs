@@ -640,6 +640,41 @@ fn prefilter_never_hides_a_match() {
         json!({"CommandLine": "psexec /accepteula"}),
         true,
     );
+    // Base64 at each of the three alignments, of UTF-16 too, and values
+    // too short to gate on.
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    for (encodings, value, wide) in [
+        ("base64offset|contains", "Set-MpPreference", false),
+        ("wide|base64offset|contains", "IEX (", true),
+        ("base64offset|contains", "ab", false),
+        ("base64|contains", "whoami", false),
+        ("wide|base64|contains", "whoami", true),
+    ] {
+        let detection = format!("  sel: {{CommandLine|{encodings}: '{value}'}}\n  condition: sel");
+        let bytes: Vec<u8> = if wide {
+            value.encode_utf16().flat_map(u16::to_le_bytes).collect()
+        } else {
+            value.as_bytes().to_vec()
+        };
+        let offsets = if encodings.contains("offset") {
+            0..3
+        } else {
+            0..1
+        };
+        for offset in offsets {
+            let mut text = b"xyz"[..offset].to_vec();
+            text.extend_from_slice(&bytes);
+            text.extend_from_slice(b"tail");
+            let event = json!({"CommandLine": format!("powershell -e {}", b64(&text))});
+            check(&detection, event, true);
+        }
+        check(
+            &detection,
+            json!({"CommandLine": "powershell -e AAAA"}),
+            false,
+        );
+    }
     // Non-ASCII values: Unicode case folding (the Kelvin sign is a `k`).
     check(
         "  sel: {CommandLine|contains: 'kill'}\n  condition: sel",
