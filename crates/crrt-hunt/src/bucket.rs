@@ -6,8 +6,8 @@
 //! hunt. Here each rule gets a *gate*, read from its intermediate form: a set
 //! of `(field, literal)` pairs such that, if the rule matches an event, at
 //! least one literal occurs in that field's value. Per field, one short
-//! anchor per literal goes into a small automaton that builds in
-//! milliseconds. Rules with no sound gate (regex only, negations, keywords,
+//! anchor per literal goes into a hashed set of byte windows that builds
+//! in microseconds. Rules with no sound gate (regex only, negations, keywords,
 //! numeric comparisons) are evaluated for every event of the bucket.
 //!
 //! A rule is compiled (regexes, automata) the first time it is a candidate:
@@ -18,7 +18,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use foldhash::fast::FixedState;
+
 use rayon::prelude::*;
 use rsigma_eval::event::{Event, EventValue};
 use std::path::PathBuf;
@@ -57,9 +58,9 @@ type Literals = Vec<(Box<str>, Vec<u32>)>;
 
 struct FieldIndex {
     target: Target,
-    automaton: AhoCorasick,
-    /// Pattern (anchor) id to the literals it stands for, ASCII-lowercased,
-    /// each with the rules it gates.
+    anchors: Anchors,
+    /// Anchor id to the literals it stands for, ASCII-lowercased, each
+    /// with the rules it gates.
     rules_of: Vec<Literals>,
 }
 
@@ -123,7 +124,9 @@ impl Bucket {
         // always, the second slot of rules gated by one condition only.
         let mut base = Bits::new(rules.len());
         // field -> literal -> slot codes; BTreeMaps so the build is deterministic.
-        let mut by_field: BTreeMap<Target, BTreeMap<String, Vec<u32>>> = BTreeMap::new();
+        // Literals ASCII-lowercased, as values are searched (the case
+        // variants of a `|cased` literal become one).
+        let mut by_field: BTreeMap<Target, HashMap<String, Vec<u32>, FixedState>> = BTreeMap::new();
         let mut by_number: BTreeMap<String, HashMap<i64, Vec<u32>>> = BTreeMap::new();
         // Sigma's `base64offset`, not rsigma's (see `sigma_base64offset`).
         rules
@@ -144,12 +147,17 @@ impl Bucket {
                     });
                     for (atom, i) in atoms {
                         match atom {
-                            Atom::Text(target, literal) => by_field
-                                .entry(target)
-                                .or_default()
-                                .entry(literal)
-                                .or_default()
-                                .push(i),
+                            // Nothing to look for: that slot always holds.
+                            Atom::Text(_, literal) if literal.is_empty() => base.set(i),
+                            Atom::Text(target, mut literal) => {
+                                literal.make_ascii_lowercase();
+                                by_field
+                                    .entry(target)
+                                    .or_default()
+                                    .entry(literal)
+                                    .or_default()
+                                    .push(i)
+                            }
                             Atom::Number(field, value) => by_number
                                 .entry(field)
                                 .or_default()
@@ -166,22 +174,10 @@ impl Bucket {
             }
         }
         let numbers = by_number.into_iter().collect();
-        // One automaton per field, built on all cores, kept in field order.
-        let built: Vec<Result<FieldIndex, Vec<u32>>> = by_field
+        let fields = by_field
             .into_iter()
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|(target, literals)| field_index(target, literals))
+            .map(|(target, literals)| field_index(target, literals.into_iter().collect()))
             .collect();
-        let mut fields = Vec::with_capacity(built.len());
-        for index in built {
-            match index {
-                Ok(index) => fields.push(index),
-                // Cannot happen for short string patterns; if it does, the
-                // rules stay correct by being always run.
-                Err(codes) => codes.into_iter().for_each(|code| base.set(code)),
-            }
-        }
         let rules = rules
             .into_iter()
             .map(|(path, ir)| LazyRule {
@@ -201,47 +197,140 @@ impl Bucket {
     }
 }
 
-/// The automaton over one field's anchors, or (if it cannot be built) the
-/// slot codes of the rules it would have gated.
-fn field_index(
-    target: Target,
-    literals: BTreeMap<String, Vec<u32>>,
-) -> Result<FieldIndex, Vec<u32>> {
-    // Search for one short anchor per literal rather than the literal
-    // itself: the automaton stays a few states per rule and builds in
-    // microseconds, and a candidate is verified in full anyway.
-    let anchors = anchors(literals.keys().map(String::as_str));
-    let mut by_anchor: BTreeMap<&str, Literals> = BTreeMap::new();
-    for ((literal, rules), anchor) in literals.iter().zip(&anchors) {
-        let mut rules = rules.clone();
+/// One field's index: one short anchor per literal rather than the literal
+/// itself (a candidate is verified in full anyway), so the index is a few
+/// bytes per rule and builds in microseconds.
+fn field_index(target: Target, literals: Vec<(String, Vec<u32>)>) -> FieldIndex {
+    let anchors = anchors(literals.iter().map(|(literal, _)| literal.as_bytes()));
+    let mut ids: HashMap<&[u8], u32, FixedState> = HashMap::default();
+    let mut distinct: Vec<&[u8]> = Vec::new();
+    let which: Vec<u32> = anchors
+        .iter()
+        .map(|&anchor| {
+            *ids.entry(anchor).or_insert_with(|| {
+                distinct.push(anchor);
+                (distinct.len() - 1) as u32
+            })
+        })
+        .collect();
+    let index = Anchors::new(&distinct);
+    let mut rules_of: Vec<Literals> = vec![Vec::new(); distinct.len()];
+    for ((literal, mut rules), id) in literals.into_iter().zip(which) {
         rules.sort_unstable();
         rules.dedup();
-        by_anchor
-            .entry(anchor)
-            .or_default()
-            .push((literal.to_ascii_lowercase().into(), rules));
+        rules_of[id as usize].push((literal.into_boxed_str(), rules));
     }
-    let (patterns, rules_of): (Vec<&str>, Vec<Literals>) = by_anchor.into_iter().unzip();
-    // Standard match kind: overlapping search must report an anchor
-    // even when a longer one contains it. A contiguous NFA, not the DFA
-    // the builder would pick for small sets: a third of the memory, and
-    // no slower on the corpus (BENCHMARKS.md).
-    match AhoCorasick::builder()
-        .match_kind(MatchKind::Standard)
-        .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
-        .ascii_case_insensitive(true)
-        .build(&patterns)
-    {
-        Ok(automaton) => Ok(FieldIndex {
-            target,
-            automaton,
-            rules_of,
-        }),
-        Err(_) => Err(rules_of
-            .into_iter()
-            .flatten()
-            .flat_map(|(_, r)| r)
-            .collect()),
+    FieldIndex {
+        target,
+        anchors: index,
+        rules_of,
+    }
+}
+
+/// ASCII lowercasing as a table, for the window search.
+const LOWER: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = (i as u8).to_ascii_lowercase();
+        i += 1;
+    }
+    table
+};
+
+/// A set of anchors (1 to [`ANCHOR`] bytes, ASCII-lowercased) found in a
+/// value in one pass: a window of its last four lowercased bytes slides
+/// over it, and at each byte the window (and its shorter suffixes, if some
+/// anchors are shorter) is tested in a bit table and, if the bit is set,
+/// looked up. Every occurrence is reported, overlapping ones too. This
+/// replaced one Aho-Corasick automaton per field (contiguous NFA): on the
+/// small corpus with the SigmaHQ rules their builds took ~4% of the hunt's
+/// instructions, and searching them took more per byte than this.
+struct Anchors {
+    /// One bit per hash slot, set when some anchor's key lands there.
+    bits: Box<[u64]>,
+    /// Shift that keeps the hash's top bits: `bits.len() * 64` slots.
+    shift: u32,
+    /// Key (length and bytes) to anchor id.
+    ids: HashMap<u64, u32, FixedState>,
+    /// Bit n set when some anchor is n bytes long.
+    lengths: u8,
+}
+
+impl Anchors {
+    fn new(anchors: &[&[u8]]) -> Anchors {
+        // About 16 slots per anchor: a window that is no anchor finds its
+        // bit set a few percent of the time.
+        let slots = (anchors.len() * 16).next_power_of_two().max(64);
+        let mut index = Anchors {
+            bits: vec![0; slots / 64].into_boxed_slice(),
+            shift: 64 - slots.trailing_zeros(),
+            ids: HashMap::default(),
+            lengths: 0,
+        };
+        for (id, anchor) in anchors.iter().enumerate() {
+            debug_assert!((1..=ANCHOR).contains(&anchor.len()));
+            let window = anchor
+                .iter()
+                .fold(0, |w, &b| (w << 8) | u64::from(LOWER[usize::from(b)]));
+            let key = Self::key(anchor.len(), window);
+            index.ids.insert(key, id as u32);
+            let slot = index.slot(key);
+            index.bits[slot / 64] |= 1 << (slot % 64);
+            index.lengths |= 1 << anchor.len();
+        }
+        index
+    }
+
+    /// An anchor's length in the bits above its bytes.
+    fn key(len: usize, window: u64) -> u64 {
+        (len as u64) << (8 * len) | (window & ((1 << (8 * len)) - 1))
+    }
+
+    fn slot(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// Calls `found(anchor id, anchor length)` for every occurrence.
+    fn find(&self, haystack: &[u8], mut found: impl FnMut(u32, usize)) {
+        let mut window = 0_u64;
+        if self.lengths == 1 << ANCHOR {
+            // Nearly every field: all anchors four bytes long.
+            const FOUR: u64 = (ANCHOR as u64) << (8 * ANCHOR);
+            let mut bytes = haystack.iter();
+            for &byte in bytes.by_ref().take(ANCHOR - 1) {
+                window = (window << 8) | u64::from(LOWER[usize::from(byte)]);
+            }
+            for &byte in bytes {
+                window = ((window << 8) & 0xFFFF_FFFF) | u64::from(LOWER[usize::from(byte)]);
+                let key = FOUR | window;
+                let slot = self.slot(key);
+                if self.bits[slot / 64] & (1 << (slot % 64)) != 0
+                    && let Some(&id) = self.ids.get(&key)
+                {
+                    found(id, ANCHOR);
+                }
+            }
+            return;
+        }
+        for (i, &byte) in haystack.iter().enumerate() {
+            window = (window << 8) | u64::from(LOWER[usize::from(byte)]);
+            let mut lengths = self.lengths;
+            while lengths != 0 {
+                let len = lengths.trailing_zeros() as usize;
+                lengths &= lengths - 1;
+                if len > i + 1 {
+                    break;
+                }
+                let key = Self::key(len, window);
+                let slot = self.slot(key);
+                if self.bits[slot / 64] & (1 << (slot % 64)) != 0
+                    && let Some(&id) = self.ids.get(&key)
+                {
+                    found(id, len);
+                }
+            }
+        }
     }
 }
 
@@ -292,9 +381,9 @@ impl FieldIndex {
             // An anchor is a hint; the literal it stands for is checked in
             // the lowercased value before its rules become candidates.
             let mut lowered: Option<String> = None;
-            for m in self.automaton.find_overlapping_iter(haystack) {
-                for (literal, rules) in &self.rules_of[m.pattern().as_usize()] {
-                    let present = literal.len() == m.len() || {
+            self.anchors.find(haystack.as_bytes(), |id, len| {
+                for (literal, rules) in &self.rules_of[id as usize] {
+                    let present = literal.len() == len || {
                         let lowered = lowered.get_or_insert_with(|| haystack.to_ascii_lowercase());
                         memchr::memmem::find(lowered.as_bytes(), literal.as_bytes()).is_some()
                     };
@@ -304,7 +393,7 @@ impl FieldIndex {
                         }
                     }
                 }
-            }
+            });
         } else {
             // Unicode case folding (`to_lowercase`, regex `(?i)`) can map
             // such text onto a literal in ways ASCII folding does not see;
@@ -339,26 +428,28 @@ fn folds_into_plain(c: char) -> bool {
 /// Bytes per anchor: long enough to be selective, short enough that most
 /// literals have several to choose from.
 const ANCHOR: usize = 4;
+// The window search and the gram counts hold an anchor in 32 bits.
+const _: () = assert!(ANCHOR == 4);
 
-/// For each literal, the substring of [`ANCHOR`] bytes that the fewest other
-/// literals of the same field share (so `.exe` is never chosen when the
-/// literal has anything rarer); shorter literals are their own anchor.
-fn anchors<'a>(literals: impl Iterator<Item = &'a str> + Clone) -> Vec<&'a str> {
-    let grams = |l: &'a str| {
-        (0..=l.len().saturating_sub(ANCHOR))
-            .filter(move |&i| l.is_char_boundary(i) && l.is_char_boundary(i + ANCHOR))
-            .map(move |i| &l[i..i + ANCHOR])
-    };
-    let mut frequency: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
+/// For each literal, the [`ANCHOR`] bytes that the fewest other literals of
+/// the same field share (so `.exe` is never chosen when the literal has
+/// anything rarer); shorter literals are their own anchor. Values are
+/// searched as bytes, so an anchor may cut a character.
+fn anchors<'a>(literals: impl Iterator<Item = &'a [u8]> + Clone) -> Vec<&'a [u8]> {
+    // Tens of thousands of literals over a SigmaHQ load: count grams as
+    // integers, not slices.
+    let gram = |g: &[u8]| u32::from_le_bytes([g[0], g[1], g[2], g[3]]);
+    let mut frequency: HashMap<u32, u32, FixedState> = HashMap::default();
     for literal in literals.clone() {
-        for gram in grams(literal) {
-            *frequency.entry(gram).or_default() += 1;
+        for g in literal.windows(ANCHOR) {
+            *frequency.entry(gram(g)).or_default() += 1;
         }
     }
     literals
         .map(|literal| {
-            grams(literal)
-                .min_by_key(|g| frequency[g])
+            literal
+                .windows(ANCHOR)
+                .min_by_key(|g| frequency[&gram(g)])
                 .unwrap_or(literal)
         })
         .collect()
@@ -806,6 +897,48 @@ fn regex_prefixes(
 /// The prefilter must never change what fires: over the whole attack corpus
 /// and the SigmaHQ Windows rules, every routed event gets exactly the rules
 /// rsigma's own `Engine` (its candidate index, no prefilter of ours) gives.
+#[cfg(test)]
+mod windows {
+    use super::Anchors;
+
+    /// Every occurrence, overlapping, any case, of anchors of 1 to 4 bytes
+    /// (non-ASCII bytes too), as a naive search finds them.
+    #[test]
+    fn anchors_are_found_where_a_naive_search_finds_them() {
+        let anchors: &[&[u8]] = &[b"a", b"ab", b"aba", b"abab", b"\\x", b"\xc3\xa9", b"e.ex"];
+        let index = Anchors::new(anchors);
+        let mut state = 0x2545_f491_u32;
+        let alphabet = b"aAbB\\xX\xc3\xa9e.";
+        for _ in 0..2000 {
+            let len = (state % 13) as usize;
+            let haystack: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    alphabet[(state % alphabet.len() as u32) as usize]
+                })
+                .collect();
+            let lower = haystack.to_ascii_lowercase();
+            let mut expected: Vec<u32> = (1..=lower.len())
+                .flat_map(|end| {
+                    let lower = &lower[..end];
+                    (0..anchors.len() as u32)
+                        .filter(move |&id| lower.ends_with(anchors[id as usize]))
+                })
+                .collect();
+            let mut found = Vec::new();
+            index.find(&haystack, |id, len| {
+                assert_eq!(len, anchors[id as usize].len());
+                found.push(id);
+            });
+            expected.sort_unstable();
+            found.sort_unstable();
+            assert_eq!(found, expected, "{haystack:?}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod encodings {
     use rsigma_ir::IrEncoding::{Base64, Base64Offset, Wide, Windash};
