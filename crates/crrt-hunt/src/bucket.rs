@@ -730,10 +730,10 @@ fn matcher_atoms(matcher: &IrMatcher, target: &Target) -> Option<Vec<Atom>> {
             multiline,
             dotall,
             ..
-        } => regex_prefixes(pattern, *case_insensitive, *multiline, *dotall).map(|prefixes| {
-            prefixes
+        } => regex_literals(pattern, *case_insensitive, *multiline, *dotall).map(|literals| {
+            literals
                 .into_iter()
-                .map(|p| Atom::Text(target.clone(), p))
+                .map(|l| Atom::Text(target.clone(), l))
                 .collect()
         }),
         IrMatcher::NumericEq(IrNumber::Literal(n)) => match target {
@@ -862,16 +862,19 @@ fn encoded_literals(encodings: &[IrEncoding], value: &str) -> Option<Vec<String>
         .collect()
 }
 
-/// Literals one of which every match of the regex starts with (so the value
-/// contains it), ASCII-lowercased; `None` when the regex has no finite set
-/// of non-empty ASCII prefixes (`.*x`, `\w+`, a case-folded `ſ`).
-fn regex_prefixes(
+/// Literals one of which every match of the regex contains,
+/// ASCII-lowercased: the most selective run of literal parts of its
+/// top-level concatenation, or literal prefixes of another part (so
+/// `\.exe\s+.*werfaultsecure\.exe` gates on `werfaultsecure.exe`, not on
+/// `.exe`). `None` when no part has a finite set of non-empty prefixes
+/// (`.*x`, `\w+`).
+fn regex_literals(
     pattern: &str,
     case_insensitive: bool,
     multiline: bool,
     dotall: bool,
 ) -> Option<Vec<String>> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    use regex_syntax::hir::HirKind;
     let hir = regex_syntax::ParserBuilder::new()
         .case_insensitive(case_insensitive)
         .multi_line(multiline)
@@ -879,12 +882,83 @@ fn regex_prefixes(
         .build()
         .parse(pattern)
         .ok()?;
-    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let mut top = &hir;
+    while let HirKind::Capture(capture) = top.kind() {
+        top = &capture.sub;
+    }
+    let parts = match top.kind() {
+        HirKind::Concat(parts) => parts.as_slice(),
+        _ => std::slice::from_ref(top),
+    };
+    // Parts that each stand for one text (a literal; under `(?i)` a class
+    // of one letter's cases) join into runs; other parts offer their own
+    // prefixes (an alternation, a repetition).
+    let mut best: Option<(Vec<String>, (usize, usize))> = None;
+    let mut consider = |literals: Option<Vec<String>>| {
+        let Some(literals) = literals else { return };
+        let shortest = literals.iter().map(String::len).min().unwrap_or(0);
+        let score = (shortest.min(8), usize::MAX - literals.len());
+        if best.as_ref().is_none_or(|(_, s)| score > *s) {
+            best = Some((literals, score));
+        }
+    };
+    let mut run = String::new();
+    for part in parts {
+        match one_text(part) {
+            Some(text) => run.push_str(&text),
+            None => {
+                if !run.is_empty() {
+                    consider(Some(vec![std::mem::take(&mut run)]));
+                }
+                consider(prefix_literals(part));
+            }
+        }
+    }
+    if !run.is_empty() {
+        consider(Some(vec![run]));
+    }
+    best.map(|(literals, _)| literals)
+}
+
+/// The one text a regex part matches, ASCII-lowercased: a literal, or a
+/// class of one character's ASCII cases (and characters that fold into
+/// them, which [`folds_into_plain`] covers).
+fn one_text(part: &regex_syntax::hir::Hir) -> Option<String> {
+    use regex_syntax::hir::{Class, HirKind};
+    match part.kind() {
+        HirKind::Literal(literal) => {
+            let text = std::str::from_utf8(&literal.0).ok()?;
+            (!text.chars().any(folds_into_plain)).then(|| text.to_ascii_lowercase())
+        }
+        HirKind::Class(Class::Unicode(class)) => {
+            let mut chars = class
+                .ranges()
+                .iter()
+                .flat_map(|r| r.start()..=r.end())
+                .filter(|&c| !folds_into_plain(c))
+                .map(|c| c.to_ascii_lowercase());
+            let first = chars.next()?;
+            (first.is_ascii() && chars.all(|c| c == first)).then(|| first.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Literals one of which every match of `hir` starts with. A variant
+/// holding a character that folds into ASCII (`(?i)k` also matches the
+/// Kelvin sign) is left out: a value with such a character has every rule
+/// of the field evaluated anyway (see [`folds_into_plain`]).
+fn prefix_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
     let mut out: Vec<String> = Vec::new();
     for literal in seq.literals()? {
         let text = std::str::from_utf8(literal.as_bytes()).ok()?;
-        if text.is_empty() || !text.is_ascii() {
+        if text.is_empty() {
             return None;
+        }
+        if text.chars().any(folds_into_plain) {
+            continue;
         }
         let text = text.to_ascii_lowercase();
         if !out.contains(&text) {
@@ -936,6 +1010,35 @@ mod windows {
             found.sort_unstable();
             assert_eq!(found, expected, "{haystack:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod regexes {
+    use super::regex_literals;
+
+    #[test]
+    fn the_most_selective_literal_anywhere_in_the_regex_gates() {
+        let of = |pattern: &str, ci: bool| regex_literals(pattern, ci, false, false);
+        assert_eq!(
+            of(r"\.exe\s+[^x]{0,64}werfaultsecure\.exe\s+\d+", false).expect("literal"),
+            ["werfaultsecure.exe"]
+        );
+        let folded = of(r"\.exe\s+[^x]{0,64}werfaultsecure\.exe", true).expect("literal");
+        // Case variants multiply: the extractor keeps fewer letters.
+        assert!(
+            folded
+                .iter()
+                .all(|l| l.len() >= 7 && "werfaultsecure.exe".contains(l.as_str())),
+            "{folded:?}"
+        );
+        assert_eq!(of("(?:set).*&&", true).expect("literal"), ["set"]);
+        assert_eq!(of(r"\w+`(?:\w+|-|.)`", false).expect("literal"), ["`"]);
+        assert_eq!(
+            of(r"(vssadmin|wbadmin)\s+delete", false).expect("literal"),
+            ["vssadmin", "wbadmin"]
+        );
+        assert_eq!(of(r"\w+\d", false), None);
     }
 }
 

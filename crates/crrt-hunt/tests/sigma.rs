@@ -634,6 +634,35 @@ fn prefilter_never_hides_a_match() {
         json!({"CommandLine": "WBADMIN  DELETE catalog"}),
         true,
     );
+    // Literals inside a regex, not only its prefix, and case folding.
+    let inner =
+        "  sel: {CommandLine|re: '\\.exe\\s+.*werfaultsecure\\.exe\\s+\\d+'}\n  condition: sel";
+    check(
+        inner,
+        json!({"CommandLine": "w.exe  C:\\werfaultsecure.exe 612"}),
+        true,
+    );
+    check(
+        inner,
+        json!({"CommandLine": "w.exe  C:\\werfault.exe 612"}),
+        false,
+    );
+    let folded = "  sel: {CommandLine|re|i: 'set.*&&\\s?set'}\n  condition: sel";
+    check(
+        folded,
+        json!({"CommandLine": "cmd /c SET a=1&& set b"}),
+        true,
+    );
+    check(
+        folded,
+        json!({"CommandLine": "cmd /c \u{17F}ET a=1&& \u{17F}et b"}),
+        true,
+    );
+    check(
+        "  sel: {CommandLine|re: '\\w+`(?:\\w+|-|.)`[\\w+|\\s]'}\n  condition: sel",
+        json!({"CommandLine": "IN`V`o`Ke-eXp`ResSIOn"}),
+        true,
+    );
     // Windash: any dash variant, the text between dashes is what gates.
     check(
         "  sel: {CommandLine|windash|contains: ' -accepteula'}\n  condition: sel",
