@@ -128,10 +128,10 @@ impl Bucket {
         // variants of a `|cased` literal become one).
         let mut by_field: BTreeMap<Target, HashMap<String, Vec<u32>, FixedState>> = BTreeMap::new();
         let mut by_number: BTreeMap<String, HashMap<i64, Vec<u32>>> = BTreeMap::new();
-        // Sigma's `base64offset`, not rsigma's (see `sigma_base64offset`).
+        // Sigma's `base64offset`, and lists rsigma compiles cheaply (see `rewrite`).
         rules
             .par_iter_mut()
-            .for_each(|(_, rule)| rule.detections.values_mut().for_each(sigma_base64offset));
+            .for_each(|(_, rule)| rule.detections.values_mut().for_each(rewrite));
         // Gates are read from each rule's IR on all cores: one bucket (the
         // Windows process-creation rules) holds a third of a SigmaHQ load.
         let gates: Vec<Option<Gate>> = rules.par_iter().map(|(_, r)| rule_gate(r)).collect();
@@ -759,27 +759,33 @@ fn matcher_atoms(matcher: &IrMatcher, target: &Target) -> Option<Vec<Atom>> {
     }
 }
 
-/// `base64offset` as Sigma defines it (pySigma's `base64offset` modifier):
-/// for each alignment, the characters encoding the value's bits alone.
-/// rsigma 0.23 also keeps the last, partly padded character, so it misses
-/// the value whenever other text follows it in the encoded data (nearly
-/// always: `IEX (` inside an encoded command); rules are rewritten to the
-/// three plain `contains` before they are gated or compiled.
-fn sigma_base64offset(detection: &mut IrDetection) {
+/// Rewrites a rule before it is gated or compiled:
+/// - `base64offset` as Sigma defines it (pySigma's modifier): for each
+///   alignment, the characters encoding the value's bits alone. rsigma
+///   0.23 also keeps the last, partly padded character, so it misses the
+///   value whenever other text follows it in the encoded data (nearly
+///   always: `IEX (` inside an encoded command). Such items become the
+///   three plain `contains`.
+/// - Lists of more than 7 `contains` values become an `or` of lists of 7:
+///   rsigma builds an Aho-Corasick DFA for a list of 8 or more, and on the
+///   SigmaHQ rules those builds were 6% of a hunt over the small corpus
+///   and 10 MiB, for lists evaluated a handful of times each (the gate
+///   already found one of their values in the field).
+fn rewrite(detection: &mut IrDetection) {
     match detection {
         IrDetection::AllOf(items) => items
             .iter_mut()
-            .for_each(|item| base64offset_matcher(&mut item.matcher)),
+            .for_each(|item| rewrite_matcher(&mut item.matcher)),
         IrDetection::AnyOf(children) | IrDetection::And(children) => {
-            children.iter_mut().for_each(sigma_base64offset)
+            children.iter_mut().for_each(rewrite)
         }
-        IrDetection::Keywords(matcher) => base64offset_matcher(matcher),
-        IrDetection::ArrayMatch { body, .. } => sigma_base64offset(body),
-        IrDetection::Conditional { named, .. } => named.values_mut().for_each(sigma_base64offset),
+        IrDetection::Keywords(matcher) => rewrite_matcher(matcher),
+        IrDetection::ArrayMatch { body, .. } => rewrite(body),
+        IrDetection::Conditional { named, .. } => named.values_mut().for_each(rewrite),
     }
 }
 
-fn base64offset_matcher(matcher: &mut IrMatcher) {
+fn rewrite_matcher(matcher: &mut IrMatcher) {
     match matcher {
         IrMatcher::Encoded {
             encodings,
@@ -806,14 +812,33 @@ fn base64offset_matcher(matcher: &mut IrMatcher) {
                     .collect(),
             );
         }
-        IrMatcher::TimestampPart { inner, .. } | IrMatcher::Not(inner) => {
-            base64offset_matcher(inner)
+        IrMatcher::TimestampPart { inner, .. } | IrMatcher::Not(inner) => rewrite_matcher(inner),
+        IrMatcher::AnyOf(children) => {
+            children.iter_mut().for_each(rewrite_matcher);
+            split_contains_lists(children);
         }
-        IrMatcher::AnyOf(children) | IrMatcher::AllOf(children) => {
-            children.iter_mut().for_each(base64offset_matcher)
-        }
+        IrMatcher::AllOf(children) => children.iter_mut().for_each(rewrite_matcher),
         _ => {}
     }
+}
+
+/// Regroups a list of more than 7 plain `contains` values (see [`rewrite`]).
+fn split_contains_lists(children: &mut Vec<IrMatcher>) {
+    const GROUP: usize = 7;
+    let plain = children
+        .iter()
+        .filter(|m| matches!(m, IrMatcher::Str { op: IrStrOp::Contains, pattern, .. } if pattern.is_plain()))
+        .count();
+    if plain <= GROUP {
+        return;
+    }
+    let all = std::mem::take(children);
+    let mut groups: Vec<IrMatcher> = Vec::new();
+    let mut rest = all.into_iter().peekable();
+    while rest.peek().is_some() {
+        groups.push(IrMatcher::AnyOf(rest.by_ref().take(GROUP).collect()));
+    }
+    *children = groups;
 }
 
 /// Text that must occur in a value matched by a `base64` or `base64offset`

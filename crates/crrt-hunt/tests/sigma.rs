@@ -634,6 +634,20 @@ fn prefilter_never_hides_a_match() {
         json!({"CommandLine": "WBADMIN  DELETE catalog"}),
         true,
     );
+    // Long `contains` lists (regrouped before compiling): any value fires.
+    let values: Vec<String> = (0..20).map(|i| format!("'needle{i:02}'")).collect();
+    let list = format!(
+        "  sel: {{CommandLine|contains: [{}]}}\n  condition: sel",
+        values.join(", ")
+    );
+    for i in [0, 6, 7, 13, 19] {
+        check(
+            &list,
+            json!({"CommandLine": format!("x NEEDLE{i:02} y")}),
+            true,
+        );
+    }
+    check(&list, json!({"CommandLine": "x needle20 y"}), false);
     // Literals inside a regex, not only its prefix, and case folding.
     let inner =
         "  sel: {CommandLine|re: '\\.exe\\s+.*werfaultsecure\\.exe\\s+\\d+'}\n  condition: sel";
