@@ -123,9 +123,10 @@ impl Bucket {
         // Candidate bits every event starts with: both slots of rules run
         // always, the second slot of rules gated by one condition only.
         let mut base = Bits::new(rules.len());
-        // field -> literal -> slot codes; BTreeMaps so the build is deterministic.
-        // Literals ASCII-lowercased, as values are searched (the case
-        // variants of a `|cased` literal become one).
+        // field -> literal -> slot codes, in a fixed order (a BTreeMap of
+        // fields, fixed-seed hashing of literals) so the build is the same
+        // every run. Literals ASCII-lowercased, as values are searched (the
+        // case variants of a `|cased` literal become one).
         let mut by_field: BTreeMap<Target, HashMap<String, Vec<u32>, FixedState>> = BTreeMap::new();
         let mut by_number: BTreeMap<String, HashMap<i64, Vec<u32>>> = BTreeMap::new();
         // Sigma's `base64offset`, and lists rsigma compiles cheaply (see `rewrite`).
@@ -414,10 +415,11 @@ fn caseless(c: char) -> bool {
 
 /// Whether case folding can turn the character into text a literal may hold
 /// (ASCII or caseless): the Kelvin sign into `k`, `ſ` into `S`, `İ` into
-/// `i` and a combining dot. Literals hold only ASCII and caseless characters
-/// (see [`matcher_atoms`]), so in a value without such characters an
-/// ASCII-folded search finds exactly what Unicode folding would: text with
-/// `®` or Cyrillic (every Sysmon `Product` of Microsoft's) stays gated.
+/// `i` and a combining dot. Case-insensitive literals hold only ASCII and
+/// caseless characters (see [`matcher_atoms`]; case-sensitive ones compare
+/// bytes), so in a value without such characters an ASCII-folded search
+/// finds every literal Unicode folding would: text with `®` or Cyrillic
+/// (every Sysmon `Product` of Microsoft's) stays gated.
 fn folds_into_plain(c: char) -> bool {
     !c.is_ascii()
         && c.to_lowercase()
