@@ -12,15 +12,16 @@
 //!
 //! A rule is compiled (regexes, automata) the first time it is a candidate:
 //! on the SigmaHQ Windows rules and the attack-samples corpus fewer than half
-//! ever are. Candidates are evaluated in full by `rsigma_eval::evaluate_rule`,
-//! so findings are exactly the engine's; a differential test over the whole
-//! corpus holds that line.
+//! ever are. A rule from the rule cache is not even decoded until then: its
+//! [`RuleHead`] (metadata, log source, gate) is all loading needs.
+//! Candidates are evaluated in full by `rsigma_eval::evaluate_rule`, so
+//! findings are exactly the engine's; a differential test over the whole
+//! corpus (rules from the cache against rules as parsed) holds that line.
 
 use std::collections::{BTreeMap, HashMap};
 
 use foldhash::fast::FixedState;
 
-use rayon::prelude::*;
 use rsigma_eval::event::{Event, EventValue};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -30,7 +31,8 @@ use rsigma_ir::{
     IrCondition, IrDetection, IrDetectionItem, IrEncoding, IrMatcher, IrNumber, IrPattern,
     IrPatternPart, IrRule, IrStrOp,
 };
-use rsigma_parser::Quantifier;
+use rsigma_parser::{Level, LogSource, Quantifier, Status};
+use serde::{Deserialize, Serialize};
 
 use crate::rules::CompiledFilter;
 
@@ -47,7 +49,7 @@ pub(crate) struct Bucket {
 
 /// Where a literal must occur: one field's value, or (for keywords) any
 /// string value of the event.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Target {
     Field(String),
     Keywords,
@@ -64,14 +66,78 @@ struct FieldIndex {
     rules_of: Vec<Literals>,
 }
 
+/// A loaded rule: what selecting, grouping and gating it needs, and its
+/// intermediate form, which a rule from the cache keeps encoded until it is
+/// first a candidate (decoding every cached rule was a tenth of a hunt).
+#[derive(Clone)]
+pub(crate) struct LoadedRule {
+    pub head: RuleHead,
+    pub body: RuleBody,
+}
+
+/// A rule's metadata, log source, load-time problem and prefilter gate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RuleHead {
+    pub title: String,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub level: Option<Level>,
+    pub status: Option<Status>,
+    pub tags: Vec<String>,
+    pub logsource: LogSource,
+    /// Why the rule cannot be evaluated (an invalid regex, say).
+    pub problem: Option<String>,
+    gate: Option<Gate>,
+}
+
+#[derive(Clone)]
+pub(crate) enum RuleBody {
+    Ir(Box<IrRule>),
+    /// The IR as JSON, from the rule cache.
+    Encoded(Box<[u8]>),
+}
+
+impl RuleBody {
+    pub(crate) fn decode(self) -> Result<IrRule, String> {
+        match self {
+            RuleBody::Ir(ir) => Ok(*ir),
+            RuleBody::Encoded(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("unreadable cached rule (clear the rule cache): {e}")),
+        }
+    }
+}
+
+impl LoadedRule {
+    /// A rule as parsed: Sigma's `base64offset` and long lists rewritten
+    /// (see `rewrite`), its gate read, `problem` the caller's static check.
+    pub(crate) fn new(mut ir: IrRule, problem: Option<String>) -> Self {
+        ir.detections.values_mut().for_each(rewrite);
+        let m = &ir.metadata;
+        let head = RuleHead {
+            title: m.title.clone(),
+            id: m.id.clone(),
+            name: m.name.clone(),
+            level: m.level,
+            status: m.status,
+            tags: m.tags.clone(),
+            logsource: ir.logsource.clone(),
+            problem,
+            gate: rule_gate(&ir),
+        };
+        LoadedRule {
+            head,
+            body: RuleBody::Ir(Box::new(ir)),
+        }
+    }
+}
+
 /// A rule in its intermediate form, compiled on first use.
 pub(crate) struct LazyRule {
     pub path: PathBuf,
     pub title: String,
-    /// The rule until it is compiled: then it is no longer needed, and the
-    /// memory it takes goes (about half of a hunt's rules are ever
-    /// compiled; their IR is ~5 MiB of the SigmaHQ set's 10).
-    ir: std::sync::Mutex<Option<IrRule>>,
+    /// The rule (from the cache, still encoded) until it is compiled: then
+    /// it is no longer needed, and the memory it takes goes.
+    body: std::sync::Mutex<Option<RuleBody>>,
     compiled: OnceLock<Result<CompiledRule, String>>,
 }
 
@@ -79,13 +145,14 @@ impl LazyRule {
     fn compiled(&self, filters: &[CompiledFilter]) -> Option<&CompiledRule> {
         self.compiled
             .get_or_init(|| {
-                // The OnceLock runs this once per rule, so the IR is there.
+                // The OnceLock runs this once per rule, so the body is there.
                 let ir = self
-                    .ir
+                    .body
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .take()
-                    .ok_or_else(|| "the rule was already compiled".to_owned())?;
+                    .ok_or_else(|| "the rule was already compiled".to_owned())?
+                    .decode()?;
                 let mut rule = compile_to_compiled(&ir).map_err(|e| e.to_string())?;
                 for filter in filters {
                     filter.apply(&mut rule);
@@ -99,11 +166,12 @@ impl LazyRule {
     /// Reads the rule's IR, if it has not been compiled yet.
     #[cfg(test)]
     pub(crate) fn with_ir<R>(&self, f: impl FnOnce(&IrRule) -> R) -> Option<R> {
-        self.ir
+        let body = self
+            .body
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(f)
+            .clone()?;
+        body.decode().ok().as_ref().map(f)
     }
 
     /// Why the rule could not be compiled, once it has been tried.
@@ -117,7 +185,7 @@ impl LazyRule {
 
 impl Bucket {
     pub(crate) fn new(
-        mut rules: Vec<(PathBuf, IrRule)>,
+        rules: Vec<(PathBuf, LoadedRule)>,
         filters: Arc<Vec<CompiledFilter>>,
     ) -> Self {
         // Candidate bits every event starts with: both slots of rules run
@@ -129,16 +197,16 @@ impl Bucket {
         // case variants of a `|cased` literal become one).
         let mut by_field: BTreeMap<Target, HashMap<String, Vec<u32>, FixedState>> = BTreeMap::new();
         let mut by_number: BTreeMap<String, HashMap<i64, Vec<u32>>> = BTreeMap::new();
-        // Sigma's `base64offset`, and lists rsigma compiles cheaply (see `rewrite`).
-        rules
-            .par_iter_mut()
-            .for_each(|(_, rule)| rule.detections.values_mut().for_each(rewrite));
-        // Gates are read from each rule's IR on all cores: one bucket (the
-        // Windows process-creation rules) holds a third of a SigmaHQ load.
-        let gates: Vec<Option<Gate>> = rules.par_iter().map(|(_, r)| rule_gate(r)).collect();
-        for (i, gate) in gates.into_iter().enumerate() {
+        let mut lazy = Vec::with_capacity(rules.len());
+        for (i, (path, rule)) in rules.into_iter().enumerate() {
             let i = i as u32;
-            match gate {
+            lazy.push(LazyRule {
+                path,
+                title: rule.head.title,
+                body: std::sync::Mutex::new(Some(rule.body)),
+                compiled: OnceLock::new(),
+            });
+            match rule.head.gate {
                 Some(gate) => {
                     if gate.slots.len() < 2 {
                         base.set(Bits::code(i, 1));
@@ -179,17 +247,8 @@ impl Bucket {
             .into_iter()
             .map(|(target, literals)| field_index(target, literals.into_iter().collect()))
             .collect();
-        let rules = rules
-            .into_iter()
-            .map(|(path, ir)| LazyRule {
-                path,
-                title: ir.metadata.title.clone(),
-                ir: std::sync::Mutex::new(Some(ir)),
-                compiled: OnceLock::new(),
-            })
-            .collect();
         Bucket {
-            rules,
+            rules: lazy,
             fields,
             numbers,
             base,
@@ -521,7 +580,7 @@ impl Bits {
 }
 
 /// One necessary condition of a rule, as the prefilter can test it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 enum Atom {
     /// The literal occurs in the target (ASCII case folded).
     Text(Target, String),
@@ -544,7 +603,7 @@ impl Atom {
 /// rule matches, some atom of every slot holds. Two slots let a rule such as
 /// `Image|endswith: \powershell.exe` and `CommandLine|contains: -enc` wait
 /// for both, not for every PowerShell process.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Gate {
     slots: Vec<Vec<Atom>>,
 }
@@ -1171,13 +1230,27 @@ mod differential {
             return;
         }
         let sigma = data.join("sigma");
-        let rules = RuleLoader::new()
-            .path(sigma.join("rules/windows"))
-            .path(sigma.join("rules-emerging-threats"))
-            .path(sigma.join("rules-threat-hunting"))
-            .load()
-            .expect("rules");
-        let engines: Vec<Engine> = rules
+        let cache = tempfile::tempdir().expect("tempdir");
+        let load = |cached: bool| {
+            let loader = RuleLoader::new()
+                .path(sigma.join("rules/windows"))
+                .path(sigma.join("rules-emerging-threats"))
+                .path(sigma.join("rules-threat-hunting"));
+            let loader = if cached {
+                loader.cache_dir(cache.path())
+            } else {
+                loader
+            };
+            loader.load().expect("rules")
+        };
+        // The reference engines are compiled from rules as parsed; ours
+        // come from the rule cache, heads and gates decoded, IR on demand.
+        let parsed = load(false);
+        load(true);
+        let rules = load(true);
+        assert!(rules.counts().cached_files > 2000, "{:?}", rules.counts());
+        assert_eq!(rules.output.buckets.len(), parsed.output.buckets.len());
+        let engines: Vec<Engine> = parsed
             .output
             .buckets
             .iter()

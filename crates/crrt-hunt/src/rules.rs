@@ -18,7 +18,7 @@ use rsigma_parser::{
     ConditionExpr, CorrelationRule, FilterRule, FilterRuleTarget, Level, SigmaRule, Status,
 };
 
-use crate::bucket::Bucket;
+use crate::bucket::{Bucket, LoadedRule};
 use crate::cache::RuleCache;
 use crate::error::HuntError;
 use crate::logsource::{LogSourceMap, SourceKey};
@@ -245,7 +245,7 @@ impl RuleLoader {
                     _ => None,
                 })
                 .collect();
-            let new: Vec<(u64, Vec<IrRule>)> = parsed
+            let new: Vec<(u64, Vec<LoadedRule>)> = parsed
                 .iter()
                 .filter_map(|f| match f.cache {
                     CacheUse::Miss(key) => Some((key, f.rules.clone())),
@@ -256,7 +256,7 @@ impl RuleLoader {
         });
 
         let mut diagnostics = Vec::new();
-        let mut detections: Vec<(PathBuf, IrRule)> = Vec::new();
+        let mut detections: Vec<(PathBuf, LoadedRule)> = Vec::new();
         let mut correlations: Vec<(PathBuf, CorrelationRule)> = Vec::new();
         let mut filters: Vec<FilterRule> = Vec::new();
         for file in parsed {
@@ -286,19 +286,19 @@ impl RuleLoader {
             .filter(|(_, c)| !c.generate)
             .flat_map(|(_, c)| c.rules.iter().map(String::as_str))
             .collect();
-        let known_as = |r: &IrRule, set: &HashSet<&str>| {
-            [&r.metadata.id, &r.metadata.name]
+        let known_as = |r: &LoadedRule, set: &HashSet<&str>| {
+            [&r.head.id, &r.head.name]
                 .into_iter()
                 .flatten()
                 .any(|n| set.contains(n.as_str()))
         };
-        let correlated: Vec<(PathBuf, IrRule)> = detections
+        let correlated: Vec<(PathBuf, LoadedRule)> = detections
             .iter()
             .filter(|(_, r)| known_as(r, &referenced))
             .cloned()
             .collect();
         detections.retain(|(_, r)| {
-            let m = &r.metadata;
+            let m = &r.head;
             self.selection
                 .selects(m.id.as_deref(), m.level, m.status, &m.tags)
                 && !known_as(r, &silent)
@@ -308,15 +308,15 @@ impl RuleLoader {
         let mapping = self.mapping.unwrap_or_else(LogSourceMap::windows_default);
         let filters = Arc::new(CompiledFilter::compile_all(&filters, &mut diagnostics));
         for (path, rule) in detections.iter().chain(&correlated) {
-            if let Some(problem) = static_problem(rule) {
+            if let Some(problem) = &rule.head.problem {
                 diagnostics.push(Diagnostic {
                     path: path.clone(),
-                    rule: Some(rule.metadata.title.clone()),
-                    message: problem,
+                    rule: Some(rule.head.title.clone()),
+                    message: problem.clone(),
                 });
             }
         }
-        detections.retain(|(_, r)| static_problem(r).is_none());
+        detections.retain(|(_, r)| r.head.problem.is_none());
         let output = Buckets::build(detections, &filters);
         let correlation = if correlations.is_empty() {
             None
@@ -346,9 +346,9 @@ impl RuleLoader {
                     }
                 }
             }
-            let correlated: Vec<(PathBuf, IrRule)> = correlated
+            let correlated: Vec<(PathBuf, LoadedRule)> = correlated
                 .into_iter()
-                .filter(|(_, r)| static_problem(r).is_none())
+                .filter(|(_, r)| r.head.problem.is_none())
                 .collect();
             Some(CorrelationSet {
                 buckets: Buckets::build(correlated, &filters),
@@ -476,16 +476,16 @@ pub(crate) struct Buckets {
 }
 
 impl Buckets {
-    fn build(rules: Vec<(PathBuf, IrRule)>, filters: &Arc<Vec<CompiledFilter>>) -> Self {
+    fn build(rules: Vec<(PathBuf, LoadedRule)>, filters: &Arc<Vec<CompiledFilter>>) -> Self {
         let n_rules = rules.len();
-        let mut grouped: BTreeMap<SourceKey, Vec<(PathBuf, IrRule)>> = BTreeMap::new();
+        let mut grouped: BTreeMap<SourceKey, Vec<(PathBuf, LoadedRule)>> = BTreeMap::new();
         for (path, rule) in rules {
             grouped
-                .entry(SourceKey::of(&rule.logsource))
+                .entry(SourceKey::of(&rule.head.logsource))
                 .or_default()
                 .push((path, rule));
         }
-        let groups: Vec<(SourceKey, Vec<(PathBuf, IrRule)>)> = grouped.into_iter().collect();
+        let groups: Vec<(SourceKey, Vec<(PathBuf, LoadedRule)>)> = grouped.into_iter().collect();
         let built: Vec<(SourceKey, Bucket)> = groups
             .into_par_iter()
             .map(|(key, rules)| (key, Bucket::new(rules, Arc::clone(filters))))
@@ -626,7 +626,7 @@ enum CacheUse {
 
 struct ParsedFile {
     path: PathBuf,
-    rules: Vec<IrRule>,
+    rules: Vec<LoadedRule>,
     correlations: Vec<CorrelationRule>,
     filters: Vec<FilterRule>,
     diagnostics: Vec<Diagnostic>,
@@ -680,7 +680,10 @@ fn parse_text(path: &Path, bytes: Vec<u8>, pipeline: Option<&rsigma_eval::Pipeli
                     Ok(ir)
                 });
                 match lowered {
-                    Ok(ir) => parsed.rules.push(ir),
+                    Ok(ir) => {
+                        let problem = static_problem(&ir);
+                        parsed.rules.push(LoadedRule::new(ir, problem));
+                    }
                     Err(message) => parsed.diagnostics.push(problem(Some(&title), message)),
                 }
             }
