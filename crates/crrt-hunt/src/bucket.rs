@@ -873,6 +873,11 @@ fn rewrite_matcher(matcher: &mut IrMatcher) {
                     .collect(),
             );
         }
+        IrMatcher::Regex { pattern, .. } => {
+            if let Some(trimmed) = trim_regex(pattern) {
+                *pattern = trimmed;
+            }
+        }
         IrMatcher::TimestampPart { inner, .. } | IrMatcher::Not(inner) => rewrite_matcher(inner),
         IrMatcher::AnyOf(children) => {
             children.iter_mut().for_each(rewrite_matcher);
@@ -881,6 +886,91 @@ fn rewrite_matcher(matcher: &mut IrMatcher) {
         IrMatcher::AllOf(children) => children.iter_mut().for_each(rewrite_matcher),
         _ => {}
     }
+}
+
+/// A regex that matches the same values as `pattern`, where its ends are
+/// cheaper to compile; `None` when there is nothing to trim.
+///
+/// Sigma regexes only ever answer "does the value match" (rsigma calls
+/// `is_match`), and for an unanchored search a repetition at either end
+/// need only match its minimum: `-k\s\w{1,64}(?:\s?(?:-p|-s))?` matches
+/// exactly the values `-k\s\w` does (an optional tail matches empty, and
+/// the shortest run of `\w` is inside any longer one). That regex, with its
+/// 64 copies of Unicode's `\w`, took 29 ms to compile: a tenth of a hunt.
+/// Anything else at an end (`^`, `$`, `\b`, a literal, a group) stops
+/// the trimming there.
+fn trim_regex(pattern: &str) -> Option<String> {
+    use regex_syntax::ast::{Ast, RepetitionKind, RepetitionRange};
+    // Under `x`, whitespace in the pattern is not what it seems when printed.
+    let flags = pattern.split("(?").skip(1);
+    if flags
+        .map(|rest| rest.split(|c: char| !c.is_ascii_alphabetic() && c != '-'))
+        .any(|mut set| set.next().is_some_and(|f| f.contains('x')))
+    {
+        return None;
+    }
+    let ast = regex_syntax::ast::parse::Parser::new()
+        .parse(pattern)
+        .ok()?;
+    let (mut items, span) = match &ast {
+        Ast::Concat(concat) => (concat.asts.clone(), concat.span),
+        Ast::Repetition(r) => (vec![ast.clone()], r.span),
+        _ => return None,
+    };
+    // What an end repetition must keep: `None` drops it, `Some(m)` keeps m.
+    let minimum = |item: &Ast| match item {
+        Ast::Repetition(r) => Some(match &r.op.kind {
+            RepetitionKind::ZeroOrOne | RepetitionKind::ZeroOrMore => None,
+            RepetitionKind::OneOrMore => Some(1),
+            RepetitionKind::Range(RepetitionRange::Exactly(_)) => return None,
+            RepetitionKind::Range(RepetitionRange::AtLeast(m) | RepetitionRange::Bounded(m, _)) => {
+                (*m > 0).then_some(*m)
+            }
+        }),
+        _ => None,
+    };
+    let keep = |mut item: Ast, m: u32| -> Ast {
+        if let Ast::Repetition(r) = &mut item {
+            if m == 1 {
+                return (*r.ast).clone();
+            }
+            r.op.kind = RepetitionKind::Range(RepetitionRange::Exactly(m));
+        }
+        item
+    };
+    let mut changed = false;
+    while let Some(cut) = items.last().and_then(minimum) {
+        let last = items.pop()?;
+        changed = true;
+        if let Some(m) = cut {
+            items.push(keep(last, m));
+            break;
+        }
+    }
+    // At the front, past any `(?i)`-style flags, which must stay first.
+    let flags = items
+        .iter()
+        .take_while(|a| matches!(a, Ast::Flags(_)))
+        .count();
+    while let Some(cut) = items.get(flags).and_then(minimum) {
+        let first = items.remove(flags);
+        changed = true;
+        if let Some(m) = cut {
+            items.insert(flags, keep(first, m));
+            break;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    let ast = Ast::concat(regex_syntax::ast::Concat { span, asts: items });
+    let mut out = String::new();
+    regex_syntax::ast::print::Printer::new()
+        .print(&ast, &mut out)
+        .ok()?;
+    // A pattern that would not compile is left as the rule wrote it.
+    regex_syntax::Parser::new().parse(&out).ok()?;
+    Some(out)
 }
 
 /// Regroups a list of more than 7 plain `contains` values (see [`rewrite`]).
@@ -1101,7 +1191,69 @@ mod windows {
 
 #[cfg(test)]
 mod regexes {
-    use super::regex_literals;
+    use super::{regex_literals, trim_regex};
+
+    #[test]
+    fn trimmed_regexes_match_what_the_whole_regex_matches() {
+        assert_eq!(
+            trim_regex(r"-k\s\w{1,64}(?:\s?(?:-p|-s))?").as_deref(),
+            Some(r"-k\s\w")
+        );
+        assert_eq!(trim_regex(r".{1000,}").as_deref(), Some(r".{1000}"));
+        assert_eq!(
+            trim_regex(r"(?i)\w+x\d{2,10}").as_deref(),
+            Some(r"(?i)\wx\d{2}")
+        );
+        assert_eq!(trim_regex(r"a*").as_deref(), Some(""));
+        assert_eq!(trim_regex(r"a+$").as_deref(), Some(r"a$"));
+        // Anchors, boundaries and exact counts hold their end.
+        for kept in [
+            r"^a+$", r"\ba+\b", r"x\d{3}", r"a+b|c+", r"(a+)", r"(?x) a+",
+        ] {
+            assert_eq!(trim_regex(kept), None, "{kept}");
+        }
+        let patterns = [
+            r"-k\s\w{1,64}(?:\s?(?:-p|-s))?",
+            r#"\.exe[\"\']?\s+[^\"]{0,64}a\.exe[\"\']?\s+\d{2,10}"#,
+            r"a{2,}b*",
+            r"\s*b+?a{3,5}",
+            r"(?:ab|b)+a?",
+            r"[^a]{1,3}b{0,2}",
+            r"(?i)\w+é\d{2,10}",
+            r"(?s).{2,4}",
+            r"\ba+",
+            r"s+$",
+        ];
+        let alphabet: Vec<char> = "ab-kps \t\n\"'.exé1234_Aé".chars().collect();
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for pattern in patterns {
+            let trimmed = trim_regex(pattern).expect("trims");
+            for ci in [false, true] {
+                let build = |p: &str| {
+                    regex::RegexBuilder::new(p)
+                        .case_insensitive(ci)
+                        .build()
+                        .expect("compiles")
+                };
+                let (whole, cut) = (build(pattern), build(&trimmed));
+                for _ in 0..5000 {
+                    let len = next(20);
+                    let hay: String = (0..len).map(|_| alphabet[next(alphabet.len())]).collect();
+                    assert_eq!(
+                        whole.is_match(&hay),
+                        cut.is_match(&hay),
+                        "{pattern} vs {trimmed} on {hay:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_most_selective_literal_anywhere_in_the_regex_gates() {
