@@ -555,6 +555,41 @@ fn the_rule_cache_is_used_invalidated_by_content_and_survives_corruption() {
     assert_eq!(after_damage.counts().cached_files, 0);
     assert_eq!(fired(&after_damage, "wbadmin delete catalog"), ["rule 2"]);
     assert_eq!(load().counts().cached_files, 2);
+
+    // A rule's body damaged inside a sound cache file is decoded only when
+    // the rule is first needed: it is then reported, never silently lost.
+    for entry in std::fs::read_dir(&cache).expect("cache dir") {
+        let path = entry.expect("entry").path();
+        let mut bytes = std::fs::read(&path).expect("read");
+        let (from, to) = (b"\"Contains\"", b"\"Containz\"");
+        let at = bytes
+            .windows(from.len())
+            .position(|w| w == from)
+            .expect("a contains matcher in the cached IR");
+        bytes[at..at + to.len()].copy_from_slice(to);
+        std::fs::write(&path, bytes).expect("write");
+    }
+    let damaged_rule = load();
+    assert_eq!(damaged_rule.counts().cached_files, 2);
+    let fired_now = [
+        fired(&damaged_rule, "x mimikatz y"),
+        fired(&damaged_rule, "wbadmin delete catalog"),
+    ];
+    let problems: Vec<String> = damaged_rule
+        .diagnostics()
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("unreadable cached rule"),
+        "{problems:?}"
+    );
+    assert_eq!(
+        fired_now.iter().map(Vec::len).sum::<usize>(),
+        1,
+        "the other rule still fires: {fired_now:?}"
+    );
 }
 
 #[test]
