@@ -6,14 +6,16 @@
 //! beside rsigma's intermediate form, both JSON, so a second hunt with the
 //! same rules skips YAML entirely and decodes a rule's IR only if the hunt
 //! ever evaluates it (a fifth of the SigmaHQ rules on the attack samples).
-//! A file is looked up by the hash of its
-//! bytes (plus the loader revision and `expand` values), so an edited rule is
-//! re-read and a `git checkout` that only touches modification times is not.
+//! A file is looked up by the hash of its bytes (plus the loader revision
+//! and `expand` values), so an edited rule is re-read and a `git checkout`
+//! that only touches modification times is not.
 //!
 //! The cache is an optimisation, never a source of truth: an unreadable,
 //! truncated or foreign cache file is ignored and rewritten, and writes go
 //! to a temporary file renamed into place, so a crash never leaves half a
-//! cache. Files with correlations, filters or problems are not cached.
+//! cache. A rule whose IR is damaged inside an otherwise sound file is
+//! found when first needed and reported as a rule problem. Files with
+//! correlations, filters or problems are not cached.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
