@@ -902,8 +902,8 @@ fn rewrite_matcher(matcher: &mut IrMatcher) {
 fn trim_regex(pattern: &str) -> Option<String> {
     use regex_syntax::ast::{Ast, RepetitionKind, RepetitionRange};
     // Under `x`, whitespace in the pattern is not what it seems when printed.
-    let flags = pattern.split("(?").skip(1);
-    if flags
+    let groups = pattern.split("(?").skip(1);
+    if groups
         .map(|rest| rest.split(|c: char| !c.is_ascii_alphabetic() && c != '-'))
         .any(|mut set| set.next().is_some_and(|f| f.contains('x')))
     {
