@@ -408,6 +408,27 @@ const STEPS: &[(i64, &str)] = &[
         18,
         "ALTER TABLE indicators ADD COLUMN to_members BIGINT NOT NULL DEFAULT 0",
     ),
+    // TAXII objects found by a 64-bit key instead of a primary key on
+    // (collection, org_id, id, version): see `taxii.rs`. The rows are
+    // copied over with their keys by `rekey_taxii_objects`.
+    (
+        19,
+        "ALTER TABLE taxii_objects RENAME TO taxii_objects_before_19;
+    DROP INDEX taxii_objects_added;
+    CREATE TABLE taxii_objects (
+        collection TEXT NOT NULL,
+        org_id TEXT NOT NULL REFERENCES organisations (id),
+        id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        date_added TEXT NOT NULL,
+        type TEXT NOT NULL,
+        spec_version TEXT NOT NULL,
+        object TEXT NOT NULL,
+        id_key BIGINT NOT NULL
+    );
+    CREATE INDEX taxii_objects_key ON taxii_objects (id_key);
+    CREATE INDEX taxii_objects_added ON taxii_objects (collection, org_id, date_added, id, version);",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
@@ -430,6 +451,10 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
         sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
             .execute(&mut *tx)
             .await?;
+        if *version == 19 {
+            crate::taxii::rekey_taxii_objects(&mut tx, store.backend == crate::Backend::Sqlite)
+                .await?;
+        }
         sqlx::query("INSERT INTO crrt_schema (version, applied_at) VALUES ($1, $2)")
             .bind(*version)
             .bind(jiff::Timestamp::now().to_string())

@@ -2,7 +2,10 @@
 //! the audit chain, including an attacker editing rows behind its back.
 
 use crrt_store::testing::{backends, fresh_database, tamper};
-use crrt_store::{AuditEntry, AuditVerification, Organisation, Store, StoreError};
+use crrt_store::{
+    AuditEntry, AuditVerification, Organisation, Partition, Store, StoreError, TaxiiFilter,
+    TaxiiObject, VersionMatch,
+};
 
 fn org(name: &str) -> Organisation {
     Organisation {
@@ -150,5 +153,228 @@ async fn concurrent_appends_keep_one_unbroken_chain() {
             AuditVerification::Intact { n_events: 16 },
             "{backend}"
         );
+    }
+}
+
+fn taxii_object(id: &str, version: &str, added: &str) -> (TaxiiObject, String) {
+    (
+        TaxiiObject {
+            id: id.into(),
+            version: version.into(),
+            date_added: added.into(),
+            spec_version: "2.1".into(),
+            object: format!(r#"{{"id":"{id}","modified":"{version}"}}"#),
+        },
+        "indicator".into(),
+    )
+}
+
+async fn inbox_ids(store: &Store, at: Partition<'_>, filter: &TaxiiFilter) -> Vec<String> {
+    store
+        .taxii_objects(at, filter, 100)
+        .await
+        .expect("reads")
+        .into_iter()
+        .map(|o| format!("{}@{}", o.id, o.version))
+        .collect()
+}
+
+/// Object versions are added once however often they are sent (also twice
+/// in one envelope), other partitions never see them, and reads by id,
+/// version and deletion find them through the hashed key.
+#[tokio::test]
+async fn taxii_objects_are_added_once_and_found_by_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for backend in backends() {
+        let url = fresh_database(backend, dir.path()).await;
+        let store = Store::open(&url).await.expect("opens");
+        let mut tx = store.begin().await.expect("begin");
+        tx.insert_org(&org("CERT-EE")).await.expect("org");
+        tx.insert_org(&org("CERT-LT")).await.expect("org");
+        tx.commit().await.expect("commit");
+        let ee = Partition {
+            collection: "inbox",
+            org_id: "id-CERT-EE",
+        };
+        let lt = Partition {
+            collection: "inbox",
+            org_id: "id-CERT-LT",
+        };
+        let a = "indicator--a0000000-0000-4000-8000-000000000000";
+        let b = "indicator--b0000000-0000-4000-8000-000000000000";
+        let first = [
+            taxii_object(a, "2022-02-24T06:00:00.000Z", "2022-02-24T07:00:00.000001Z"),
+            taxii_object(b, "2022-02-24T06:00:00.000Z", "2022-02-24T07:00:00.000002Z"),
+            taxii_object(a, "2022-02-24T06:00:00.000Z", "2022-02-24T07:00:00.000003Z"),
+        ];
+        let mut tx = store.begin().await.expect("begin");
+        assert_eq!(
+            tx.add_taxii_objects(ee, &first).await.expect("adds"),
+            2,
+            "{backend}"
+        );
+        tx.commit().await.expect("commit");
+        let again = [
+            taxii_object(a, "2022-02-24T06:00:00.000Z", "2022-02-24T08:00:00.000001Z"),
+            taxii_object(a, "2022-02-25T06:00:00.000Z", "2022-02-24T08:00:00.000002Z"),
+        ];
+        let mut tx = store.begin().await.expect("begin");
+        assert_eq!(
+            tx.add_taxii_objects(ee, &again).await.expect("adds"),
+            1,
+            "{backend}"
+        );
+        tx.commit().await.expect("commit");
+
+        let all = TaxiiFilter {
+            versions: VersionMatch {
+                all: true,
+                ..VersionMatch::default()
+            },
+            ..TaxiiFilter::default()
+        };
+        assert_eq!(
+            inbox_ids(&store, ee, &all).await,
+            [
+                format!("{a}@2022-02-24T06:00:00.000Z"),
+                format!("{b}@2022-02-24T06:00:00.000Z"),
+                format!("{a}@2022-02-25T06:00:00.000Z"),
+            ],
+            "{backend}"
+        );
+        assert!(inbox_ids(&store, lt, &all).await.is_empty(), "{backend}");
+        let by_id = TaxiiFilter {
+            ids: vec![a.into()],
+            ..TaxiiFilter::default()
+        };
+        assert_eq!(
+            inbox_ids(&store, ee, &by_id).await,
+            [format!("{a}@2022-02-25T06:00:00.000Z")],
+            "latest version by default, {backend}"
+        );
+        assert_eq!(
+            store.taxii_versions(ee, a).await.expect("versions").len(),
+            2
+        );
+        assert!(
+            store
+                .taxii_versions(lt, a)
+                .await
+                .expect("versions")
+                .is_empty()
+        );
+
+        let mut tx = store.begin().await.expect("begin");
+        assert_eq!(
+            tx.delete_taxii_object(lt, a, &all).await.expect("deletes"),
+            0
+        );
+        assert_eq!(
+            tx.delete_taxii_object(ee, a, &all).await.expect("deletes"),
+            2
+        );
+        tx.commit().await.expect("commit");
+        assert_eq!(
+            inbox_ids(&store, ee, &all).await,
+            [format!("{b}@2022-02-24T06:00:00.000Z")],
+            "{backend}"
+        );
+    }
+}
+
+/// A database whose TAXII objects were stored before they had keys
+/// (schema 18) opens with every object version still there and findable.
+#[tokio::test]
+async fn taxii_objects_stored_before_keys_are_rekeyed_on_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for backend in backends() {
+        let url = fresh_database(backend, dir.path()).await;
+        let store = Store::open(&url).await.expect("opens");
+        let mut tx = store.begin().await.expect("begin");
+        tx.insert_org(&org("CERT-EE")).await.expect("org");
+        tx.commit().await.expect("commit");
+        store.close().await;
+        // Back to the table of schema 18, holding 1,203 object versions
+        // (more than one page of the copy).
+        let mut rows = Vec::new();
+        for n in 0..1203 {
+            let version = if n % 2 == 1 {
+                "2022-02-25T06:00:00.000Z"
+            } else {
+                "2022-02-24T06:00:00.000Z"
+            };
+            let id = format!(
+                "indicator--{:08x}-0000-4000-8000-000000000000",
+                n / 2 * 7919
+            );
+            rows.push(format!(
+                "('inbox', 'id-CERT-EE', '{id}', '{version}', '2022-02-24T07:00:00.{n:06}Z', \
+                 'indicator', '2.1', '{{}}')"
+            ));
+        }
+        tamper(
+            &url,
+            &format!(
+                "DROP TABLE taxii_objects;
+                 CREATE TABLE taxii_objects (
+                     collection TEXT NOT NULL,
+                     org_id TEXT NOT NULL REFERENCES organisations (id),
+                     id TEXT NOT NULL,
+                     version TEXT NOT NULL,
+                     date_added TEXT NOT NULL,
+                     type TEXT NOT NULL,
+                     spec_version TEXT NOT NULL,
+                     object TEXT NOT NULL,
+                     PRIMARY KEY (collection, org_id, id, version)
+                 );
+                 CREATE INDEX taxii_objects_added ON taxii_objects (collection, org_id, date_added, id, version);
+                 INSERT INTO taxii_objects VALUES {};
+                 DELETE FROM crrt_schema WHERE version = 19;",
+                rows.join(", ")
+            ),
+        )
+        .await;
+        let store = Store::open(&url).await.expect("reopens and migrates");
+        let ee = Partition {
+            collection: "inbox",
+            org_id: "id-CERT-EE",
+        };
+        let mut filter = TaxiiFilter {
+            versions: VersionMatch {
+                all: true,
+                ..VersionMatch::default()
+            },
+            ..TaxiiFilter::default()
+        };
+        let mut seen = 0;
+        loop {
+            let page = store.taxii_objects(ee, &filter, 500).await.expect("reads");
+            let Some(last) = page.last() else { break };
+            seen += page.len();
+            filter.after = Some((
+                last.date_added.clone(),
+                last.id.clone(),
+                last.version.clone(),
+            ));
+        }
+        assert_eq!(seen, 1203, "{backend}");
+        let id = format!("indicator--{:08x}-0000-4000-8000-000000000000", 50 * 7919);
+        assert_eq!(
+            store.taxii_versions(ee, &id).await.expect("versions").len(),
+            2,
+            "{backend}"
+        );
+        let mut tx = store.begin().await.expect("begin");
+        let same = [taxii_object(
+            &id,
+            "2022-02-25T06:00:00.000Z",
+            "2022-02-26T00:00:00.000000Z",
+        )];
+        assert_eq!(
+            tx.add_taxii_objects(ee, &same).await.expect("adds"),
+            0,
+            "{backend}"
+        );
+        tx.commit().await.expect("commit");
     }
 }
