@@ -187,6 +187,12 @@ error("GET", base + "/taxii2/elsewhere/", 404, auth=(email, token), headers={"Ac
 error("GET", inbox.url + "objects/indicator--99999999-1111-4111-8111-111111111111/", 404,
       auth=(email, token), headers={"Accept": TAXII})
 error("GET", base + "/taxii2/crrt/status/not-a-status/", 404, auth=(email, token), headers={"Accept": TAXII})
+# An envelope over the API root's max_content_length is refused whole.
+before = len(inbox.get_manifest().get("objects", []))
+too_big = json.dumps({"objects": [indicator(9)], "pad": "x" * root.max_content_length})
+error("POST", inbox.url + "objects/", 413, auth=(email, token), data=too_big,
+      headers={"Accept": TAXII, "Content-Type": TAXII})
+assert len(inbox.get_manifest().get("objects", [])) == before
 error("POST", inbox.url + "objects/", 400, auth=(email, token), data="{not json",
       headers={"Accept": TAXII, "Content-Type": TAXII})
 for bad in [{"limit": "0"}, {"limit": "many"}, {"added_after": "yesterday"}, {"next": "not-a-cursor"}]:
