@@ -40,6 +40,9 @@ enum Command {
     Watch(watch::WatchArgs),
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // HTTPS for `intel pull`, subscriptions and watch: reqwest needs a TLS provider.
