@@ -443,9 +443,13 @@ impl IndicatorSet {
                 look(&host[at + 1..]);
             }
         }
+        // Only a run of four dotted parts is parsed (numbers such as
+        // event ids and sizes were 5% of a hunt's indicator work).
         if (!self.addresses.is_empty() || !self.ranges.is_empty())
+            && marked
             && run.len() <= 15
             && run.as_bytes()[0].is_ascii_digit()
+            && run.bytes().filter(|&b| b == b'.').count() == 3
             && let Ok(ip) = run.parse::<std::net::Ipv4Addr>()
         {
             self.address(IpAddr::V4(ip), scratch);
