@@ -346,24 +346,27 @@ impl IndicatorSet {
             let start = i;
             let mut marked = false;
             let mut token = i;
-            let mut hex = true;
             loop {
-                let class = bytes.get(i).map_or(0, |b| CLASS[usize::from(*b)]);
-                if class & ALNUM != 0 {
-                    hex &= class & HEX != 0;
+                while i < bytes.len() && CLASS[usize::from(bytes[i])] & ALNUM != 0 {
                     i += 1;
-                    continue;
                 }
-                if digests && hex && matches!(i - token, 32 | 40 | 64) {
+                // Whether a token is hex is asked only of the few with a
+                // digest's length, not tracked byte by byte.
+                if digests
+                    && matches!(i - token, 32 | 40 | 64)
+                    && bytes[token..i]
+                        .iter()
+                        .all(|&b| CLASS[usize::from(b)] & HEX != 0)
+                {
                     self.digest(&bytes[token..i], scratch);
                 }
+                let class = bytes.get(i).map_or(0, |b| CLASS[usize::from(*b)]);
                 if class & NAME == 0 {
                     break;
                 }
                 marked |= class & MARK != 0;
                 i += 1;
                 token = i;
-                hex = true;
             }
             self.run(&text[start..i], marked, scratch);
         }
