@@ -9,18 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 total=${1:-100000}
 ids=${IDS:-random}
-python3 -c "import taxii2client" 2>/dev/null || { echo "needs: pip install taxii2-client" >&2; exit 2; }
-if [ -z "${CRRT_BIN:-}" ]; then cargo build --release --quiet -p crrt; fi
-bin=${CRRT_BIN:-${CARGO_TARGET_DIR:-target}/release/crrt}
-work=$(mktemp -d)
-server=
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-port=$((21900 + RANDOM % 1000))
-"$bin" serve --demo --no-worker --listen "127.0.0.1:$port" --data-dir "$work/data" > "$work/serve.log" 2>&1 &
-server=$!
-for _ in $(seq 100); do grep -q "listening on" "$work/serve.log" && break; sleep 0.1; done
-token=$("$bin" admin --data-dir "$work/data" create-token --email sam@northwind.example --name bench 2>/dev/null)
+. bench/taxii-server.sh
 python3 - "http://127.0.0.1:$port" "$token" "$total" "$ids" "$server" <<'PY'
 import os, sys, time, uuid
 from taxii2client.v21 import Server
