@@ -378,3 +378,66 @@ async fn taxii_objects_stored_before_keys_are_rekeyed_on_open() {
         tx.commit().await.expect("commit");
     }
 }
+
+/// Adds find what is there before inserting (there is no unique index):
+/// eight concurrent adds of the same envelope store each version once.
+#[tokio::test]
+async fn concurrent_adds_of_one_envelope_store_it_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for backend in backends() {
+        let url = fresh_database(backend, dir.path()).await;
+        let store = Store::open(&url).await.expect("opens");
+        let mut tx = store.begin().await.expect("begin");
+        tx.insert_org(&org("CERT-EE")).await.expect("org");
+        tx.commit().await.expect("commit");
+        let envelope: Vec<(TaxiiObject, String)> = (0..50)
+            .map(|n| {
+                taxii_object(
+                    &format!("indicator--{n:08x}-0000-4000-8000-000000000000"),
+                    "2022-02-24T06:00:00.000Z",
+                    &format!("2022-02-24T07:00:00.{n:06}Z"),
+                )
+            })
+            .collect();
+        let envelope = std::sync::Arc::new(envelope);
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (store, envelope) = (store.clone(), std::sync::Arc::clone(&envelope));
+            tasks.push(tokio::spawn(async move {
+                let at = Partition {
+                    collection: "inbox",
+                    org_id: "id-CERT-EE",
+                };
+                let mut tx = store.begin().await.expect("begin");
+                let added = tx.add_taxii_objects(at, &envelope).await.expect("adds");
+                tx.commit().await.expect("commit");
+                added
+            }));
+        }
+        let mut added = 0;
+        for task in tasks {
+            added += task.await.expect("task");
+        }
+        assert_eq!(added, 50, "{backend}");
+        let at = Partition {
+            collection: "inbox",
+            org_id: "id-CERT-EE",
+        };
+        let all = TaxiiFilter {
+            versions: VersionMatch {
+                all: true,
+                ..VersionMatch::default()
+            },
+            ..TaxiiFilter::default()
+        };
+        assert_eq!(
+            store
+                .taxii_objects(at, &all, 1000)
+                .await
+                .expect("reads")
+                .len(),
+            50,
+            "{backend}"
+        );
+    }
+}
