@@ -169,6 +169,39 @@ fn taxii_object(id: &str, version: &str, added: &str) -> (TaxiiObject, String) {
     )
 }
 
+/// The inboxes of the two organisations the TAXII tests use.
+const EE: Partition<'static> = Partition {
+    collection: "inbox",
+    org_id: "id-CERT-EE",
+};
+const LT: Partition<'static> = Partition {
+    collection: "inbox",
+    org_id: "id-CERT-LT",
+};
+
+/// Every version of every object.
+fn all_versions() -> TaxiiFilter {
+    TaxiiFilter {
+        versions: VersionMatch {
+            all: true,
+            ..VersionMatch::default()
+        },
+        ..TaxiiFilter::default()
+    }
+}
+
+/// A fresh store on `backend` holding these organisations.
+async fn store_with_orgs(backend: &str, dir: &std::path::Path, names: &[&str]) -> (String, Store) {
+    let url = fresh_database(backend, dir).await;
+    let store = Store::open(&url).await.expect("opens");
+    let mut tx = store.begin().await.expect("begin");
+    for name in names {
+        tx.insert_org(&org(name)).await.expect("org");
+    }
+    tx.commit().await.expect("commit");
+    (url, store)
+}
+
 async fn inbox_ids(store: &Store, at: Partition<'_>, filter: &TaxiiFilter) -> Vec<String> {
     store
         .taxii_objects(at, filter, 100)
@@ -186,20 +219,8 @@ async fn inbox_ids(store: &Store, at: Partition<'_>, filter: &TaxiiFilter) -> Ve
 async fn taxii_objects_are_added_once_and_found_by_id() {
     let dir = tempfile::tempdir().expect("tempdir");
     for backend in backends() {
-        let url = fresh_database(backend, dir.path()).await;
-        let store = Store::open(&url).await.expect("opens");
-        let mut tx = store.begin().await.expect("begin");
-        tx.insert_org(&org("CERT-EE")).await.expect("org");
-        tx.insert_org(&org("CERT-LT")).await.expect("org");
-        tx.commit().await.expect("commit");
-        let ee = Partition {
-            collection: "inbox",
-            org_id: "id-CERT-EE",
-        };
-        let lt = Partition {
-            collection: "inbox",
-            org_id: "id-CERT-LT",
-        };
+        let (_, store) = store_with_orgs(backend, dir.path(), &["CERT-EE", "CERT-LT"]).await;
+        let (ee, lt) = (EE, LT);
         let a = "indicator--a0000000-0000-4000-8000-000000000000";
         let b = "indicator--b0000000-0000-4000-8000-000000000000";
         let first = [
@@ -226,13 +247,7 @@ async fn taxii_objects_are_added_once_and_found_by_id() {
         );
         tx.commit().await.expect("commit");
 
-        let all = TaxiiFilter {
-            versions: VersionMatch {
-                all: true,
-                ..VersionMatch::default()
-            },
-            ..TaxiiFilter::default()
-        };
+        let all = all_versions();
         assert_eq!(
             inbox_ids(&store, ee, &all).await,
             [
@@ -288,11 +303,7 @@ async fn taxii_objects_are_added_once_and_found_by_id() {
 async fn taxii_objects_stored_before_keys_are_rekeyed_on_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     for backend in backends() {
-        let url = fresh_database(backend, dir.path()).await;
-        let store = Store::open(&url).await.expect("opens");
-        let mut tx = store.begin().await.expect("begin");
-        tx.insert_org(&org("CERT-EE")).await.expect("org");
-        tx.commit().await.expect("commit");
+        let (url, store) = store_with_orgs(backend, dir.path(), &["CERT-EE"]).await;
         store.close().await;
         // Back to the table of schema 18, holding 1,203 object versions
         // (more than one page of the copy).
@@ -335,17 +346,8 @@ async fn taxii_objects_stored_before_keys_are_rekeyed_on_open() {
         )
         .await;
         let store = Store::open(&url).await.expect("reopens and migrates");
-        let ee = Partition {
-            collection: "inbox",
-            org_id: "id-CERT-EE",
-        };
-        let mut filter = TaxiiFilter {
-            versions: VersionMatch {
-                all: true,
-                ..VersionMatch::default()
-            },
-            ..TaxiiFilter::default()
-        };
+        let ee = EE;
+        let mut filter = all_versions();
         let mut seen = 0;
         loop {
             let page = store.taxii_objects(ee, &filter, 500).await.expect("reads");
@@ -385,11 +387,7 @@ async fn taxii_objects_stored_before_keys_are_rekeyed_on_open() {
 async fn concurrent_adds_of_one_envelope_store_it_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     for backend in backends() {
-        let url = fresh_database(backend, dir.path()).await;
-        let store = Store::open(&url).await.expect("opens");
-        let mut tx = store.begin().await.expect("begin");
-        tx.insert_org(&org("CERT-EE")).await.expect("org");
-        tx.commit().await.expect("commit");
+        let (_, store) = store_with_orgs(backend, dir.path(), &["CERT-EE"]).await;
         let envelope: Vec<(TaxiiObject, String)> = (0..50)
             .map(|n| {
                 taxii_object(
@@ -404,12 +402,8 @@ async fn concurrent_adds_of_one_envelope_store_it_once() {
         for _ in 0..8 {
             let (store, envelope) = (store.clone(), std::sync::Arc::clone(&envelope));
             tasks.push(tokio::spawn(async move {
-                let at = Partition {
-                    collection: "inbox",
-                    org_id: "id-CERT-EE",
-                };
                 let mut tx = store.begin().await.expect("begin");
-                let added = tx.add_taxii_objects(at, &envelope).await.expect("adds");
+                let added = tx.add_taxii_objects(EE, &envelope).await.expect("adds");
                 tx.commit().await.expect("commit");
                 added
             }));
@@ -419,20 +413,9 @@ async fn concurrent_adds_of_one_envelope_store_it_once() {
             added += task.await.expect("task");
         }
         assert_eq!(added, 50, "{backend}");
-        let at = Partition {
-            collection: "inbox",
-            org_id: "id-CERT-EE",
-        };
-        let all = TaxiiFilter {
-            versions: VersionMatch {
-                all: true,
-                ..VersionMatch::default()
-            },
-            ..TaxiiFilter::default()
-        };
         assert_eq!(
             store
-                .taxii_objects(at, &all, 1000)
+                .taxii_objects(EE, &all_versions(), 1000)
                 .await
                 .expect("reads")
                 .len(),
