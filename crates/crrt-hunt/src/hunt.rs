@@ -540,7 +540,7 @@ fn indicator_finding(
 ) -> Finding {
     let spec = set.spec(hit.spec);
     let mut tags = vec!["indicator".to_owned()];
-    tags.extend(spec.tags.iter().cloned());
+    tags.extend(spec.tags().map(str::to_owned));
     Finding {
         timestamp: record.timestamp,
         host: record.host(),
@@ -548,10 +548,7 @@ fn indicator_finding(
         event_id: record.event_id(),
         record_id: Some(record.position),
         rule_id: Some(format!("indicator:{}", spec.id)),
-        rule_title: format!(
-            "Indicator {} {} in {}",
-            spec.observable.kind, spec.observable.value, hit.field
-        ),
+        rule_title: format!("Indicator {} {} in {}", spec.kind, spec.value, hit.field),
         level: Severity::High,
         tags,
         evidence_file: evidence.to_owned(),

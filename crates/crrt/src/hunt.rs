@@ -339,42 +339,64 @@ fn load_rules(args: &HuntArgs) -> Result<RuleSet> {
 /// Reads indicator files, recognising the format from the content. Plain
 /// lists and CSV are all or none (a bad line stops the hunt before it
 /// starts); STIX and MISP entries that cannot be used are reported and
-/// skipped.
+/// skipped. The built set is cached under the feeds' contents.
 fn load_indicators(paths: &[PathBuf], quiet: bool, cache: Option<PathBuf>) -> Result<IndicatorSet> {
-    let cache = cache.map(|dir| crate::feed_cache::FeedCache::new(&dir));
-    let mut specs = Vec::new();
+    use crate::feed_cache::{FeedCache, FeedNote, Loaded};
+    let cache = cache.map(|dir| FeedCache::new(&dir));
+    let mut feeds = Vec::with_capacity(paths.len());
     for path in paths {
         let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-        let name = path.display().to_string();
-        let key = crate::feed_cache::FeedCache::key(&bytes);
-        let parsed = match cache.as_ref().and_then(|c| c.get(key)) {
-            Some(parsed) => parsed,
-            None => {
-                let parsed = parse_feed(&bytes, &name)?;
-                if let Some(cache) = &cache
-                    && let Err(problem) = cache.put(key, &parsed)
-                    && !quiet
-                {
-                    eprintln!("warning: parsed indicators not cached: {problem}");
-                }
-                parsed
+        feeds.push((path.display().to_string(), bytes));
+    }
+    let key = FeedCache::key(feeds.iter().map(|(_, bytes)| bytes.as_slice()));
+    let loaded = match cache.as_ref().and_then(|c| c.get(key)) {
+        Some(loaded) if loaded.notes.len() == feeds.len() => loaded,
+        _ => {
+            let mut specs = Vec::new();
+            let mut notes = Vec::with_capacity(feeds.len());
+            for (name, bytes) in &feeds {
+                let parsed = parse_feed(bytes, name)?;
+                notes.push(FeedNote {
+                    count: parsed.specs.len(),
+                    warnings: parsed.warnings,
+                });
+                specs.extend(parsed.specs);
             }
-        };
-        if !quiet {
-            for warning in &parsed.warnings {
+            // Duplicates cost nothing: the set reports each value once per
+            // event.
+            let loaded = Loaded {
+                set: IndicatorSet::new(specs),
+                notes,
+            };
+            if let Some(cache) = &cache
+                && let Err(problem) = cache.put(key, &loaded)
+                && !quiet
+            {
+                eprintln!("warning: parsed indicators not cached: {problem}");
+            }
+            loaded
+        }
+    };
+    if !quiet {
+        for ((name, _), note) in feeds.iter().zip(&loaded.notes) {
+            for warning in &note.warnings {
                 eprintln!("warning: {name}: skipped {warning}");
             }
-            eprintln!("{} indicators from {name}", parsed.specs.len());
+            eprintln!("{} indicators from {name}", note.count);
         }
-        specs.extend(parsed.specs);
     }
-    // Duplicates cost nothing: the set reports each value once per event.
-    Ok(IndicatorSet::new(specs))
+    Ok(loaded.set)
+}
+
+/// One feed's indicators and the entries it skipped.
+struct Parsed {
+    specs: Vec<IndicatorSpec>,
+    warnings: Vec<String>,
 }
 
 /// One feed file: a STIX bundle, a MISP event, a CSV file or a plain list,
 /// told apart by its content.
-fn parse_feed(bytes: &[u8], name: &str) -> Result<crate::feed_cache::Parsed> {
+fn parse_feed(bytes: &[u8], name: &str) -> Result<Parsed> {
     let text = String::from_utf8_lossy(bytes);
     let head = text.trim_start();
     let (rows, problems) = if head.starts_with('{') {
@@ -420,7 +442,7 @@ fn parse_feed(bytes: &[u8], name: &str) -> Result<crate::feed_cache::Parsed> {
             }
         }
     };
-    Ok(crate::feed_cache::Parsed {
+    Ok(Parsed {
         specs: rows
             .into_iter()
             .map(|row| IndicatorSpec {
