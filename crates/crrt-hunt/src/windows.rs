@@ -112,29 +112,57 @@ fn flatten_system(system: &Map<String, Value>, flat: &mut Map<String, Value>) {
     }
 }
 
+/// How a child of `System` that carries attributes is flattened.
+#[derive(Clone, Copy)]
+enum Attrs {
+    /// Every attribute, its name after this prefix.
+    Prefixed(&'static str),
+    /// `SystemTime` alone, as `TimeCreated`.
+    Time,
+}
+
+impl Attrs {
+    fn of(key: &str) -> Option<Attrs> {
+        Some(match key {
+            "Provider" | "Provider_attributes" => Attrs::Prefixed("Provider_"),
+            "TimeCreated" | "TimeCreated_attributes" => Attrs::Time,
+            "Execution" | "Execution_attributes" => Attrs::Prefixed("Execution"),
+            "Security" | "Security_attributes" | "Correlation" | "Correlation_attributes" => {
+                Attrs::Prefixed("")
+            }
+            _ => return None,
+        })
+    }
+
+    /// Puts one attribute into the flat record.
+    fn put(self, attr: String, value: Value, flat: &mut Map<String, Value>) {
+        match self {
+            Attrs::Prefixed("") => {
+                flat.insert(attr, value);
+            }
+            Attrs::Prefixed(prefix) => {
+                let mut name = String::with_capacity(prefix.len() + attr.len());
+                name.push_str(prefix);
+                name.push_str(&attr);
+                flat.insert(name, value);
+            }
+            Attrs::Time if attr == "SystemTime" => {
+                flat.insert("TimeCreated".to_owned(), value);
+            }
+            Attrs::Time => {}
+        }
+    }
+}
+
 /// One child of `System`, moved into the flat record.
 fn system_entry(key: String, value: Value, flat: &mut Map<String, Value>) {
+    if let Some(how) = Attrs::of(&key) {
+        for (attr, v) in into_attributes(value) {
+            how.put(attr, v, flat);
+        }
+        return;
+    }
     match key.as_str() {
-        "Provider" | "Provider_attributes" => {
-            for (attr, v) in into_attributes(value) {
-                flat.insert(format!("Provider_{attr}"), v);
-            }
-        }
-        "TimeCreated" | "TimeCreated_attributes" => {
-            if let Some((_, t)) = into_attributes(value).find(|(k, _)| k == "SystemTime") {
-                flat.insert("TimeCreated".to_owned(), t);
-            }
-        }
-        "Execution" | "Execution_attributes" => {
-            for (attr, v) in into_attributes(value) {
-                flat.insert(format!("Execution{attr}"), v);
-            }
-        }
-        "Security" | "Security_attributes" | "Correlation" | "Correlation_attributes" => {
-            for (attr, v) in into_attributes(value) {
-                flat.insert(attr, v);
-            }
-        }
         k if k.ends_with("_attributes") => {}
         "EventID" => {
             if let Some(id) = into_text(value).as_ref().and_then(number_or_numeric_string) {
@@ -288,6 +316,9 @@ mod stream {
     struct Section<'a> {
         flat: &'a mut Map<String, Value>,
         entry: fn(String, Value, &mut Map<String, Value>),
+        /// Whether children with attributes are flattened as they are
+        /// parsed (`System`'s).
+        attributes: bool,
     }
 
     impl<'de> DeserializeSeed<'de> for Section<'_> {
@@ -304,10 +335,155 @@ mod stream {
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
             while let Some(key) = map.next_key::<String>()? {
-                let value = map.next_value::<Value>()?;
-                (self.entry)(key, value, self.flat);
+                match super::Attrs::of(&key).filter(|_| self.attributes) {
+                    Some(how) => map.next_value_seed(Element {
+                        key,
+                        how,
+                        flat: &mut *self.flat,
+                    })?,
+                    None => {
+                        let value = map.next_value::<Value>()?;
+                        (self.entry)(key, value, self.flat);
+                    }
+                }
             }
             Ok(())
+        }
+    }
+
+    /// A child of `System` with attributes. Its usual shape,
+    /// `{"#attributes": {..}}` first, is flattened without building either
+    /// object; any other is built and handed to `system_entry`.
+    struct Element<'a> {
+        key: String,
+        how: super::Attrs,
+        flat: &'a mut Map<String, Value>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Element<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Element<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any value")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let Some(first) = map.next_key::<String>()? else {
+                return Ok(());
+            };
+            let mut whole = Map::new();
+            if first == "#attributes" {
+                let seed = Attributes {
+                    how: self.how,
+                    flat: &mut *self.flat,
+                };
+                match map.next_value_seed(seed)? {
+                    // Other children do not count once attributes did.
+                    None => {
+                        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                        return Ok(());
+                    }
+                    Some(value) => whole.insert(first, value),
+                };
+            } else {
+                whole.insert(first, map.next_value::<Value>()?);
+            }
+            while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                whole.insert(k, v);
+            }
+            super::system_entry(self.key, Value::Object(whole), self.flat);
+            Ok(())
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_none<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+
+    /// The value of `#attributes`: an object is flattened as it is parsed
+    /// (`None`); anything else is returned as it is.
+    struct Attributes<'a> {
+        how: super::Attrs,
+        flat: &'a mut Map<String, Value>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Attributes<'_> {
+        type Value = Option<Value>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Attributes<'_> {
+        type Value = Option<Value>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any value")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
+            while let Some((attr, value)) = map.next_entry::<String, Value>()? {
+                self.how.put(attr, value, self.flat);
+            }
+            Ok(None)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Option<Value>, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element::<Value>()? {
+                items.push(item);
+            }
+            Ok(Some(Value::Array(items)))
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Option<Value>, E> {
+            Ok(Some(Value::Bool(v)))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Option<Value>, E> {
+            Ok(Some(Value::from(v)))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Option<Value>, E> {
+            Ok(Some(Value::from(v)))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Option<Value>, E> {
+            Ok(Some(Value::from(v)))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Option<Value>, E> {
+            Ok(Some(Value::String(v.to_owned())))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Option<Value>, E> {
+            Ok(Some(Value::String(v)))
+        }
+        fn visit_unit<E>(self) -> Result<Option<Value>, E> {
+            Ok(Some(Value::Null))
+        }
+        fn visit_none<E>(self) -> Result<Option<Value>, E> {
+            Ok(Some(Value::Null))
         }
     }
 
@@ -377,6 +553,7 @@ mod stream {
                         map.next_value_seed(Section {
                             flat: &mut *self.flat,
                             entry: super::system_entry,
+                            attributes: true,
                         })?;
                         has_system = true;
                     }
@@ -384,6 +561,7 @@ mod stream {
                         map.next_value_seed(Optional(Section {
                             flat: &mut *self.flat,
                             entry: super::data_entry,
+                            attributes: false,
                         }))?;
                     }
                     _ => {
@@ -476,6 +654,34 @@ mod tests {
                 let tree = from_event_json(event, 0).expect("tree");
                 assert_eq!(streamed.fields, tree.fields, "{section}: {data}");
             }
+        }
+        // Children of System with attributes: the usual `#attributes`
+        // object first is flattened as it streams, every other shape is
+        // built and flattened as before.
+        for element in [
+            json!({"Provider": {"Name": "P", "Guid": "{g}"}}),
+            json!({"Provider": {"#attributes": {"Name": "P"}, "#text": "x"}}),
+            json!({"Provider": {"#text": "x", "#attributes": {"Name": "P"}}}),
+            json!({"Provider": {}}),
+            json!({"Execution": {"#attributes": 5, "ProcessID": 4, "ThreadID": 8}}),
+            json!({"Execution": {"#attributes": [1, {"a": 2}], "ThreadID": 8}}),
+            json!({"Security": null, "Correlation": [1, 2]}),
+            json!({"Security": "S-1-5-18", "Correlation": {"#attributes": {"ActivityID": "{a}"}}}),
+            json!({"TimeCreated": {"#attributes": {"Other": 1, "SystemTime": "2019-01-01T00:00:00Z"}}}),
+            json!({"TimeCreated": {"SystemTime": 1546300800.5}}),
+            json!({"TimeCreated_attributes": {"SystemTime": "2019-01-01T00:00:00Z"}}),
+        ] {
+            let mut system = json!({"EventID": 4624, "Channel": "Security"});
+            for (k, v) in element.as_object().expect("object") {
+                system[k] = v.clone();
+            }
+            let event = json!({"Event": {"System": system, "EventData": {"a": 1}}});
+            let text = serde_json::to_vec(&event).expect("json");
+            let streamed = from_evtx_json(&text, 0).expect("streamed");
+            let tree = from_event_json(event, 0).expect("tree");
+            // In the same order too (maps compare regardless of it).
+            assert_eq!(streamed.fields.to_string(), tree.fields.to_string());
+            assert_eq!(streamed.timestamp, tree.timestamp, "{element}");
         }
         for system in [json!("not an object"), json!(null), json!([1])] {
             let event = json!({"Event": {"System": system, "EventData": {"a": 1}}});
