@@ -157,7 +157,6 @@ pub(crate) enum OutputFormat {
 
 pub fn run(args: HuntArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    // Indicators load on another thread while the rules load.
     // Indicators and YARA rules load on other threads while the Sigma rules load.
     let (rules, indicators, yara) = std::thread::scope(|scope| {
         let indicators =
@@ -342,6 +341,10 @@ fn load_rules(args: &HuntArgs) -> Result<RuleSet> {
 /// skipped. The built set is cached under the feeds' contents.
 fn load_indicators(paths: &[PathBuf], quiet: bool, cache: Option<PathBuf>) -> Result<IndicatorSet> {
     use crate::feed_cache::{FeedCache, FeedNote, Loaded};
+    if paths.is_empty() {
+        // Nothing to load, and nothing to cache.
+        return Ok(IndicatorSet::new(Vec::new()));
+    }
     let cache = cache.map(|dir| FeedCache::new(&dir));
     let mut feeds = Vec::with_capacity(paths.len());
     for path in paths {

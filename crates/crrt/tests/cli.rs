@@ -386,6 +386,10 @@ fn a_second_hunt_takes_its_rules_from_the_cache() {
         stderr(&second)
     );
     assert_eq!(stdout(&first), stdout(&second));
+    assert!(
+        !case.path("cache/crrt/indicators").exists(),
+        "no indicators, nothing cached for them"
+    );
     let uncached = case.crrt(&[
         "hunt",
         "events.jsonl",
