@@ -10,7 +10,7 @@ mod zip;
 
 pub(crate) use zip::check_archive as zip_guard;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -102,11 +102,8 @@ impl Format {
 
 /// Recognises a format from the first bytes of a file (up to 64 KiB).
 pub fn detect(head: &[u8]) -> Option<Format> {
-    if head.starts_with(b"ElfFile\0") {
-        return Some(Format::Evtx);
-    }
-    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
-        return Some(Format::Zip);
+    if let Some(binary) = detect_binary(head) {
+        return Some(binary);
     }
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     // Binary files have NULs early; a text log may carry a few later (junk
@@ -147,6 +144,17 @@ pub fn detect(head: &[u8]) -> Option<Format> {
         return Some(Format::Syslog);
     }
     None
+}
+
+/// The binary formats, known by their first eight bytes.
+fn detect_binary(head: &[u8]) -> Option<Format> {
+    if head.starts_with(b"ElfFile\0") {
+        Some(Format::Evtx)
+    } else if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        Some(Format::Zip)
+    } else {
+        None
+    }
 }
 
 /// Bounds on what reading one piece of evidence may cost.
@@ -195,24 +203,23 @@ pub(crate) struct ReadContext<'a> {
 /// Reads one file from disk.
 pub(crate) fn read_file(evidence: &Evidence, ctx: &ReadContext<'_>) {
     let name = evidence.display();
-    let file = match std::fs::File::open(&evidence.path) {
-        Ok(f) => f,
+    // One open per file, and binary formats known from eight bytes: the
+    // EVTX reader used to reopen the file after a 64 KiB detection read,
+    // a third more read calls on a folder of event logs.
+    let mut magic = [0_u8; 8];
+    let opened = std::fs::File::open(&evidence.path).and_then(|mut file| {
+        let n = read_up_to(&mut file, &mut magic)?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok((file, n))
+    });
+    let (file, n) = match opened {
+        Ok(opened) => opened,
         Err(e) => return ctx.sink.failed(&name, e.to_string()),
     };
-    let mut reader = BufReader::with_capacity(64 * 1024, file);
-    let format = match reader.fill_buf() {
-        Ok(head) => detect(head),
-        Err(e) => return ctx.sink.failed(&name, e.to_string()),
-    };
-    let Some(format) = format else {
-        ctx.sink.bytes_read(evidence.size);
-        return ctx.sink.unsupported(&name);
-    };
-    ctx.sink.file_started(&name, format);
-    match format {
-        Format::Evtx => {
-            drop(reader);
-            match ::evtx::EvtxParser::from_path(&evidence.path) {
+    match detect_binary(&magic[..n]) {
+        Some(Format::Evtx) => {
+            ctx.sink.file_started(&name, Format::Evtx);
+            match ::evtx::EvtxParser::from_read_seek(file) {
                 Ok(parser) => evtx::read(parser, &name, ctx),
                 Err(e) => ctx
                     .sink
@@ -220,16 +227,39 @@ pub(crate) fn read_file(evidence: &Evidence, ctx: &ReadContext<'_>) {
             }
             ctx.sink.bytes_read(evidence.size);
         }
-        Format::Zip => {
-            drop(reader);
-            match std::fs::File::open(&evidence.path) {
-                Ok(file) => zip::read(file, &name, ctx),
-                Err(e) => ctx.sink.failed(&name, e.to_string()),
-            }
+        Some(Format::Zip) => {
+            ctx.sink.file_started(&name, Format::Zip);
+            zip::read(file, &name, ctx);
             ctx.sink.bytes_read(evidence.size);
         }
-        text => read_text(text, reader, &name, ctx),
+        _ => {
+            let mut reader = BufReader::with_capacity(64 * 1024, file);
+            let format = match reader.fill_buf() {
+                Ok(head) => detect(head),
+                Err(e) => return ctx.sink.failed(&name, e.to_string()),
+            };
+            let Some(format) = format else {
+                ctx.sink.bytes_read(evidence.size);
+                return ctx.sink.unsupported(&name);
+            };
+            ctx.sink.file_started(&name, format);
+            read_text(format, reader, &name, ctx);
+        }
     }
+}
+
+/// Reads until `buf` is full or the input ends; the bytes read.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// Reads a text format from a stream; counts bytes as it goes.
