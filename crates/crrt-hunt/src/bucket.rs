@@ -55,8 +55,9 @@ enum Target {
     Keywords,
 }
 
-/// Literals (ASCII-lowercased) that share an anchor, each with its slot codes.
-type Literals = Vec<(Box<str>, Vec<u32>)>;
+/// Literals (ASCII-lowercased) that share an anchor, each with where the
+/// anchor starts in it and its slot codes.
+type Literals = Vec<(Box<str>, usize, Vec<u32>)>;
 
 struct FieldIndex {
     target: Target,
@@ -278,10 +279,16 @@ fn field_index(target: Target, literals: Vec<(String, Vec<u32>)>) -> FieldIndex 
         .collect();
     let index = Anchors::new(&distinct);
     let mut rules_of: Vec<Literals> = vec![Vec::new(); distinct.len()];
-    for ((literal, mut rules), id) in literals.into_iter().zip(which) {
+    // Where each anchor starts in its literal (anchors are slices of them).
+    let offsets: Vec<usize> = anchors
+        .iter()
+        .zip(&literals)
+        .map(|(anchor, (literal, _))| anchor.as_ptr() as usize - literal.as_ptr() as usize)
+        .collect();
+    for (((literal, mut rules), id), offset) in literals.into_iter().zip(which).zip(offsets) {
         rules.sort_unstable();
         rules.dedup();
-        rules_of[id as usize].push((literal.into_boxed_str(), rules));
+        rules_of[id as usize].push((literal.into_boxed_str(), offset, rules));
     }
     FieldIndex {
         target,
@@ -354,8 +361,9 @@ impl Anchors {
         (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
-    /// Calls `found(anchor id, anchor length)` for every occurrence.
-    fn find(&self, haystack: &[u8], mut found: impl FnMut(u32, usize)) {
+    /// Calls `found(anchor id, anchor length, end)` for every occurrence,
+    /// which ends before byte `end`.
+    fn find(&self, haystack: &[u8], mut found: impl FnMut(u32, usize, usize)) {
         let mut window = 0_u64;
         if self.lengths == 1 << ANCHOR {
             // Nearly every field: all anchors four bytes long.
@@ -364,14 +372,14 @@ impl Anchors {
             for &byte in bytes.by_ref().take(ANCHOR - 1) {
                 window = (window << 8) | u64::from(LOWER[usize::from(byte)]);
             }
-            for &byte in bytes {
+            for (end, &byte) in (ANCHOR..).zip(bytes) {
                 window = ((window << 8) & 0xFFFF_FFFF) | u64::from(LOWER[usize::from(byte)]);
                 let key = FOUR | window;
                 let slot = self.slot(key);
                 if self.bits[slot / 64] & (1 << (slot % 64)) != 0
                     && let Some(&id) = self.ids.get(&key)
                 {
-                    found(id, ANCHOR);
+                    found(id, ANCHOR, end);
                 }
             }
             return;
@@ -390,7 +398,7 @@ impl Anchors {
                 if self.bits[slot / 64] & (1 << (slot % 64)) != 0
                     && let Some(&id) = self.ids.get(&key)
                 {
-                    found(id, len);
+                    found(id, len, i + 1);
                 }
             }
         }
@@ -441,14 +449,22 @@ impl Bucket {
 impl FieldIndex {
     fn mark(&self, haystack: &str, out: &mut Bits) {
         if haystack.is_ascii() || !haystack.chars().any(folds_into_plain) {
-            // An anchor is a hint; the literal it stands for is checked in
-            // the lowercased value before its rules become candidates.
-            let mut lowered: Option<String> = None;
-            self.anchors.find(haystack.as_bytes(), |id, len| {
-                for (literal, rules) in &self.rules_of[id as usize] {
+            // An anchor is a hint; the literal it stands for is checked
+            // where this occurrence puts it (every occurrence of the
+            // literal holds its anchor at the same offset, so none is
+            // missed) before its rules become candidates.
+            let bytes = haystack.as_bytes();
+            self.anchors.find(bytes, |id, len, end| {
+                for (literal, offset, rules) in &self.rules_of[id as usize] {
                     let present = literal.len() == len || {
-                        let lowered = lowered.get_or_insert_with(|| haystack.to_ascii_lowercase());
-                        memchr::memmem::find(lowered.as_bytes(), literal.as_bytes()).is_some()
+                        let start = (end - len).checked_sub(*offset);
+                        start
+                            .and_then(|start| bytes.get(start..start + literal.len()))
+                            .is_some_and(|here| {
+                                here.iter()
+                                    .zip(literal.as_bytes())
+                                    .all(|(&h, &l)| LOWER[usize::from(h)] == l)
+                            })
                     };
                     if present {
                         for &rule in rules {
@@ -461,7 +477,7 @@ impl FieldIndex {
             // Unicode case folding (`to_lowercase`, regex `(?i)`) can map
             // such text onto a literal in ways ASCII folding does not see;
             // these values are rare, so every rule gated here is evaluated.
-            for (_, rules) in self.rules_of.iter().flatten() {
+            for (_, _, rules) in self.rules_of.iter().flatten() {
                 for &rule in rules {
                     out.set(rule);
                 }
@@ -1171,16 +1187,18 @@ mod windows {
         let anchors: &[&[u8]] = &[b"a", b"ab", b"aba", b"abab", b"\\x", b"\xc3\xa9", b"e.ex"];
         let index = Anchors::new(anchors);
         let mut state = 0x2545_f491_u32;
+        // Advanced for every length too: a draw of length 0 used to leave
+        // the state, and so every later haystack, as it was.
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as usize % n
+        };
         let alphabet = b"aAbB\\xX\xc3\xa9e.";
         for _ in 0..2000 {
-            let len = (state % 13) as usize;
-            let haystack: Vec<u8> = (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 17;
-                    state ^= state << 5;
-                    alphabet[(state % alphabet.len() as u32) as usize]
-                })
+            let haystack: Vec<u8> = (0..next(13))
+                .map(|_| alphabet[next(alphabet.len())])
                 .collect();
             let lower = haystack.to_ascii_lowercase();
             let mut expected: Vec<u32> = (1..=lower.len())
@@ -1191,13 +1209,69 @@ mod windows {
                 })
                 .collect();
             let mut found = Vec::new();
-            index.find(&haystack, |id, len| {
+            index.find(&haystack, |id, len, end| {
                 assert_eq!(len, anchors[id as usize].len());
+                assert!(lower[..end].ends_with(anchors[id as usize]));
                 found.push(id);
             });
             expected.sort_unstable();
             found.sort_unstable();
             assert_eq!(found, expected, "{haystack:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod marks {
+    use super::{Bits, Target, field_index};
+
+    /// A value marks exactly the rules of the literals it holds, in any
+    /// ASCII case, wherever they are and however their anchors fall.
+    #[test]
+    fn values_mark_the_rules_of_the_literals_they_hold() {
+        let literals = [
+            "abab", "babab", "ab", "xabx", "a.ex", "\\x.e", "bbbbbb", "aab.", "é.a", "xxab", "b",
+            "ababx", "abab.e", "xxab\\",
+        ];
+        let index = field_index(
+            Target::Keywords,
+            literals
+                .iter()
+                .zip(0..)
+                .map(|(l, i)| (l.to_string(), vec![Bits::code(i, 0)]))
+                .collect(),
+        );
+        // Some anchors are not where their literals start.
+        assert!(
+            index
+                .rules_of
+                .iter()
+                .flatten()
+                .any(|(_, offset, _)| *offset > 0)
+        );
+        let mut state = 0x9e37_79b9_u32;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as usize % n
+        };
+        let alphabet = ["a", "A", "b", "B", "x", ".", "e", "\\", "é"];
+        for _ in 0..20_000 {
+            let haystack: String = (0..next(15))
+                .map(|_| alphabet[next(alphabet.len())])
+                .collect();
+            let mut bits = Bits::new(literals.len());
+            index.mark(&haystack, &mut bits);
+            let lower = haystack.to_ascii_lowercase();
+            for (i, literal) in literals.iter().enumerate() {
+                let marked = bits.0[(i * 2) / 64] & (1 << ((i * 2) % 64)) != 0;
+                assert_eq!(
+                    marked,
+                    lower.contains(literal),
+                    "{literal:?} in {haystack:?}"
+                );
+            }
         }
     }
 }
