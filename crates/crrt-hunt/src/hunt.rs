@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use rsigma_eval::{CorrelationConfig, CorrelationEngine, EvaluationResult};
 use serde_json::{Value, json};
 
+use crate::bucket::KeywordHits;
 use crate::finding::{Finding, Severity};
 use crate::indicators::IndicatorSet;
 use crate::record::{EventView, Record};
@@ -412,11 +413,12 @@ impl RecordSink for Collector<'_> {
                     of_record.push(indicator_finding(indicators, &hit, &record, evidence));
                 }
             }
+            let keywords = KeywordHits::new(&self.rules.output.keywords);
             self.rules
                 .output_router
                 .for_each_target(&record, |bucket, renames: &Renames| {
                     let view = EventView::new(&record, renames);
-                    for result in self.rules.output.buckets[bucket].evaluate(&view) {
+                    for result in self.rules.output.buckets[bucket].evaluate(&view, &keywords) {
                         of_record.push(finding(&result, &record, evidence, Value::Null));
                     }
                 });
@@ -433,11 +435,11 @@ impl RecordSink for Collector<'_> {
             {
                 let mut detections = Vec::new();
                 let mut item_renames: Vec<(Box<str>, Box<str>)> = Vec::new();
+                let keywords = KeywordHits::new(&set.buckets.keywords);
                 router.for_each_target(&record, |bucket, renames: &Renames| {
                     let before = detections.len();
-                    detections.extend(
-                        set.buckets.buckets[bucket].evaluate(&EventView::new(&record, renames)),
-                    );
+                    let view = EventView::new(&record, renames);
+                    detections.extend(set.buckets.buckets[bucket].evaluate(&view, &keywords));
                     // Group-by fields are read under the names the rules use.
                     if detections.len() > before && item_renames.is_empty() {
                         item_renames = renames.to_vec();

@@ -18,7 +18,7 @@ use rsigma_parser::{
     ConditionExpr, CorrelationRule, FilterRule, FilterRuleTarget, Level, SigmaRule, Status,
 };
 
-use crate::bucket::{Bucket, LoadedRule};
+use crate::bucket::{Bucket, KeywordHits, Keywords, LoadedRule};
 use crate::cache::RuleCache;
 use crate::error::HuntError;
 use crate::logsource::{LogSourceMap, SourceKey};
@@ -460,9 +460,11 @@ impl RuleSet {
     /// sequence of events: use a [`crate::Hunter`] for those.
     pub fn matches(&self, record: &Record) -> Vec<EvaluationResult> {
         let mut out = Vec::new();
+        let keywords = KeywordHits::new(&self.output.keywords);
         self.output_router
             .for_each_target(record, |bucket, renames| {
-                out.extend(self.output.buckets[bucket].evaluate(&EventView::new(record, renames)));
+                let view = EventView::new(record, renames);
+                out.extend(self.output.buckets[bucket].evaluate(&view, &keywords));
             });
         out
     }
@@ -471,6 +473,8 @@ impl RuleSet {
 /// Rules grouped into one [`Bucket`] per log source.
 pub(crate) struct Buckets {
     pub buckets: Vec<Bucket>,
+    /// The keyword literals of all of them, searched once per record.
+    pub keywords: Keywords,
     pub index: HashMap<SourceKey, usize>,
     pub n_rules: usize,
 }
@@ -496,8 +500,10 @@ impl Buckets {
             index.insert(key, i);
             buckets.push(bucket);
         }
+        let keywords = Keywords::index(&mut buckets);
         Buckets {
             buckets,
+            keywords,
             index,
             n_rules,
         }
