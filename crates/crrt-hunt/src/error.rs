@@ -4,11 +4,15 @@ use std::path::PathBuf;
 /// rules are not errors: they are counted and reported, and the hunt goes on.
 #[derive(Debug, thiserror::Error)]
 pub enum HuntError {
-    #[error("{path}: {source}")]
+    // Not `source`: the message holds the I/O error, and a chain printed
+    // whole (`{:#}`) would say it twice.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    #[error("{path}: not a file, folder or pipe")]
+    NotEvidence { path: PathBuf },
     #[error("{path}: no such file or directory")]
     NotFound { path: PathBuf },
     #[error("{path}: no Sigma rule files (.yml, .yaml) found")]
@@ -27,7 +31,10 @@ impl HuntError {
         if source.kind() == std::io::ErrorKind::NotFound {
             HuntError::NotFound { path }
         } else {
-            HuntError::Io { path, source }
+            HuntError::Io {
+                path,
+                error: source,
+            }
         }
     }
 }

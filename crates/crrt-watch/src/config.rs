@@ -184,9 +184,9 @@ impl FromStr for Config {
 impl Config {
     /// Reads and checks a configuration file.
     pub fn load(path: &std::path::Path) -> Result<Config, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| Error::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         text.parse()
             .map_err(|error| match error {

@@ -189,9 +189,9 @@ impl Fetcher {
             builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
         }
         if let Some(path) = &target.ca_file {
-            let pem = std::fs::read(path).map_err(|source| crate::Error::Io {
+            let pem = std::fs::read(path).map_err(|error| crate::Error::Io {
                 path: path.clone(),
-                source,
+                error,
             })?;
             let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
                 crate::Error::Config(format!(

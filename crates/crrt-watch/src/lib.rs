@@ -51,10 +51,12 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("{0}")]
     Config(String),
-    #[error("{}: {source}", path.display())]
+    // Not `source`: the message holds the I/O error, and a chain printed
+    // whole (`{:#}`) would say it twice.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
