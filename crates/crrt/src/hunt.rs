@@ -21,7 +21,8 @@ use crate::output;
 /// PATH may be EVTX files, JSON or JSON Lines exports (evtx_dump, Winlogbeat,
 /// Velociraptor), web server access logs (combined or IIS W3C), syslog, ZIP
 /// triage packages (read in place) and folders of any of these. Formats are
-/// recognised from content; other files are counted and skipped.
+/// recognised from content; other files are counted and skipped. `-` reads
+/// a text format from standard input (EVTX and ZIP need a file).
 ///
 /// Examples:
 ///
@@ -37,12 +38,15 @@ use crate::output;
 ///
 ///   crrt hunt /var/log/nginx/access.log*      (traffic only: floods, top talkers)
 ///
+///   zcat access.log.gz | crrt hunt - --sigma rules/web
+///
 /// Exit status: 0 when the hunt ran (with or without findings), 2 on bad
 /// arguments or when the rules or evidence cannot be found.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct HuntArgs {
-    /// Evidence files, folders (searched recursively) or ZIP packages.
+    /// Evidence files, folders (searched recursively) or ZIP packages;
+    /// `-` for standard input.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
 
@@ -533,8 +537,10 @@ fn run_with_progress(
     std::thread::scope(|scope| {
         let worker = scope.spawn(|| hunter.run_each(evidence, progress, spill, each));
         while !worker.is_finished() {
-            bar.set_length(progress.bytes_total.load(Ordering::Relaxed));
-            bar.set_position(progress.bytes_done.load(Ordering::Relaxed));
+            // A pipe's size is known only once read: the bar grows with it.
+            let done = progress.bytes_done.load(Ordering::Relaxed);
+            bar.set_length(progress.bytes_total.load(Ordering::Relaxed).max(done));
+            bar.set_position(done);
             bar.set_message(format!(
                 "{} events, {} findings",
                 progress.records.load(Ordering::Relaxed),

@@ -647,3 +647,81 @@ fn yara_scans_files_and_packages_and_names_broken_rule_files() {
         stderr(&out)
     );
 }
+
+impl Case {
+    /// `crrt` with `input` piped to its standard input.
+    fn crrt_piped(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_crrt"))
+            .current_dir(self.dir.path())
+            .env("XDG_CACHE_HOME", self.path("cache"))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = input.to_vec();
+        // Written from another thread: a pipe holds 64 KiB at most.
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let output = child.wait_with_output().expect("waits");
+        writer.join().expect("writer");
+        output
+    }
+}
+
+/// `zcat logs.gz | crrt hunt - ...`: text formats from standard input, hunted
+/// as a file with the same lines would be.
+#[test]
+fn evidence_can_be_piped_to_standard_input() {
+    let case = Case::new();
+    let args = ["hunt", "--sigma", "rules", "--format", "jsonl"];
+    let from_file = case.crrt(&[&args[..], &["events.jsonl"]].concat());
+    let piped = case.crrt_piped(&[&args[..], &["-"]].concat(), events().as_bytes());
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    let strip = |findings: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        findings
+            .into_iter()
+            .map(|mut f| {
+                f["evidence_file"] = serde_json::Value::Null;
+                f
+            })
+            .collect()
+    };
+    let piped_findings = jsonl(&piped);
+    assert_eq!(piped_findings.len(), 3);
+    assert_eq!(piped_findings[0]["evidence_file"], "/dev/stdin");
+    assert_eq!(strip(piped_findings), strip(jsonl(&from_file)));
+
+    // A large stream, past the 64 KiB read for detection.
+    let many: String = (0..2000).map(|_| events() + "\n").collect();
+    let piped = case.crrt_piped(&[&args[..], &["-"]].concat(), many.as_bytes());
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    assert_eq!(jsonl(&piped).len(), 6000);
+}
+
+/// EVTX is read by seeking: from a pipe it is refused with a reason, and
+/// the hunt still runs.
+#[test]
+fn evtx_from_a_pipe_is_refused_with_a_reason() {
+    let case = Case::new();
+    let mut evtx = b"ElfFile\0".to_vec();
+    evtx.resize(4096, 0);
+    let output = case.crrt_piped(&["hunt", "-", "--sigma", "rules"], &evtx);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output) + &stderr(&output);
+    assert!(text.contains("EVTX cannot be read from a pipe"), "{text}");
+}
+
+/// An I/O error is named once, not once per level of its cause.
+#[test]
+fn an_unreadable_path_is_named_once() {
+    let case = Case::new();
+    let output = case.crrt(&["hunt", "rules/whoami.yml/inside", "--sigma", "rules"]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert_eq!(text.matches("os error").count(), 1, "{text}");
+}

@@ -33,14 +33,23 @@ impl Evidence {
 /// Expands folders (recursively, in name order) into the files they hold.
 /// Paths given are followed when they are links; inside folders, links to
 /// files are followed and links to folders are not (they loop: `/usr/bin/X11`
-/// points at `.`). Devices, sockets and pipes inside folders are left out.
+/// points at `.`). Devices, sockets and pipes inside folders are left out;
+/// a pipe given itself is read as a stream (`-` is standard input), so
+/// `zcat access.log.gz | crrt hunt - ...` works for the text formats.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<Evidence>, HuntError> {
     let mut out = Vec::new();
     for path in paths {
-        walk(path, &mut out)?;
+        if path.as_os_str() == "-" {
+            walk(Path::new(STDIN), &mut out)?;
+        } else {
+            walk(path, &mut out)?;
+        }
     }
     Ok(out)
 }
+
+/// What `-` stands for.
+const STDIN: &str = "/dev/stdin";
 
 fn walk(path: &Path, out: &mut Vec<Evidence>) -> Result<(), HuntError> {
     let meta = std::fs::metadata(path).map_err(|e| HuntError::io(path, e))?;
@@ -50,6 +59,19 @@ fn walk(path: &Path, out: &mut Vec<Evidence>) -> Result<(), HuntError> {
             size: meta.len(),
         });
         return Ok(());
+    }
+    if !meta.is_dir() {
+        if is_stream(&meta) {
+            // Its size is not known until it is read.
+            out.push(Evidence {
+                path: path.to_owned(),
+                size: 0,
+            });
+            return Ok(());
+        }
+        return Err(HuntError::NotEvidence {
+            path: path.to_owned(),
+        });
     }
     let mut children: Vec<PathBuf> = std::fs::read_dir(path)
         .map_err(|e| HuntError::io(path, e))?
@@ -146,6 +168,18 @@ pub fn detect(head: &[u8]) -> Option<Format> {
     None
 }
 
+/// A pipe or a terminal: what standard input and `<(...)` are.
+#[cfg(unix)]
+fn is_stream(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    meta.file_type().is_fifo() || meta.file_type().is_char_device()
+}
+
+#[cfg(not(unix))]
+fn is_stream(_: &std::fs::Metadata) -> bool {
+    false
+}
+
 /// The binary formats, known by their first eight bytes.
 fn detect_binary(head: &[u8]) -> Option<Format> {
     if head.starts_with(b"ElfFile\0") {
@@ -209,13 +243,15 @@ pub(crate) fn read_file(evidence: &Evidence, ctx: &ReadContext<'_>) {
     let mut magic = [0_u8; 8];
     let opened = std::fs::File::open(&evidence.path).and_then(|mut file| {
         let n = read_up_to(&mut file, &mut magic)?;
-        file.seek(SeekFrom::Start(0))?;
         Ok((file, n))
     });
-    let (file, n) = match opened {
+    let (mut file, n) = match opened {
         Ok(opened) => opened,
         Err(e) => return ctx.sink.failed(&name, e.to_string()),
     };
+    if file.seek(SeekFrom::Start(0)).is_err() {
+        return read_stream(&magic[..n], file, &name, ctx);
+    }
     match detect_binary(&magic[..n]) {
         Some(Format::Evtx) => {
             ctx.sink.file_started(&name, Format::Evtx);
@@ -246,6 +282,35 @@ pub(crate) fn read_file(evidence: &Evidence, ctx: &ReadContext<'_>) {
             read_text(format, reader, &name, ctx);
         }
     }
+}
+
+/// Reads a pipe, whose first bytes are already read: text formats only
+/// (the EVTX and ZIP readers seek).
+fn read_stream(magic: &[u8], mut pipe: std::fs::File, name: &str, ctx: &ReadContext<'_>) {
+    if let Some(format) = detect_binary(magic) {
+        return ctx.sink.failed(
+            name,
+            format!(
+                "{} cannot be read from a pipe (it is read by seeking): save it to a file first",
+                format.name()
+            ),
+        );
+    }
+    // As much of a head as a file gives detection.
+    let mut head = vec![0; 64 * 1024];
+    head[..magic.len()].copy_from_slice(magic);
+    let len = match read_up_to(&mut pipe, &mut head[magic.len()..]) {
+        Ok(more) => magic.len() + more,
+        Err(e) => return ctx.sink.failed(name, e.to_string()),
+    };
+    head.truncate(len);
+    let Some(format) = detect(&head) else {
+        ctx.sink.bytes_read(len as u64);
+        return ctx.sink.unsupported(name);
+    };
+    ctx.sink.file_started(name, format);
+    let reader = BufReader::with_capacity(64 * 1024, std::io::Cursor::new(head).chain(pipe));
+    read_text(format, reader, name, ctx);
 }
 
 /// Reads until `buf` is full or the input ends; the bytes read.
