@@ -1276,7 +1276,7 @@ fn prefix_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<String>> {
 /// rsigma's own `Engine` (its candidate index, no prefilter of ours) gives.
 #[cfg(test)]
 mod windows {
-    use super::Anchors;
+    use super::{Anchors, draws};
 
     /// Every occurrence, overlapping, any case, of anchors of 1 to 4 bytes
     /// (non-ASCII bytes too), as a naive search finds them.
@@ -1284,15 +1284,7 @@ mod windows {
     fn anchors_are_found_where_a_naive_search_finds_them() {
         let anchors: &[&[u8]] = &[b"a", b"ab", b"aba", b"abab", b"\\x", b"\xc3\xa9", b"e.ex"];
         let index = Anchors::new(anchors);
-        let mut state = 0x2545_f491_u32;
-        // Advanced for every length too: a draw of length 0 used to leave
-        // the state, and so every later haystack, as it was.
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as usize % n
-        };
+        let mut next = draws(0x2545_f491);
         let alphabet = b"aAbB\\xX\xc3\xa9e.";
         for _ in 0..2000 {
             let haystack: Vec<u8> = (0..next(13))
@@ -1316,6 +1308,20 @@ mod windows {
             found.sort_unstable();
             assert_eq!(found, expected, "{haystack:?}");
         }
+    }
+}
+
+/// Pseudo-random draws below `n` (xorshift), the same every run. The state
+/// advances on every draw, a length of 0 included (a test's generator
+/// once stuck at empty haystacks after drawing one).
+#[cfg(test)]
+fn draws(seed: u32) -> impl FnMut(usize) -> usize {
+    let mut state = seed;
+    move |n| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state as usize % n
     }
 }
 
@@ -1347,13 +1353,7 @@ mod marks {
                 .flatten()
                 .any(|(_, offset, _)| *offset > 0)
         );
-        let mut state = 0x9e37_79b9_u32;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as usize % n
-        };
+        let mut next = super::draws(0x9e37_79b9);
         let alphabet = ["a", "A", "b", "B", "x", ".", "e", "\\", "é"];
         for _ in 0..20_000 {
             let haystack: String = (0..next(15))
