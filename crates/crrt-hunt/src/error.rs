@@ -13,6 +13,10 @@ pub enum HuntError {
     },
     #[error("{path}: not a file, folder or pipe")]
     NotEvidence { path: PathBuf },
+    #[error(
+        "-: standard input is a terminal; pipe the evidence in (zcat access.log.gz | crrt hunt - ...)"
+    )]
+    StdinIsTerminal,
     #[error("{path}: no such file or directory")]
     NotFound { path: PathBuf },
     #[error("{path}: no Sigma rule files (.yml, .yaml) found")]

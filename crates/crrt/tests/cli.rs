@@ -725,3 +725,31 @@ fn an_unreadable_path_is_named_once() {
     let text = stderr(&output);
     assert_eq!(text.matches("os error").count(), 1, "{text}");
 }
+
+/// `crrt hunt -` typed at a terminal says so instead of waiting for input
+/// (a terminal from `script`, util-linux's, as a user's shell gives one).
+#[test]
+fn standard_input_at_a_terminal_is_refused() {
+    let case = Case::new();
+    let script = |command: &str| {
+        Command::new("script")
+            .current_dir(case.dir.path())
+            .env("XDG_CACHE_HOME", case.path("cache"))
+            .args(["-qec", command, "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+    };
+    // A machine without `script` or without pseudo-terminals cannot run this.
+    if !script("true").is_ok_and(|o| o.status.success()) {
+        eprintln!("skipping: no terminal from `script` (util-linux) here");
+        return;
+    }
+    let command = format!("{} hunt - --sigma rules", env!("CARGO_BIN_EXE_crrt"));
+    let output = script(&command).expect("script runs");
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("standard input is a terminal"),
+        "{}",
+        stdout(&output)
+    );
+}

@@ -40,6 +40,10 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Evidence>, HuntError> {
     let mut out = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
+            // Waiting for a hunt typed in by hand is never what was meant.
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                return Err(HuntError::StdinIsTerminal);
+            }
             walk(Path::new(STDIN), &mut out)?;
         } else {
             walk(path, &mut out)?;
