@@ -242,8 +242,8 @@ pub(crate) struct ReadContext<'a> {
 pub(crate) fn read_file(evidence: &Evidence, ctx: &ReadContext<'_>) {
     let name = evidence.display();
     // One open per file, and binary formats known from eight bytes: the
-    // EVTX reader used to reopen the file after a 64 KiB detection read,
-    // a third more read calls on a folder of event logs.
+    // EVTX reader used to reopen the file by path after a 64 KiB detection
+    // read, so the start of every event log was read twice.
     let mut magic = [0_u8; 8];
     let opened = std::fs::File::open(&evidence.path).and_then(|mut file| {
         let n = read_up_to(&mut file, &mut magic)?;
