@@ -7,7 +7,7 @@ use std::sync::Arc;
 use evtx::{EvtxParser, ParserSettings};
 use rayon::prelude::*;
 
-use super::ReadContext;
+use super::{ReadContext, template};
 
 pub(crate) fn read<T: Read + Seek + Send>(
     parser: EvtxParser<T>,
@@ -36,7 +36,18 @@ pub(crate) fn read<T: Read + Seek + Send>(
         let mut records = Vec::with_capacity(128);
         let mut n_damaged = 0u64;
         let mut first_problem = None;
+        let mut plans = template::Plans::default();
         for record in chunk.iter() {
+            let record = match record {
+                Ok(record) => match template::flatten(&record, &mut plans) {
+                    Some(flat) => {
+                        records.push(flat);
+                        continue;
+                    }
+                    None => Ok(record),
+                },
+                Err(e) => Err(e),
+            };
             match record.and_then(|r| r.into_json_bytes()) {
                 Ok(serialized) => {
                     let id = serialized.event_record_id;

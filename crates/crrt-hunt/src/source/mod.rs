@@ -5,6 +5,7 @@ mod evtx;
 mod json;
 mod lines;
 mod syslog;
+mod template;
 mod weblog;
 mod zip;
 
