@@ -1,7 +1,7 @@
 //! Evidence readers: files, folders and ZIP triage packages in, batches of
 //! [`Record`]s out. The format is detected from content, not the file name.
 
-mod evtx;
+pub(crate) mod evtx;
 mod json;
 mod lines;
 mod syslog;
