@@ -64,6 +64,8 @@ enum Target {
 type Literals = Vec<(Box<str>, usize, Vec<u32>)>;
 
 struct FieldIndex {
+    /// Tells this index's values apart from other indexes' in [`MEMO`].
+    id: u64,
     target: Target,
     anchors: Anchors,
     /// Anchor id to the literals it stands for, ASCII-lowercased, each
@@ -307,7 +309,9 @@ fn field_index(target: Target, literals: Vec<(String, Vec<u32>)>) -> FieldIndex 
         rules.dedup();
         rules_of[id as usize].push((literal.into_boxed_str(), offset, rules));
     }
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     FieldIndex {
+        id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         target,
         anchors: index,
         rules_of,
@@ -474,8 +478,67 @@ impl Bucket {
     }
 }
 
+/// Long values searched lately on this thread, with the codes an index
+/// marked for them. Logs repeat themselves event after event (image paths,
+/// command lines, hashes, host and user names), and a value is hashed and
+/// compared in a fraction of the time it is searched. Direct-mapped and
+/// small: it holds what repeats within a stretch of a log, not a corpus.
+struct Memo {
+    slots: Box<[Option<Remembered>]>,
+}
+
+struct Remembered {
+    index: u64,
+    hash: u64,
+    value: Box<str>,
+    codes: Box<[u32]>,
+}
+
+/// Entries of the memo; values it remembers, by length.
+const MEMO_SLOTS: usize = 4096;
+const MEMO_LENGTHS: std::ops::RangeInclusive<usize> = 8..=4096;
+
+thread_local! {
+    static MEMO: std::cell::RefCell<Memo> = std::cell::RefCell::new(Memo {
+        slots: (0..MEMO_SLOTS).map(|_| None).collect(),
+    });
+}
+
 impl FieldIndex {
+    /// Marks the codes of the literals `haystack` holds.
     fn mark(&self, haystack: &str, out: &mut Bits) {
+        if !MEMO_LENGTHS.contains(&haystack.len()) {
+            return self.search(haystack, &mut |code| out.set(code));
+        }
+        use std::hash::BuildHasher;
+        let hash = FixedState::default().hash_one((self.id, haystack));
+        MEMO.with_borrow_mut(|memo| {
+            let slot = &mut memo.slots[hash as usize % MEMO_SLOTS];
+            if let Some(seen) = slot
+                && seen.hash == hash
+                && seen.index == self.id
+                && *seen.value == *haystack
+            {
+                seen.codes.iter().for_each(|&code| out.set(code));
+                return;
+            }
+            let mut codes = Vec::new();
+            self.search(haystack, &mut |code| codes.push(code));
+            codes.sort_unstable();
+            codes.dedup();
+            codes.iter().for_each(|&code| out.set(code));
+            *slot = Some(Remembered {
+                index: self.id,
+                hash,
+                value: haystack.into(),
+                codes: codes.into(),
+            });
+        })
+    }
+
+    /// Calls `found` with the codes of the literals `haystack` holds
+    /// (some more than once).
+    fn search(&self, haystack: &str, found: &mut dyn FnMut(u32)) {
         if haystack.is_ascii() || !haystack.chars().any(folds_into_plain) {
             // An anchor is a hint; the literal it stands for is checked
             // where this occurrence puts it (every occurrence of the
@@ -495,9 +558,7 @@ impl FieldIndex {
                             })
                     };
                     if present {
-                        for &rule in rules {
-                            out.set(rule);
-                        }
+                        rules.iter().for_each(|&rule| found(rule));
                     }
                 }
             });
@@ -506,9 +567,7 @@ impl FieldIndex {
             // such text onto a literal in ways ASCII folding does not see;
             // these values are rare, so every rule gated here is evaluated.
             for (_, _, rules) in self.rules_of.iter().flatten() {
-                for &rule in rules {
-                    out.set(rule);
-                }
+                rules.iter().for_each(|&rule| found(rule));
             }
         }
     }
@@ -1353,22 +1412,41 @@ mod marks {
                 .flatten()
                 .any(|(_, offset, _)| *offset > 0)
         );
+        // A second index over other literals: the memo of long values
+        // must keep each index's marks apart.
+        let others = ["bbbb", "x.e\\", "aaaa"];
+        let other = field_index(
+            Target::Keywords,
+            others
+                .iter()
+                .zip(0..)
+                .map(|(l, i)| (l.to_string(), vec![Bits::code(i, 0)]))
+                .collect(),
+        );
         let mut next = super::draws(0x9e37_79b9);
         let alphabet = ["a", "A", "b", "B", "x", ".", "e", "\\", "é"];
-        for _ in 0..20_000 {
-            let haystack: String = (0..next(15))
-                .map(|_| alphabet[next(alphabet.len())])
-                .collect();
-            let mut bits = Bits::new(literals.len());
-            index.mark(&haystack, &mut bits);
+        let mut text =
+            |len: usize| -> String { (0..len).map(|_| alphabet[next(alphabet.len())]).collect() };
+        // Long values met again and again, as in a log, and short ones.
+        let pool: Vec<String> = (0..64).map(|i| text(32 + i)).collect();
+        let mut pick = super::draws(7);
+        for round in 0..20_000 {
+            let haystack = match round % 2 {
+                0 => text(pick(15)),
+                _ => pool[pick(pool.len())].clone(),
+            };
             let lower = haystack.to_ascii_lowercase();
-            for (i, literal) in literals.iter().enumerate() {
-                let marked = bits.0[(i * 2) / 64] & (1 << ((i * 2) % 64)) != 0;
-                assert_eq!(
-                    marked,
-                    lower.contains(literal),
-                    "{literal:?} in {haystack:?}"
-                );
+            for (index, literals) in [(&index, &literals[..]), (&other, &others[..])] {
+                let mut bits = Bits::new(literals.len());
+                index.mark(&haystack, &mut bits);
+                for (i, literal) in literals.iter().enumerate() {
+                    let marked = bits.0[(i * 2) / 64] & (1 << ((i * 2) % 64)) != 0;
+                    assert_eq!(
+                        marked,
+                        lower.contains(literal),
+                        "{literal:?} in {haystack:?}"
+                    );
+                }
             }
         }
     }
