@@ -496,7 +496,7 @@ struct Remembered {
 
 /// Entries of the memo; values it remembers, by length.
 const MEMO_SLOTS: usize = 4096;
-const MEMO_LENGTHS: std::ops::RangeInclusive<usize> = 8..=4096;
+const MEMO_LENGTHS: std::ops::RangeInclusive<usize> = 8..=1024;
 
 thread_local! {
     static MEMO: std::cell::RefCell<Memo> = std::cell::RefCell::new(Memo {
