@@ -1374,7 +1374,7 @@ mod windows {
 /// advances on every draw, a length of 0 included (a test's generator
 /// once stuck at empty haystacks after drawing one).
 #[cfg(test)]
-fn draws(seed: u32) -> impl FnMut(usize) -> usize {
+pub(crate) fn draws(seed: u32) -> impl FnMut(usize) -> usize {
     let mut state = seed;
     move |n| {
         state ^= state << 13;

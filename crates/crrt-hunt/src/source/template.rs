@@ -1055,6 +1055,48 @@ mod tests {
         );
     }
 
+    /// Damaged templates and values (bytes flipped where a chunk keeps its
+    /// first templates and records) never panic or loop: a record is read,
+    /// left to evtx, or counted as damaged.
+    #[test]
+    fn damaged_templates_and_values_are_read_or_refused() {
+        let Some(files) = crate::windows::tests::corpus_evtx_files() else {
+            return;
+        };
+        // A Sysmon file: nested EventData instances, many templates.
+        let file = files
+            .iter()
+            .find(|f| f.ends_with("Execution/sysmon_zipexec.evtx"))
+            .or(files.first())
+            .expect("a file");
+        let bytes = std::fs::read(file).expect("read");
+        let chunk = bytes[4096..4096 + 65536].to_vec();
+        let settings = Arc::new(evtx::ParserSettings::new());
+        let mut next = crate::bucket::draws(0x0bad_5eed);
+        let mut planned = 0;
+        for round in 0..5_000 {
+            let mut damaged = chunk.clone();
+            for _ in 0..1 + next(8) {
+                // Mostly where the first templates and records are.
+                let at = if round % 4 == 0 {
+                    next(damaged.len())
+                } else {
+                    512 + next(6000)
+                };
+                damaged[at] = next(256) as u8;
+            }
+            let Ok(mut data) = evtx::EvtxChunkData::new(damaged, false) else {
+                continue;
+            };
+            let Ok(mut parsed) = data.parse(Arc::clone(&settings)) else {
+                continue;
+            };
+            let (records, _, _) = crate::source::evtx::chunk_records(&mut parsed);
+            planned += records.len();
+        }
+        assert!(planned > 0);
+    }
+
     #[test]
     fn numbers_render_as_evtx_does() {
         for n in [
