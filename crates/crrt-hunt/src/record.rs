@@ -34,12 +34,21 @@ pub struct Record {
 }
 
 impl Record {
+    /// A top-level field. Flat records are searched in order: serde_json's
+    /// map hashes every lookup with SipHash, and routing asks each record
+    /// for its channel and event id.
     pub fn field(&self, name: &str) -> Option<&Value> {
-        self.fields.get(name)
+        match &self.fields {
+            Value::Object(map) if map.len() <= SCAN_FIELDS => map
+                .iter()
+                .find(|(key, _)| key.len() == name.len() && *key == name)
+                .map(|(_, value)| value),
+            fields => fields.get(name),
+        }
     }
 
     fn field_str(&self, name: &str) -> Option<String> {
-        match self.fields.get(name)? {
+        match self.field(name)? {
             Value::String(s) if !s.is_empty() => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
@@ -76,7 +85,7 @@ impl Record {
 
     pub fn event_id(&self) -> Option<u32> {
         match self.kind {
-            RecordKind::Windows => self.fields.get("EventID").and_then(value_as_u32),
+            RecordKind::Windows => self.field("EventID").and_then(value_as_u32),
             _ => None,
         }
     }

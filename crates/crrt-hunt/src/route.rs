@@ -118,7 +118,7 @@ impl Router {
                 for &bucket in &self.windows_generic {
                     f(bucket, none);
                 }
-                let Some(Some(channel)) = record.fields.get("Channel").map(|c| c.as_str()) else {
+                let Some(Some(channel)) = record.field("Channel").map(|c| c.as_str()) else {
                     return;
                 };
                 let route = self
@@ -143,11 +143,11 @@ impl Router {
                     f(bucket, none);
                 }
                 let mut services: Vec<String> = vec!["syslog".to_owned()];
-                if let Some(app) = record.fields.get("app_name").and_then(|v| v.as_str()) {
+                if let Some(app) = record.field("app_name").and_then(|v| v.as_str()) {
                     services.push(app.to_lowercase());
                 }
                 if matches!(
-                    record.fields.get("facility").and_then(|v| v.as_str()),
+                    record.field("facility").and_then(|v| v.as_str()),
                     Some("auth" | "authpriv")
                 ) {
                     services.push("auth".to_owned());
