@@ -485,6 +485,8 @@ impl Bucket {
 /// small: it holds what repeats within a stretch of a log, not a corpus.
 struct Memo {
     slots: Box<[Option<Remembered>]>,
+    /// Bytes of the values held, kept under [`MEMO_BYTES`].
+    bytes: usize,
 }
 
 struct Remembered {
@@ -494,13 +496,16 @@ struct Remembered {
     codes: Box<[u32]>,
 }
 
-/// Entries of the memo; values it remembers, by length.
+/// Entries of the memo; values it remembers, by length; bytes of values
+/// it holds at most (a thread's share of the hunt's memory).
 const MEMO_SLOTS: usize = 4096;
-const MEMO_LENGTHS: std::ops::RangeInclusive<usize> = 8..=1024;
+const MEMO_LENGTHS: std::ops::RangeInclusive<usize> = 8..=4096;
+const MEMO_BYTES: usize = 4 << 20;
 
 thread_local! {
     static MEMO: std::cell::RefCell<Memo> = std::cell::RefCell::new(Memo {
         slots: (0..MEMO_SLOTS).map(|_| None).collect(),
+        bytes: 0,
     });
 }
 
@@ -513,7 +518,8 @@ impl FieldIndex {
         use std::hash::BuildHasher;
         let hash = FixedState::default().hash_one((self.id, haystack));
         MEMO.with_borrow_mut(|memo| {
-            let slot = &mut memo.slots[hash as usize % MEMO_SLOTS];
+            let Memo { slots, bytes } = memo;
+            let slot = &mut slots[hash as usize % MEMO_SLOTS];
             if let Some(seen) = slot
                 && seen.hash == hash
                 && seen.index == self.id
@@ -527,6 +533,11 @@ impl FieldIndex {
             codes.sort_unstable();
             codes.dedup();
             codes.iter().for_each(|&code| out.set(code));
+            let held = *bytes - slot.as_ref().map_or(0, |seen| seen.value.len());
+            if held + haystack.len() > MEMO_BYTES {
+                return;
+            }
+            *bytes = held + haystack.len();
             *slot = Some(Remembered {
                 index: self.id,
                 hash,
