@@ -1407,14 +1407,17 @@ mod marks {
             "abab", "babab", "ab", "xabx", "a.ex", "\\x.e", "bbbbbb", "aab.", "é.a", "xxab", "b",
             "ababx", "abab.e", "xxab\\",
         ];
-        let index = field_index(
-            Target::Keywords,
-            literals
-                .iter()
-                .zip(0..)
-                .map(|(l, i)| (l.to_string(), vec![Bits::code(i, 0)]))
-                .collect(),
-        );
+        let index_of = |literals: &[&str]| {
+            field_index(
+                Target::Keywords,
+                literals
+                    .iter()
+                    .zip(0..)
+                    .map(|(l, i)| (l.to_string(), vec![Bits::code(i, 0)]))
+                    .collect(),
+            )
+        };
+        let index = index_of(&literals);
         // Some anchors are not where their literals start.
         assert!(
             index
@@ -1426,14 +1429,7 @@ mod marks {
         // A second index over other literals: the memo of long values
         // must keep each index's marks apart.
         let others = ["bbbb", "x.e\\", "aaaa"];
-        let other = field_index(
-            Target::Keywords,
-            others
-                .iter()
-                .zip(0..)
-                .map(|(l, i)| (l.to_string(), vec![Bits::code(i, 0)]))
-                .collect(),
-        );
+        let other = index_of(&others);
         let mut next = super::draws(0x9e37_79b9);
         let alphabet = ["a", "A", "b", "B", "x", ".", "e", "\\", "é"];
         let mut text =

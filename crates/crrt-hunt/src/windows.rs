@@ -250,6 +250,12 @@ pub(crate) fn from_evtx_json(bytes: &[u8], position_hint: u64) -> Option<Record>
     if !has_system {
         return None;
     }
+    Some(flat_record(flat, position_hint))
+}
+
+/// A flattened Windows event as a record: its time is its `TimeCreated`,
+/// its position its `EventRecordID` (else `position_hint`).
+pub(crate) fn flat_record(flat: Map<String, Value>, position_hint: u64) -> Record {
     let timestamp = match flat.get("TimeCreated") {
         Some(Value::String(s)) => crate::time::parse_timestamp(s),
         Some(Value::Number(n)) => n.as_f64().and_then(crate::time::from_epoch_seconds),
@@ -259,12 +265,12 @@ pub(crate) fn from_evtx_json(bytes: &[u8], position_hint: u64) -> Option<Record>
         .get("EventRecordID")
         .and_then(Value::as_u64)
         .unwrap_or(position_hint);
-    Some(Record {
+    Record {
         kind: RecordKind::Windows,
         fields: Value::Object(flat),
         timestamp,
         position,
-    })
+    }
 }
 
 mod stream {

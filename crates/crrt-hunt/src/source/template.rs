@@ -26,7 +26,7 @@ use std::rc::Rc;
 use evtx::{EvtxChunk, EvtxRecord, EvtxRecordHeader, Timestamp};
 use serde_json::{Map, Value};
 
-use crate::record::{Record, RecordKind};
+use crate::record::Record;
 
 /// How the records of one template become flat fields.
 pub(crate) struct Plan {
@@ -188,22 +188,10 @@ fn flatten(
     let instance = single_instance(chunk, binxml.start, binxml.end)?;
     let mut flat = Map::with_capacity(32);
     apply(chunk, &instance, plans, true, &mut flat)?;
+    let mut record = crate::windows::flat_record(flat, id);
     // As the JSON way: the event's own TimeCreated, else the record header's.
-    let timestamp = match flat.get("TimeCreated") {
-        Some(Value::String(s)) => crate::time::parse_timestamp(s),
-        _ => None,
-    }
-    .unwrap_or(header_time);
-    let position = flat
-        .get("EventRecordID")
-        .and_then(Value::as_u64)
-        .unwrap_or(id);
-    Some(Record {
-        kind: RecordKind::Windows,
-        fields: Value::Object(flat),
-        timestamp: Some(timestamp),
-        position,
-    })
+    record.timestamp.get_or_insert(header_time);
+    Some(record)
 }
 
 /// Puts an instance's values in place by its template's plan.
