@@ -23,7 +23,7 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use crate::keytable::{EMPTY, Slot, Table};
-use crate::record::Record;
+use crate::record::{Fields, Record};
 
 /// One indicator to look for, with the name findings give it.
 #[derive(Debug, Clone)]
@@ -627,7 +627,16 @@ impl IndicatorSet {
         let mut hits: Vec<IndicatorHit> = Vec::new();
         let mut scratch = Scratch::default();
         let mut path = Vec::new();
-        self.walk(&record.fields, &mut path, &mut hits, &mut scratch);
+        match &record.fields {
+            Fields::Json(value) => self.walk(value, &mut path, &mut hits, &mut scratch),
+            Fields::Flat(list) => {
+                for (key, value) in list {
+                    path.push(key);
+                    self.walk(value, &mut path, &mut hits, &mut scratch);
+                    path.pop();
+                }
+            }
+        }
         hits
     }
 
@@ -953,7 +962,7 @@ mod tests {
     fn found(set: &IndicatorSet, fields: Value) -> Vec<String> {
         let record = Record {
             kind: RecordKind::Json,
-            fields,
+            fields: crate::record::Fields::Json(fields),
             timestamp: None,
             position: 1,
         };

@@ -49,7 +49,7 @@ pub use finding::{Finding, Severity};
 pub use hunt::{HuntReport, HuntStats, Hunter, Progress, ReadProblem, TimeWindow};
 pub use indicators::{IndicatorHit, IndicatorSet, IndicatorSpec, SpecRef};
 pub use logsource::LogSourceMap;
-pub use record::{Record, RecordKind};
+pub use record::{Fields, Record, RecordKind};
 pub use rsigma_parser::{Level, Status};
 pub use rules::{Diagnostic, RuleCounts, RuleLoader, RuleSelection, RuleSet};
 pub use source::{Evidence, Format, ReadLimits, detect, discover};

@@ -1,6 +1,7 @@
 //! The normalised event every reader produces and every matcher consumes.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use rsigma_eval::event::{Event, EventValue, JsonEvent};
@@ -21,30 +22,92 @@ pub enum RecordKind {
 
 /// One event from the evidence.
 ///
-/// `fields` is always a JSON object. For Windows events it is flat (the
-/// `System` values plus the `EventData`/`UserData` values, under the names
-/// Sigma rules use: `EventID`, `Channel`, `Computer`, `Provider_Name`, ...).
+/// For Windows events `fields` is flat (the `System` values plus the
+/// `EventData`/`UserData` values, under the names Sigma rules use:
+/// `EventID`, `Channel`, `Computer`, `Provider_Name`, ...).
 #[derive(Debug, Clone)]
 pub struct Record {
     pub kind: RecordKind,
-    pub fields: Value,
+    pub fields: Fields,
     pub timestamp: Option<Timestamp>,
     /// The EVTX record id, or the 1-based line number for line formats.
     pub position: u64,
 }
 
-impl Record {
+/// A record's fields, in the order the event has them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fields {
+    /// A JSON object: JSON evidence, log lines, Windows events read
+    /// through evtx's JSON rendering.
+    Json(Value),
+    /// Names and values, the names shared with the template's plan: an
+    /// EVTX record read from its template. No map is built: serde_json's
+    /// hashes every key with SipHash and allocates it, ~16% of a 1 GB
+    /// hunt. Names are unique.
+    Flat(Vec<(Arc<str>, Value)>),
+}
+
+static NULL: Value = Value::Null;
+
+impl Fields {
     /// A top-level field. Flat records are searched in order: serde_json's
     /// map hashes every lookup with SipHash, and routing asks each record
     /// for its channel and event id.
-    pub fn field(&self, name: &str) -> Option<&Value> {
-        match &self.fields {
-            Value::Object(map) if map.len() <= SCAN_FIELDS => map
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        match self {
+            Fields::Flat(list) => list
+                .iter()
+                .find(|(key, _)| key.len() == name.len() && **key == *name)
+                .map(|(_, value)| value),
+            Fields::Json(Value::Object(map)) if map.len() <= SCAN_FIELDS => map
                 .iter()
                 .find(|(key, _)| key.len() == name.len() && *key == name)
                 .map(|(_, value)| value),
-            fields => fields.get(name),
+            Fields::Json(value) => value.get(name),
         }
+    }
+
+    /// The fields as a JSON object (built, for flat ones).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Fields::Json(value) => value.clone(),
+            Fields::Flat(list) => Value::Object(
+                list.iter()
+                    .map(|(key, value)| (key.to_string(), value.clone()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl std::ops::Index<&str> for Fields {
+    type Output = Value;
+    fn index(&self, name: &str) -> &Value {
+        self.get(name).unwrap_or(&NULL)
+    }
+}
+
+impl serde::Serialize for Fields {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Fields::Json(value) => value.serialize(serializer),
+            Fields::Flat(list) => {
+                serializer.collect_map(list.iter().map(|(key, value)| (&**key, value)))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Fields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_string(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
+impl Record {
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields.get(name)
     }
 
     fn field_str(&self, name: &str) -> Option<String> {
@@ -67,7 +130,7 @@ impl Record {
             RecordKind::Json => ["host.name", "hostname", "host", "Computer", "computer_name"]
                 .iter()
                 .find_map(|k| {
-                    JsonEvent::borrow(&self.fields)
+                    EventView::new(self, &[])
                         .get_field(k)
                         .and_then(|v| v.as_str().map(Cow::into_owned))
                 }),
@@ -103,9 +166,11 @@ pub(crate) fn value_as_u32(value: &Value) -> Option<u32> {
 /// log source's renames (for example `Image` → `NewProcessName` when a
 /// Security 4688 event is matched against `process_creation` rules).
 pub(crate) struct EventView<'a> {
+    fields: &'a Fields,
+    /// A JSON record's object as rsigma reads it (`null` for a flat one).
     inner: JsonEvent<'a>,
-    /// The record's top-level fields, when it has few enough of them to
-    /// be searched in order.
+    /// A JSON record's object, when it has few enough fields to be
+    /// searched in order.
     flat: Option<&'a Map<String, Value>>,
     renames: &'a [(Box<str>, Box<str>)],
 }
@@ -117,27 +182,45 @@ const SCAN_FIELDS: usize = 48;
 
 impl<'a> EventView<'a> {
     pub(crate) fn new(record: &'a Record, renames: &'a [(Box<str>, Box<str>)]) -> Self {
+        let flat = match &record.fields {
+            Fields::Json(Value::Object(map)) if map.len() <= SCAN_FIELDS => Some(map),
+            _ => None,
+        };
+        let inner = match &record.fields {
+            Fields::Json(value) => JsonEvent::borrow(value),
+            Fields::Flat(_) => JsonEvent::borrow(&NULL),
+        };
         EventView {
-            inner: JsonEvent::borrow(&record.fields),
-            flat: record.fields.as_object().filter(|m| m.len() <= SCAN_FIELDS),
+            fields: &record.fields,
+            inner,
+            flat,
             renames,
         }
     }
 
     fn lookup(&self, path: &str) -> Option<EventValue<'_>> {
-        let Some(map) = self.flat else {
-            return self.inner.get_field(path);
+        let value = match (self.fields, self.flat) {
+            (Fields::Flat(_), _) | (_, Some(_)) => self.fields.get(path),
+            (Fields::Json(_), None) => return self.inner.get_field(path),
         };
-        let found = map
-            .iter()
-            .find(|(name, _)| name.len() == path.len() && *name == path);
-        match found {
-            Some((_, value)) => Some(EventValue::from(value)),
+        match (value, self.fields) {
+            (Some(value), _) => Some(EventValue::from(value)),
             // What `JsonEvent` would go on to try: a path into nested
-            // values.
-            None if path.contains(['.', '[', '\\']) => self.inner.get_field(path),
-            None => None,
+            // values (a flat record has none).
+            (None, Fields::Json(_)) if path.contains(['.', '[', '\\']) => {
+                self.inner.get_field(path)
+            }
+            (None, _) => None,
         }
+    }
+
+    /// The values to search for strings: the object, or each flat value.
+    fn values(&self) -> impl Iterator<Item = &'a Value> {
+        let (one, list) = match self.fields {
+            Fields::Json(value) => (Some(value), None),
+            Fields::Flat(list) => (None, Some(list.iter().map(|(_, value)| value))),
+        };
+        one.into_iter().chain(list.into_iter().flatten())
     }
 }
 
@@ -153,32 +236,56 @@ impl Event for EventView<'_> {
     }
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
-        self.inner.any_string_value(pred)
+        self.values()
+            .any(|value| JsonEvent::borrow(value).any_string_value(pred))
     }
 
     fn all_string_values(&self) -> Vec<Cow<'_, str>> {
-        self.inner.all_string_values()
+        let mut out = Vec::new();
+        for value in self.values() {
+            match value {
+                Value::String(s) => out.push(Cow::Borrowed(s.as_str())),
+                Value::Object(_) | Value::Array(_) => JsonEvent::borrow(value)
+                    .visit_string_values(&mut |s| out.push(Cow::Owned(s.to_owned()))),
+                _ => {}
+            }
+        }
+        out
     }
 
     fn visit_string_values(&self, visit: &mut dyn FnMut(&str)) {
-        self.inner.visit_string_values(visit)
+        for value in self.values() {
+            match value {
+                // Most values: no event built for them.
+                Value::String(s) => visit(s),
+                Value::Object(_) | Value::Array(_) => {
+                    JsonEvent::borrow(value).visit_string_values(visit)
+                }
+                _ => {}
+            }
+        }
     }
 
     fn to_json(&self) -> Value {
-        self.inner.to_json()
+        self.fields.to_value()
     }
 
     fn field_keys(&self) -> Vec<Cow<'_, str>> {
-        self.inner.field_keys()
+        match self.fields {
+            Fields::Json(_) => self.inner.field_keys(),
+            Fields::Flat(list) => list.iter().map(|(key, _)| Cow::Borrowed(&**key)).collect(),
+        }
     }
 
     fn top_level_keys(&self) -> Option<Vec<Cow<'_, str>>> {
-        if self.renames.is_empty() {
-            self.inner.top_level_keys()
-        } else {
+        if !self.renames.is_empty() {
             // Renamed fields are reachable under names the object does not
             // have, so the candidate index must not restrict its probes.
-            None
+            return None;
+        }
+        match self.fields {
+            Fields::Json(_) => self.inner.top_level_keys(),
+            Fields::Flat(list) => Some(list.iter().map(|(key, _)| Cow::Borrowed(&**key)).collect()),
         }
     }
 }

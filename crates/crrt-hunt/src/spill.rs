@@ -129,8 +129,8 @@ pub struct Found {
 }
 
 /// An event as compact JSON text, to share between its findings.
-pub(crate) fn event_text(event: &Value) -> Arc<RawValue> {
-    // A `Value` always serialises (its keys are strings).
+pub(crate) fn event_text(event: &(impl serde::Serialize + ?Sized)) -> Arc<RawValue> {
+    // Values and fields always serialise (their keys are strings).
     serde_json::value::to_raw_value(event)
         .map(Arc::from)
         .unwrap_or_else(|_| Arc::from(RawValue::NULL.to_owned()))

@@ -10,7 +10,7 @@
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
-use crate::record::{Record, RecordKind};
+use crate::record::{Fields, Record, RecordKind};
 
 /// Flattens one rendered event (`{"Event": {...}}` or its inner object).
 /// Returns `None` when the value is not a Windows event.
@@ -43,7 +43,7 @@ pub(crate) fn from_event_json(value: Value, position_hint: u64) -> Option<Record
         .unwrap_or(position_hint);
     Some(Record {
         kind: RecordKind::Windows,
-        fields: Value::Object(flat),
+        fields: Fields::Json(Value::Object(flat)),
         timestamp,
         position,
     })
@@ -100,7 +100,7 @@ pub(crate) fn from_winlogbeat(root: &Map<String, Value>, position_hint: u64) -> 
         .unwrap_or(position_hint);
     Some(Record {
         kind: RecordKind::Windows,
-        fields: Value::Object(flat),
+        fields: Fields::Json(Value::Object(flat)),
         timestamp,
         position,
     })
@@ -250,12 +250,15 @@ pub(crate) fn from_evtx_json(bytes: &[u8], position_hint: u64) -> Option<Record>
     if !has_system {
         return None;
     }
-    Some(flat_record(flat, position_hint))
+    Some(flat_record(
+        Fields::Json(Value::Object(flat)),
+        position_hint,
+    ))
 }
 
 /// A flattened Windows event as a record: its time is its `TimeCreated`,
 /// its position its `EventRecordID` (else `position_hint`).
-pub(crate) fn flat_record(flat: Map<String, Value>, position_hint: u64) -> Record {
+pub(crate) fn flat_record(flat: Fields, position_hint: u64) -> Record {
     let timestamp = match flat.get("TimeCreated") {
         Some(Value::String(s)) => crate::time::parse_timestamp(s),
         Some(Value::Number(n)) => n.as_f64().and_then(crate::time::from_epoch_seconds),
@@ -267,7 +270,7 @@ pub(crate) fn flat_record(flat: Map<String, Value>, position_hint: u64) -> Recor
         .unwrap_or(position_hint);
     Record {
         kind: RecordKind::Windows,
-        fields: Value::Object(flat),
+        fields: flat,
         timestamp,
         position,
     }
@@ -606,7 +609,7 @@ pub(crate) mod tests {
 
     fn check(input: Value, expected: Value) {
         let record = from_event_json(input, 0).expect("a Windows event");
-        assert_eq!(record.fields, expected);
+        assert_eq!(record.fields, Fields::Json(expected));
     }
 
     #[test]

@@ -22,7 +22,7 @@ fn fires_with(detection: &str, event: Value, vars: &[(&str, &str)]) -> bool {
     assert_eq!(rules.detection_rule_count(), 1);
     let record = Record {
         kind: RecordKind::Json,
-        fields: event,
+        fields: crrt_hunt::Fields::Json(event),
         timestamp: None,
         position: 1,
     };
@@ -517,7 +517,7 @@ fn the_rule_cache_is_used_invalidated_by_content_and_survives_corruption() {
     let fired = |rules: &crrt_hunt::RuleSet, command: &str| {
         let record = Record {
             kind: RecordKind::Json,
-            fields: json!({"CommandLine": command}),
+            fields: crrt_hunt::Fields::Json(json!({"CommandLine": command})),
             timestamp: None,
             position: 1,
         };

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::ReadContext;
-use crate::record::{Record, RecordKind};
+use crate::record::{Fields, Record, RecordKind};
 
 const BATCH: usize = 2048;
 
@@ -124,7 +124,7 @@ fn record_from_value(value: Value, position: u64) -> Option<Record> {
             .map_or(position, u64::from);
         return Some(Record {
             kind: RecordKind::Windows,
-            fields: value,
+            fields: Fields::Json(value),
             timestamp,
             position,
         });
@@ -132,7 +132,7 @@ fn record_from_value(value: Value, position: u64) -> Option<Record> {
     let timestamp = generic_timestamp(map);
     Some(Record {
         kind: RecordKind::Json,
-        fields: value,
+        fields: Fields::Json(value),
         timestamp,
         position,
     })

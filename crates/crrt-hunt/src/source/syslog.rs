@@ -5,7 +5,7 @@ use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use serde_json::{Map, Value};
 
-use crate::record::{Record, RecordKind};
+use crate::record::{Fields, Record, RecordKind};
 
 const FACILITIES: [&str; 24] = [
     "kern",
@@ -84,7 +84,7 @@ pub(crate) fn parse(line: &str, line_no: u64, year: i16) -> Option<Record> {
     fields.insert("message".to_owned(), Value::from(message));
     Some(Record {
         kind: RecordKind::Syslog,
-        fields: Value::Object(fields),
+        fields: Fields::Json(Value::Object(fields)),
         timestamp: Some(timestamp),
         position: line_no,
     })
@@ -115,7 +115,7 @@ fn parse_5424(rest: &str, mut fields: Map<String, Value>, line_no: u64) -> Optio
     );
     Some(Record {
         kind: RecordKind::Syslog,
-        fields: Value::Object(fields),
+        fields: Fields::Json(Value::Object(fields)),
         timestamp,
         position: line_no,
     })

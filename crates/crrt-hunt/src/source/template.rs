@@ -22,22 +22,26 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use evtx::{EvtxChunk, EvtxRecord, EvtxRecordHeader, Timestamp};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::record::Record;
+use crate::record::{Fields, Record};
 
 /// How the records of one template become flat fields.
 pub(crate) struct Plan {
     /// Whether the template is an `Event` (else it is an `EventData`,
     /// found nested in an event's value).
     event: bool,
+    /// Whether its names are all different (else, or after another plan's
+    /// fields, each is looked for before it is added).
+    unique: bool,
     items: Vec<Item>,
 }
 
 struct Item {
-    key: Box<str>,
+    key: Arc<str>,
     what: What,
     /// The element's DependencyId: when that value is NULL the element is
     /// left out (Windows' optional elements).
@@ -66,6 +70,9 @@ enum What {
     /// A value the event depends on: NULL sends the record the JSON way.
     Required(u16),
 }
+
+/// A record's fields as they are put in place.
+type Flat = Vec<(Arc<str>, Value)>;
 
 /// Plans by template definition offset, for one chunk.
 pub(crate) type Plans = HashMap<u32, Option<Rc<Plan>>, foldhash::fast::FixedState>;
@@ -186,9 +193,9 @@ fn flatten(
     plans: &mut Plans,
 ) -> Option<Record> {
     let instance = single_instance(chunk, binxml.start, binxml.end)?;
-    let mut flat = Map::with_capacity(32);
+    let mut flat = Vec::with_capacity(32);
     apply(chunk, &instance, plans, true, &mut flat)?;
-    let mut record = crate::windows::flat_record(flat, id);
+    let mut record = crate::windows::flat_record(Fields::Flat(flat), id);
     // As the JSON way: the event's own TimeCreated, else the record header's.
     record.timestamp.get_or_insert(header_time);
     Some(record)
@@ -200,7 +207,7 @@ fn apply(
     instance: &Instance<'_>,
     plans: &mut Plans,
     event: bool,
-    flat: &mut Map<String, Value>,
+    flat: &mut Flat,
 ) -> Option<()> {
     let plan = match plans.get(&instance.def) {
         Some(plan) => plan.clone()?,
@@ -222,8 +229,9 @@ impl Plan {
         chunk: &[u8],
         values: &[Raw<'_>],
         plans: &mut Plans,
-        flat: &mut Map<String, Value>,
+        flat: &mut Flat,
     ) -> Option<()> {
+        let check = !self.unique || !flat.is_empty();
         for item in &self.items {
             if let Some(slot) = item.depends
                 && is_null(values.get(usize::from(slot))?)
@@ -267,7 +275,15 @@ impl Plan {
                     continue;
                 }
             };
-            flat.insert(item.key.to_string(), value);
+            match check
+                .then(|| flat.iter_mut().find(|(key, _)| **key == *item.key))
+                .flatten()
+            {
+                // A name met again: its value replaced where it stands, as
+                // a JSON object's insert does.
+                Some((_, old)) => *old = value,
+                None => flat.push((Arc::clone(&item.key), value)),
+            }
         }
         Some(())
     }
@@ -605,10 +621,7 @@ impl Plan {
         let mut items = Vec::new();
         if root.name == "EventData" {
             plan_event_data(root, &mut items)?;
-            return Some(Plan {
-                event: false,
-                items,
-            });
+            return Some(Plan::new(false, items));
         }
         if root.name != "Event" {
             return None;
@@ -647,7 +660,19 @@ impl Plan {
                 Node::Content(_) => return None,
             }
         }
-        Some(Plan { event: true, items })
+        Some(Plan::new(true, items))
+    }
+
+    fn new(event: bool, items: Vec<Item>) -> Plan {
+        let keys = || items.iter().filter(|item| !item.key.is_empty());
+        let unique = keys()
+            .enumerate()
+            .all(|(i, a)| keys().skip(i + 1).all(|b| a.key != b.key));
+        Plan {
+            event,
+            unique,
+            items,
+        }
     }
 }
 
@@ -755,7 +780,7 @@ fn plan_event_data(data: &Element, items: &mut Vec<Item>) -> Option<()> {
 
 fn push(items: &mut Vec<Item>, key: String, what: What, depends: Option<u16>) -> Option<()> {
     items.push(Item {
-        key: key.into_boxed_str(),
+        key: key.into(),
         what,
         depends,
     });

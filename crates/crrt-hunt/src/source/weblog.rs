@@ -5,7 +5,7 @@
 use jiff::fmt::strtime;
 use serde_json::{Map, Value};
 
-use crate::record::{Record, RecordKind};
+use crate::record::{Fields, Record, RecordKind};
 
 pub(crate) fn looks_like_access_log(line: &str) -> bool {
     parse_access_log(line, 0).is_some()
@@ -48,7 +48,7 @@ pub(crate) fn parse_access_log(line: &str, line_no: u64) -> Option<Record> {
     fields.insert("date".to_owned(), Value::String(timestamp.to_string()));
     Some(Record {
         kind: RecordKind::WebAccess,
-        fields: Value::Object(fields),
+        fields: Fields::Json(Value::Object(fields)),
         timestamp: Some(timestamp),
         position: line_no,
     })
@@ -95,7 +95,7 @@ pub(crate) fn parse_w3c(line: &str, names: &[String], line_no: u64) -> Option<Re
     };
     Some(Record {
         kind: RecordKind::WebAccess,
-        fields: Value::Object(fields),
+        fields: Fields::Json(Value::Object(fields)),
         timestamp,
         position: line_no,
     })
