@@ -1110,6 +1110,35 @@ mod tests {
         assert!(planned > 0);
     }
 
+    /// A name met again (an `EventData` name that `System` has too, or
+    /// twice in one template) replaces the value where the name stands, as
+    /// inserting into a JSON object does.
+    #[test]
+    fn names_met_again_replace_their_value_in_place() {
+        let leaf = |key: &str, text: &str| Item {
+            key: key.into(),
+            what: What::Leaf(Src::Text(text.into())),
+            depends: None,
+        };
+        let data = Plan::new(false, vec![leaf("A", "x"), leaf("Channel", "y")]);
+        assert!(data.unique);
+        let mut flat: Flat = vec![
+            ("Channel".into(), Value::from(1)),
+            ("B".into(), Value::from(2)),
+        ];
+        data.apply(&[], &[], &mut Plans::default(), &mut flat)
+            .expect("applied");
+        let shown = |flat: &Flat| Fields::Flat(flat.clone()).to_string();
+        assert_eq!(shown(&flat), r#"{"Channel":"y","B":2,"A":"x"}"#);
+        let twice = Plan::new(true, vec![leaf("A", "x"), leaf("B", "y"), leaf("A", "z")]);
+        assert!(!twice.unique);
+        let mut flat = Flat::new();
+        twice
+            .apply(&[], &[], &mut Plans::default(), &mut flat)
+            .expect("applied");
+        assert_eq!(shown(&flat), r#"{"A":"z","B":"y"}"#);
+    }
+
     #[test]
     fn numbers_render_as_evtx_does() {
         for n in [
