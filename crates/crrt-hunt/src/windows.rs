@@ -112,9 +112,10 @@ fn flatten_system(system: &Map<String, Value>, flat: &mut Map<String, Value>) {
     }
 }
 
-/// How a child of `System` that carries attributes is flattened.
+/// How a child of `System` that carries attributes is flattened (in the
+/// JSON way and in records read from templates alike).
 #[derive(Clone, Copy)]
-enum Attrs {
+pub(crate) enum Attrs {
     /// Every attribute, its name after this prefix.
     Prefixed(&'static str),
     /// `SystemTime` alone, as `TimeCreated`.
@@ -122,7 +123,7 @@ enum Attrs {
 }
 
 impl Attrs {
-    fn of(key: &str) -> Option<Attrs> {
+    pub(crate) fn of(key: &str) -> Option<Attrs> {
         Some(match key {
             "Provider" | "Provider_attributes" => Attrs::Prefixed("Provider_"),
             "TimeCreated" | "TimeCreated_attributes" => Attrs::Time,
@@ -134,22 +135,19 @@ impl Attrs {
         })
     }
 
+    /// The flat record's name for attribute `attr`, if it keeps it.
+    pub(crate) fn key(self, attr: &str) -> Option<String> {
+        match self {
+            Attrs::Prefixed(prefix) => Some(format!("{prefix}{attr}")),
+            Attrs::Time if attr == "SystemTime" => Some("TimeCreated".to_owned()),
+            Attrs::Time => None,
+        }
+    }
+
     /// Puts one attribute into the flat record.
     fn put(self, attr: String, value: Value, flat: &mut Map<String, Value>) {
-        match self {
-            Attrs::Prefixed("") => {
-                flat.insert(attr, value);
-            }
-            Attrs::Prefixed(prefix) => {
-                let mut name = String::with_capacity(prefix.len() + attr.len());
-                name.push_str(prefix);
-                name.push_str(&attr);
-                flat.insert(name, value);
-            }
-            Attrs::Time if attr == "SystemTime" => {
-                flat.insert("TimeCreated".to_owned(), value);
-            }
-            Attrs::Time => {}
+        if let Some(name) = self.key(&attr) {
+            flat.insert(name, value);
         }
     }
 }

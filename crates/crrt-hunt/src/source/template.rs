@@ -629,7 +629,7 @@ impl Plan {
         if let Some(slot) = root.depends {
             // The event hangs on a value (its `EventData`'s, usually): when
             // that is NULL, the JSON way decides.
-            push(&mut items, String::new(), What::Required(slot), None)?;
+            push(&mut items, String::new(), What::Required(slot), None);
         }
         let mut children = root.children.iter();
         match children.next()? {
@@ -647,7 +647,7 @@ impl Plan {
                 }
                 Node::Content(Src::Slot(slot)) if !data_seen => {
                     data_seen = true;
-                    push(&mut items, String::new(), What::Nested(*slot), None)?;
+                    push(&mut items, String::new(), What::Nested(*slot), None);
                 }
                 // `UserData`'s lifted children: the JSON way.
                 Node::Element(e)
@@ -702,14 +702,7 @@ fn plan_system(system: &Element, items: &mut Vec<Item>) -> Option<()> {
             return None;
         }
         names.push(&e.name);
-        let prefix = match e.name.as_str() {
-            "Provider" => Some("Provider_"),
-            "TimeCreated" => Some("TimeCreated"),
-            "Execution" => Some("Execution"),
-            "Security" | "Correlation" => Some(""),
-            _ => None,
-        };
-        if let Some(prefix) = prefix {
+        if let Some(how) = crate::windows::Attrs::of(&e.name) {
             // Attributes only: content besides them is ignored by the JSON
             // way, child elements are not.
             if e.children.iter().any(|n| matches!(n, Node::Element(_))) {
@@ -719,25 +712,22 @@ fn plan_system(system: &Element, items: &mut Vec<Item>) -> Option<()> {
                 let [src] = src.as_slice() else {
                     return None;
                 };
-                let key = match prefix {
-                    "TimeCreated" if attr == "SystemTime" => "TimeCreated".to_owned(),
-                    "TimeCreated" => continue,
-                    _ => format!("{prefix}{attr}"),
-                };
-                push(items, key, What::Attr(src.clone()), e.depends)?;
+                if let Some(key) = how.key(attr) {
+                    push(items, key, What::Attr(src.clone()), e.depends);
+                }
             }
             continue;
         }
         let src = content(e)?.unwrap_or(Src::Text("".into()));
         if e.name == "EventID" {
             // With attributes it renders as `{"#attributes": .., "#text": id}`.
-            push(items, e.name.clone(), What::EventId(src), e.depends)?;
+            push(items, e.name.clone(), What::EventId(src), e.depends);
             continue;
         }
         if !e.attrs.is_empty() {
             return None;
         }
-        push(items, e.name.clone(), What::Leaf(src), e.depends)?;
+        push(items, e.name.clone(), What::Leaf(src), e.depends);
     }
     Some(())
 }
@@ -765,26 +755,25 @@ fn plan_event_data(data: &Element, items: &mut Vec<Item>) -> Option<()> {
             }
             unique(items, from, name)?;
             let src = content(e)?.unwrap_or(Src::Text("".into()));
-            push(items, name.to_string(), What::Data(src), None)?;
+            push(items, name.to_string(), What::Data(src), None);
         } else {
             if !e.attrs.is_empty() || e.name.starts_with('#') {
                 return None;
             }
             unique(items, from, &e.name)?;
             let src = content(e)?.unwrap_or(Src::Text("".into()));
-            push(items, e.name.clone(), What::Leaf(src), e.depends)?;
+            push(items, e.name.clone(), What::Leaf(src), e.depends);
         }
     }
     Some(())
 }
 
-fn push(items: &mut Vec<Item>, key: String, what: What, depends: Option<u16>) -> Option<()> {
+fn push(items: &mut Vec<Item>, key: String, what: What, depends: Option<u16>) {
     items.push(Item {
         key: key.into(),
         what,
         depends,
     });
-    Some(())
 }
 
 /// Reads a template definition's BinXML (MS-EVEN6 2.2.3.1) into an
