@@ -219,7 +219,7 @@ impl<'r> Hunter<'r> {
             indicators: self.indicators,
             window: self.window,
             progress,
-            findings: Mutex::new(Pile::new(spill)),
+            findings: Pile::new(spill),
             correlation_feed: Mutex::new(Vec::new()),
             stats: Mutex::new(HuntStats::default()),
             outside_window: AtomicU64::new(0),
@@ -258,7 +258,6 @@ impl<'r> Hunter<'r> {
             ..
         } = collector;
         let (traffic, traffic_findings) = traffic.finish();
-        let mut findings = findings.into_inner().unwrap_or_else(|e| e.into_inner());
         let mut stats = stats.into_inner().unwrap_or_else(|e| e.into_inner());
         stats.records_read = progress.records.load(Ordering::Relaxed);
         stats.records_outside_window = outside_window.load(Ordering::Relaxed);
@@ -339,7 +338,7 @@ struct Collector<'a> {
     indicators: Option<&'a IndicatorSet>,
     window: TimeWindow,
     progress: &'a Progress,
-    findings: Mutex<Pile>,
+    findings: Pile,
     correlation_feed: Mutex<Vec<CorrelationItem>>,
     stats: Mutex<HuntStats>,
     outside_window: AtomicU64,
@@ -357,10 +356,7 @@ impl YaraSink for Collector<'_> {
     fn finding(&self, finding: Finding) {
         self.progress.findings.fetch_add(1, Ordering::Relaxed);
         let found = Found::new(finding);
-        self.findings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend([found]);
+        self.findings.extend([found]);
     }
 
     fn too_large(&self, name: &str, size: u64) {
@@ -467,10 +463,7 @@ impl RecordSink for Collector<'_> {
             self.progress
                 .findings
                 .fetch_add(found.len() as u64, Ordering::Relaxed);
-            self.findings
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(found);
+            self.findings.extend(found);
         }
         if !correlated.is_empty() {
             self.correlation_feed

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use rayon::slice::ParallelSliceMut;
@@ -235,113 +235,177 @@ impl From<Stored> for Found {
 }
 
 /// Findings collected during a hunt: in memory up to `Spill::after`, then
-/// in sorted runs on disk.
+/// in sorted runs on disk. Shared by the hunt's threads: a full buffer is
+/// taken out under the lock and sorted and written outside it, so the
+/// other threads go on hunting meanwhile.
 pub(crate) struct Pile {
     spill: Spill,
+    held: Mutex<Held>,
+}
+
+struct Held {
     buffer: Vec<Found>,
-    dir: Option<tempfile::TempDir>,
-    runs: Vec<PathBuf>,
+    dir: Option<Arc<tempfile::TempDir>>,
+    /// Runs in the order they were begun; `None` while one is written.
+    runs: Vec<Option<PathBuf>>,
     /// A run could not be written: findings stay in memory from then on.
     failed: bool,
 }
+
+/// Runs read back on threads of their own, parsed while the merge writes;
+/// more runs than this are read on the merging thread.
+const READER_THREADS: usize = 8;
 
 impl Pile {
     pub(crate) fn new(spill: Spill) -> Pile {
         Pile {
             spill,
-            buffer: Vec::new(),
-            dir: None,
-            runs: Vec::new(),
-            failed: false,
+            held: Mutex::new(Held {
+                buffer: Vec::new(),
+                dir: None,
+                runs: Vec::new(),
+                failed: false,
+            }),
         }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Takes findings made ready with [`Found::new`] (outside any lock).
-    pub(crate) fn extend(&mut self, findings: impl IntoIterator<Item = Found>) {
-        self.buffer.extend(findings);
-        // A run that cannot be written (no room in $TMPDIR) leaves its
-        // findings in memory: the hunt goes on as it would without spilling.
-        if self.buffer.len() >= self.spill.after && !self.failed && self.write_run().is_err() {
-            self.failed = true;
+    pub(crate) fn extend(&self, findings: impl IntoIterator<Item = Found>) {
+        let (run, dir, mut full) = {
+            let mut held = self.held();
+            held.buffer.extend(findings);
+            if held.buffer.len() < self.spill.after || held.failed {
+                return;
+            }
+            let dir = match held.dir.clone() {
+                Some(dir) => dir,
+                None => match self.make_dir() {
+                    Ok(dir) => Arc::clone(held.dir.insert(Arc::new(dir))),
+                    Err(_) => {
+                        held.failed = true;
+                        return;
+                    }
+                },
+            };
+            held.runs.push(None);
+            (held.runs.len() - 1, dir, std::mem::take(&mut held.buffer))
+        };
+        let path = dir.path().join(format!("run-{run}.jsonl"));
+        full.par_sort_by(held_order);
+        let written = write_run(&path, &full);
+        let mut held = self.held();
+        match written {
+            Ok(()) => held.runs[run] = Some(path),
+            // A run that cannot be written (no room in $TMPDIR) leaves its
+            // findings in memory: the hunt goes on as it would without
+            // spilling.
+            Err(_) => {
+                let _ = std::fs::remove_file(&path);
+                held.buffer.append(&mut full);
+                held.failed = true;
+            }
         }
     }
 
-    fn write_run(&mut self) -> std::io::Result<()> {
-        if self.dir.is_none() {
-            let mut builder = tempfile::Builder::new();
-            builder.prefix("crrt-findings-");
-            self.dir = Some(match &self.spill.dir {
-                Some(parent) => builder.tempdir_in(parent)?,
-                None => builder.tempdir()?,
-            });
+    fn make_dir(&self) -> std::io::Result<tempfile::TempDir> {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("crrt-findings-");
+        match &self.spill.dir {
+            Some(parent) => builder.tempdir_in(parent),
+            None => builder.tempdir(),
         }
-        let Some(dir) = &self.dir else {
-            return Ok(());
-        };
-        let path = dir.path().join(format!("run-{}.jsonl", self.runs.len()));
-        self.buffer.par_sort_by(held_order);
-        let written = (|| {
-            let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
-            for finding in &self.buffer {
-                serde_json::to_writer(&mut out, &StoredRef::from(finding))?;
-                out.write_all(b"\n")?;
-            }
-            out.flush()
-        })();
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&path);
-            return Err(e);
-        }
-        self.buffer.clear();
-        self.runs.push(path);
-        Ok(())
     }
 
     /// Hands every finding to `each` in order; the first error reading a
     /// run back, or of `each`, ends it.
     pub(crate) fn finish(
-        mut self,
+        self,
         each: &mut dyn FnMut(Found) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
-        self.buffer.par_sort_by(held_order);
-        if self.runs.is_empty() {
-            for found in self.buffer {
-                each(found)?;
+        let Held {
+            mut buffer,
+            dir,
+            runs,
+            ..
+        } = self.held.into_inner().unwrap_or_else(|e| e.into_inner());
+        buffer.par_sort_by(held_order);
+        // Every run begun was written or given back before the hunt ended.
+        let runs: Vec<PathBuf> = runs.into_iter().flatten().collect();
+        if runs.is_empty() {
+            return buffer.into_iter().try_for_each(each);
+        }
+        let result = std::thread::scope(|scope| {
+            let mut sources: Vec<Box<dyn Iterator<Item = std::io::Result<Found>>>> = Vec::new();
+            for (i, path) in runs.iter().enumerate() {
+                let file = std::fs::File::open(path)?;
+                if i < READER_THREADS {
+                    let (send, receive) = std::sync::mpsc::sync_channel(1024);
+                    scope.spawn(move || {
+                        for found in read_run(file) {
+                            // The merge stopped early (an error): so do we.
+                            if send.send(found).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    sources.push(Box::new(receive.into_iter()));
+                } else {
+                    sources.push(Box::new(read_run(file)));
+                }
             }
-            return Ok(());
-        }
-        let mut sources: Vec<Box<dyn Iterator<Item = std::io::Result<Found>>>> = Vec::new();
-        for path in &self.runs {
-            let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
-            sources.push(Box::new(reader.lines().map(|line| {
-                let line = line?;
-                let stored: Stored = serde_json::from_str(&line).map_err(std::io::Error::other)?;
-                Ok(Found::from(stored))
-            })));
-        }
-        sources.push(Box::new(
-            std::mem::take(&mut self.buffer).into_iter().map(Ok),
-        ));
-        let mut heap = BinaryHeap::new();
-        for (source, iter) in sources.iter_mut().enumerate() {
-            if let Some(first) = iter.next() {
-                heap.push(Head {
-                    found: first?,
-                    source,
-                });
-            }
-        }
-        while let Some(Head { found, source }) = heap.pop() {
-            each(found)?;
-            if let Some(next) = sources[source].next() {
-                heap.push(Head {
-                    found: next?,
-                    source,
-                });
-            }
-        }
-        Ok(())
+            sources.push(Box::new(std::mem::take(&mut buffer).into_iter().map(Ok)));
+            merge(sources, each)
+        });
+        drop(dir);
+        result
     }
+}
+
+fn write_run(path: &std::path::Path, findings: &[Found]) -> std::io::Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    for finding in findings {
+        serde_json::to_writer(&mut out, &StoredRef::from(finding))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// A run's findings, in its order.
+fn read_run(file: std::fs::File) -> impl Iterator<Item = std::io::Result<Found>> {
+    BufReader::with_capacity(1 << 16, file).lines().map(|line| {
+        let stored: Stored = serde_json::from_str(&line?).map_err(std::io::Error::other)?;
+        Ok(Found::from(stored))
+    })
+}
+
+/// Merges sorted sources into `each`, in order.
+fn merge(
+    mut sources: Vec<Box<dyn Iterator<Item = std::io::Result<Found>> + '_>>,
+    each: &mut dyn FnMut(Found) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut heap = BinaryHeap::new();
+    for (source, iter) in sources.iter_mut().enumerate() {
+        if let Some(first) = iter.next() {
+            heap.push(Head {
+                found: first?,
+                source,
+            });
+        }
+    }
+    while let Some(Head { found, source }) = heap.pop() {
+        each(found)?;
+        if let Some(next) = sources[source].next() {
+            heap.push(Head {
+                found: next?,
+                source,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The next finding of one source, ordered for a min-heap (earlier source
@@ -422,7 +486,7 @@ mod tests {
     }
 
     fn collect(spill: Spill, findings: Vec<Finding>) -> Vec<String> {
-        let mut pile = Pile::new(spill);
+        let pile = Pile::new(spill);
         // In small batches, as the readers deliver them.
         for chunk in findings.chunks(3) {
             pile.extend(chunk.iter().cloned().map(Found::new));
@@ -465,6 +529,44 @@ mod tests {
             0,
             "the runs are removed"
         );
+    }
+
+    #[test]
+    fn threads_spilling_at_once_lose_and_reorder_nothing() {
+        // Distinct records, as in a hunt: arrival order decides only ties.
+        let findings: Vec<Finding> = (0..400)
+            .map(|i| Finding {
+                record_id: Some(i),
+                ..finding(
+                    Some(1_645_000_000 + (i as i64 * 31) % 113),
+                    "r",
+                    serde_json::json!({"n": i}),
+                )
+            })
+            .collect();
+        let expected = collect(Spill::default(), findings.clone());
+        let dir = tempfile::tempdir().expect("dir");
+        let pile = Pile::new(Spill {
+            after: 10,
+            dir: Some(dir.path().to_owned()),
+        });
+        std::thread::scope(|scope| {
+            for part in findings.chunks(100) {
+                let pile = &pile;
+                scope.spawn(move || {
+                    for chunk in part.chunks(3) {
+                        pile.extend(chunk.iter().cloned().map(Found::new));
+                    }
+                });
+            }
+        });
+        let mut out = Vec::new();
+        pile.finish(&mut |f| {
+            out.push(serde_json::to_string(&f).map_err(std::io::Error::other)?);
+            Ok(())
+        })
+        .expect("merged");
+        assert_eq!(out, expected);
     }
 
     #[test]
