@@ -198,8 +198,8 @@ impl Bucket {
         rules: Vec<(PathBuf, LoadedRule)>,
         filters: Arc<Vec<CompiledFilter>>,
     ) -> Self {
-        // Candidate bits every event starts with: both slots of rules run
-        // always, the second slot of rules gated by one condition only.
+        // Candidate bits every event starts with: every slot of rules run
+        // always, the slots a rule's gate does not use.
         let mut base = Bits::new(rules.len());
         // field -> literal -> slot codes, in a fixed order (a BTreeMap of
         // fields, fixed-seed hashing of literals) so the build is the same
@@ -218,8 +218,8 @@ impl Bucket {
             });
             match rule.head.gate {
                 Some(gate) => {
-                    if gate.slots.len() < 2 {
-                        base.set(Bits::code(i, 1));
+                    for n in gate.slots.len()..SLOTS {
+                        base.set(Bits::code(i, n as u32));
                     }
                     let atoms = gate.slots.into_iter().zip(0..).flat_map(|(slot, n)| {
                         slot.into_iter().map(move |atom| (atom, Bits::code(i, n)))
@@ -247,8 +247,9 @@ impl Bucket {
                     }
                 }
                 None => {
-                    base.set(Bits::code(i, 0));
-                    base.set(Bits::code(i, 1));
+                    for n in 0..SLOTS {
+                        base.set(Bits::code(i, n as u32));
+                    }
                 }
             }
         }
@@ -735,17 +736,21 @@ impl<'a> KeywordHits<'a> {
     }
 }
 
-/// Two bits per rule, one per gate slot: a rule is a candidate when both
-/// are set. Slot codes (`rule * 2 + slot`) are what the indexes store.
+/// Slots of a gate, at most.
+const SLOTS: usize = 4;
+
+/// [`SLOTS`] bits per rule, one per gate slot: a rule is a candidate when
+/// all are set. Slot codes (`rule * SLOTS + slot`) are what the indexes
+/// store.
 #[derive(Clone)]
 struct Bits(Vec<u64>);
 
 impl Bits {
     fn new(rules: usize) -> Self {
-        Bits(vec![0; (rules * 2).div_ceil(64)])
+        Bits(vec![0; (rules * SLOTS).div_ceil(64)])
     }
     fn code(rule: u32, slot: u32) -> u32 {
-        rule * 2 + slot
+        rule * SLOTS as u32 + slot
     }
     fn set(&mut self, code: u32) {
         self.0[(code / 64) as usize] |= 1 << (code % 64);
@@ -753,14 +758,15 @@ impl Bits {
     fn get(&self, code: u32) -> bool {
         self.0[(code / 64) as usize] & (1 << (code % 64)) != 0
     }
-    /// Rules with both slots set, ascending.
+    /// Rules with all slots set, ascending.
     fn for_each(&self, mut f: impl FnMut(usize)) {
+        const _: () = assert!(SLOTS == 4);
         for (w, &word) in self.0.iter().enumerate() {
-            let mut both = word & (word >> 1) & 0x5555_5555_5555_5555;
-            while both != 0 {
-                let bit = both.trailing_zeros() as usize;
-                f((w * 64 + bit) / 2);
-                both &= both - 1;
+            let mut all = word & (word >> 1) & (word >> 2) & (word >> 3) & 0x1111_1111_1111_1111;
+            while all != 0 {
+                let bit = all.trailing_zeros() as usize;
+                f((w * 64 + bit) / SLOTS);
+                all &= all - 1;
             }
         }
     }
@@ -786,10 +792,12 @@ impl Atom {
     }
 }
 
-/// A conjunction of one or two slots, each a disjunction of atoms: when the
-/// rule matches, some atom of every slot holds. Two slots let a rule such as
-/// `Image|endswith: \powershell.exe` and `CommandLine|contains: -enc` wait
-/// for both, not for every PowerShell process.
+/// A conjunction of one to [`SLOTS`] slots, each a disjunction of atoms:
+/// when the rule matches, some atom of every slot holds. Several slots let
+/// a rule such as `Image|endswith: \powershell.exe` and
+/// `CommandLine|contains: -enc` wait for both, not for every PowerShell
+/// process; with four, a rule that also names the parent process or the
+/// user waits for all of them, however common each is alone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Gate {
     slots: Vec<Vec<Atom>>,
@@ -807,6 +815,12 @@ impl Gate {
 
     /// One of several gates holds. `(A1 and B1) or (A2 and B2)` implies
     /// `(A1 or A2) and (B1 or B2)`, so slots unite position by position.
+    /// A gate of fewer slots repeats its first: `C` is `C and C`, and
+    /// `(A1 and B1) or C` implies `(A1 or C) and (B1 or C)`, so
+    /// `1 of selection_*` over a selective pair and a single condition
+    /// keeps both slots of the pair (dropping one made every process under
+    /// `\Windows\` a candidate of a rule that also needs `\..\` in its
+    /// command line).
     fn union(gates: impl IntoIterator<Item = Option<Gate>>) -> Option<Gate> {
         let mut slots: Option<Vec<Vec<Atom>>> = None;
         for gate in gates {
@@ -814,8 +828,15 @@ impl Gate {
             slots = Some(match slots {
                 None => gate.slots,
                 Some(mut acc) => {
-                    acc.truncate(gate.slots.len());
-                    for (into, from) in acc.iter_mut().zip(gate.slots) {
+                    let mut from = gate.slots;
+                    if acc.len() < from.len() {
+                        std::mem::swap(&mut acc, &mut from);
+                    }
+                    // Now `from` has no more slots than `acc`.
+                    if from.len() < acc.len() {
+                        from.resize(acc.len(), from[0].clone());
+                    }
+                    for (into, from) in acc.iter_mut().zip(from) {
                         into.extend(from);
                     }
                     acc
@@ -825,7 +846,7 @@ impl Gate {
         Some(Gate { slots: slots? })
     }
 
-    /// All of several gates hold: keep the two most selective slots.
+    /// All of several gates hold: keep the most selective slots.
     fn best(gates: impl IntoIterator<Item = Option<Gate>>) -> Option<Gate> {
         let mut slots: Vec<Vec<Atom>> = Vec::new();
         for gate in gates.into_iter().flatten() {
@@ -837,7 +858,7 @@ impl Gate {
         }
         // Stable sort: among equals the first written stays first.
         slots.sort_by_key(|s| std::cmp::Reverse(slot_score(s)));
-        slots.truncate(2);
+        slots.truncate(SLOTS);
         (!slots.is_empty()).then_some(Gate { slots })
     }
 }
@@ -886,7 +907,7 @@ fn detection_gate(detection: &IrDetection) -> Option<Gate> {
         IrDetection::AllOf(items) => Gate::best(items.iter().map(item_gate)),
         IrDetection::AnyOf(children) => Gate::union(children.iter().map(detection_gate)),
         IrDetection::And(children) => Gate::best(children.iter().map(detection_gate)),
-        IrDetection::Keywords(matcher) => Gate::of(matcher_atoms(matcher, &Target::Keywords)?),
+        IrDetection::Keywords(matcher) => matcher_gate(matcher, &Target::Keywords),
         // Array scopes look inside members.
         IrDetection::ArrayMatch { .. } | IrDetection::Conditional { .. } => None,
     }
@@ -901,7 +922,16 @@ fn item_gate(item: &IrDetectionItem) -> Option<Gate> {
         // A field-less item is a keyword: any string value of the event.
         None => Target::Keywords,
     };
-    Gate::of(matcher_atoms(&item.matcher, &target)?)
+    matcher_gate(&item.matcher, &target)
+}
+
+/// What the prefilter can require of a value the matcher accepts: each
+/// value of `|all` is a slot of its own.
+fn matcher_gate(matcher: &IrMatcher, target: &Target) -> Option<Gate> {
+    match matcher {
+        IrMatcher::AllOf(children) => Gate::best(children.iter().map(|c| matcher_gate(c, target))),
+        _ => Gate::of(matcher_atoms(matcher, target)?),
+    }
 }
 
 /// Atoms one of which holds whenever the matcher does; `None` when no such
@@ -1447,7 +1477,7 @@ mod marks {
                 let mut bits = Bits::new(literals.len());
                 index.mark(&haystack, &mut bits);
                 for (i, literal) in literals.iter().enumerate() {
-                    let marked = bits.0[(i * 2) / 64] & (1 << ((i * 2) % 64)) != 0;
+                    let marked = bits.get(Bits::code(i as u32, 0));
                     assert_eq!(
                         marked,
                         lower.contains(literal),

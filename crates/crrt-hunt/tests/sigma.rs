@@ -774,6 +774,46 @@ fn prefilter_never_hides_a_match() {
         json!({"CommandLine": "X\u{130}Y"}),
         true,
     );
+    // A pair of conditions or a single one: either fires, half a pair
+    // does not. Five `|all` values: each is needed.
+    let pair_or_single = "  sel_pair:\n    Image|contains: '\\windows\\'\n    CommandLine|contains: '\\..\\'\n  sel_single:\n    CommandLine|contains: '.exe\\..\\'\n  condition: 1 of sel_*";
+    check(
+        pair_or_single,
+        json!({"Image": "C:\\tools\\x.exe", "CommandLine": "a.exe\\..\\b"}),
+        true,
+    );
+    check(
+        pair_or_single,
+        json!({"Image": "C:\\Windows\\x.exe", "CommandLine": "a\\..\\b"}),
+        true,
+    );
+    check(
+        pair_or_single,
+        json!({"Image": "C:\\Windows\\x.exe", "CommandLine": "a b"}),
+        false,
+    );
+    check(
+        pair_or_single,
+        json!({"Image": "C:\\tools\\x.exe", "CommandLine": "a\\..\\b"}),
+        false,
+    );
+    let five =
+        "  sel: {CommandLine|contains|all: [alpha, bravo, charlie, delta, echo]}\n  condition: sel";
+    check(
+        five,
+        json!({"CommandLine": "echo delta charlie bravo alpha"}),
+        true,
+    );
+    check(
+        five,
+        json!({"CommandLine": "echo delta charlie bravo"}),
+        false,
+    );
+    check(
+        five,
+        json!({"CommandLine": "delta charlie bravo alpha"}),
+        false,
+    );
     // Other non-ASCII text is searched as it is: a literal beside `®` or
     // Cyrillic is still found, and one that is not there still is not.
     let product = "  sel: {Product|contains: 'windows op'}\n  condition: sel";
