@@ -71,6 +71,8 @@ struct FieldIndex {
     /// Anchor id to the literals it stands for, ASCII-lowercased, each
     /// with the rules it gates.
     rules_of: Vec<Literals>,
+    /// Codes that any value with a non-ASCII character marks.
+    non_ascii: Vec<u32>,
 }
 
 /// A loaded rule: what selecting, grouping and gating it needs, and its
@@ -207,6 +209,7 @@ impl Bucket {
         // case variants of a `|cased` literal become one).
         let mut by_field: BTreeMap<Target, HashMap<String, Vec<u32>, FixedState>> = BTreeMap::new();
         let mut by_number: BTreeMap<String, HashMap<i64, Vec<u32>>> = BTreeMap::new();
+        let mut non_ascii: BTreeMap<Target, Vec<u32>> = BTreeMap::new();
         let mut lazy = Vec::with_capacity(rules.len());
         for (i, (path, rule)) in rules.into_iter().enumerate() {
             let i = i as u32;
@@ -243,6 +246,9 @@ impl Bucket {
                                 .entry(value)
                                 .or_default()
                                 .push(i),
+                            Atom::NonAscii(field) => {
+                                non_ascii.entry(Target::Field(field)).or_default().push(i)
+                            }
                         }
                     }
                 }
@@ -265,9 +271,16 @@ impl Bucket {
                 literals
             })
             .unwrap_or_default();
+        for target in non_ascii.keys() {
+            by_field.entry(target.clone()).or_default();
+        }
         let fields = by_field
             .into_iter()
-            .map(|(target, literals)| field_index(target, literals.into_iter().collect()))
+            .map(|(target, literals)| {
+                let mut index = field_index(target, literals.into_iter().collect());
+                index.non_ascii = non_ascii.remove(&index.target).unwrap_or_default();
+                index
+            })
             .collect();
         Bucket {
             rules: lazy,
@@ -316,6 +329,7 @@ fn field_index(target: Target, literals: Vec<(String, Vec<u32>)>) -> FieldIndex 
         target,
         anchors: index,
         rules_of,
+        non_ascii: Vec::new(),
     }
 }
 
@@ -551,7 +565,11 @@ impl FieldIndex {
     /// Calls `found` with the codes of the literals `haystack` holds
     /// (some more than once).
     fn search(&self, haystack: &str, found: &mut dyn FnMut(u32)) {
-        if haystack.is_ascii() || !haystack.chars().any(folds_into_plain) {
+        let ascii = haystack.is_ascii();
+        if !ascii {
+            self.non_ascii.iter().for_each(|&code| found(code));
+        }
+        if ascii || !haystack.chars().any(folds_into_plain) {
             // An anchor is a hint; the literal it stands for is checked
             // where this occurrence puts it (every occurrence of the
             // literal holds its anchor at the same offset, so none is
@@ -779,6 +797,8 @@ enum Atom {
     Text(Target, String),
     /// The field's value equals this integer.
     Number(String, i64),
+    /// The field's value holds a character beyond ASCII.
+    NonAscii(String),
 }
 
 impl Atom {
@@ -788,6 +808,9 @@ impl Atom {
         match self {
             Atom::Text(_, literal) => literal.len().min(8),
             Atom::Number(..) => 3,
+            // Windows logs are nearly all ASCII; some fields are not
+            // (Sysmon's `Product` of Microsoft's own files).
+            Atom::NonAscii(_) => 4,
         }
     }
 }
@@ -951,7 +974,16 @@ fn matcher_atoms(matcher: &IrMatcher, target: &Target) -> Option<Vec<Atom>> {
             literal
         };
         if piece.is_empty() {
-            return None;
+            // Only cased letters beyond ASCII (a Cyrillic homoglyph): the
+            // value holds one too, as lowercasing keeps ASCII text ASCII
+            // and turns none of these letters into ASCII (or the piece
+            // would have kept it).
+            return match target {
+                Target::Field(field) if !literal.to_lowercase().is_ascii() => {
+                    Some(vec![Atom::NonAscii(field.clone())])
+                }
+                _ => None,
+            };
         }
         let piece = match (case_insensitive, piece.is_ascii()) {
             (true, true) => piece.to_ascii_lowercase(),

@@ -814,6 +814,19 @@ fn prefilter_never_hides_a_match() {
         json!({"CommandLine": "delta charlie bravo alpha"}),
         false,
     );
+    // Literals of cased letters beyond ASCII alone (Cyrillic homoglyphs)
+    // wait for a value beyond ASCII, in either case; a lone Kelvin sign
+    // lowercases to `k` and still finds plain text.
+    let homoglyph = "  sel: {CommandLine|contains: ['\u{430}', '\u{435}']}\n  condition: sel";
+    check(homoglyph, json!({"CommandLine": "p\u{430}ssword"}), true);
+    check(homoglyph, json!({"CommandLine": "P\u{410}SSWORD"}), true);
+    check(homoglyph, json!({"CommandLine": "password"}), false);
+    check(homoglyph, json!({"CommandLine": "p\u{AE}ssword"}), false);
+    check(
+        "  sel: {CommandLine|contains: '\u{212A}'}\n  condition: sel",
+        json!({"CommandLine": "kill"}),
+        true,
+    );
     // Other non-ASCII text is searched as it is: a literal beside `®` or
     // Cyrillic is still found, and one that is not there still is not.
     let product = "  sel: {Product|contains: 'windows op'}\n  condition: sel";
