@@ -879,9 +879,26 @@ impl Gate {
                 }
             }
         }
+        // A keyword literal is searched for in every string of every event,
+        // whichever rules the event goes to: beside a slot on fields, a
+        // slot with keywords costs that search more than it saves.
+        let keywords = |slot: &Vec<Atom>| {
+            slot.iter()
+                .any(|atom| matches!(atom, Atom::Text(Target::Keywords, _)))
+        };
+        if slots.iter().any(|slot| !keywords(slot)) {
+            slots.retain(|slot| !keywords(slot));
+        }
         // Stable sort: among equals the first written stays first.
         slots.sort_by_key(|s| std::cmp::Reverse(slot_score(s)));
         slots.truncate(SLOTS);
+        // Beyond two, a slot of short literals (`High`, `.exe`) holds for
+        // most events and costs every value's search more than it saves.
+        let mut n = 0;
+        slots.retain(|slot| {
+            n += 1;
+            n <= 2 || slot_score(slot).0 >= 6
+        });
         (!slots.is_empty()).then_some(Gate { slots })
     }
 }
