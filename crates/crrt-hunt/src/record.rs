@@ -55,9 +55,16 @@ impl Fields {
     /// for its channel and event id.
     pub fn get(&self, name: &str) -> Option<&Value> {
         match self {
+            // Length, then first byte, before comparing bytes: most names
+            // of a record differ in one of those, and rules ask for
+            // many names a record does not have.
             Fields::Flat(list) => list
                 .iter()
-                .find(|(key, _)| key.len() == name.len() && **key == *name)
+                .find(|(key, _)| {
+                    key.len() == name.len()
+                        && key.as_bytes().first() == name.as_bytes().first()
+                        && **key == *name
+                })
                 .map(|(_, value)| value),
             Fields::Json(Value::Object(map)) if map.len() <= SCAN_FIELDS => map
                 .iter()
@@ -228,7 +235,7 @@ impl Event for EventView<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
         // A handful of renames at most, so a linear scan beats hashing.
         for (sigma_name, native_name) in self.renames {
-            if **sigma_name == *path {
+            if sigma_name.len() == path.len() && **sigma_name == *path {
                 return self.lookup(native_name);
             }
         }
