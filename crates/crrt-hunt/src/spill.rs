@@ -19,8 +19,9 @@ use crate::finding::{Finding, Severity};
 /// When findings leave memory for temporary files.
 #[derive(Debug, Clone)]
 pub struct Spill {
-    /// Findings held in memory before a sorted run is written out
-    /// (`usize::MAX`: never).
+    /// Findings held in memory, about, at most: runs of half as many are
+    /// sorted and written out while the hunt goes on (`usize::MAX`:
+    /// never).
     pub after: usize,
     /// Where the runs go [default: the system's temporary folder].
     pub dir: Option<PathBuf>,
@@ -255,6 +256,8 @@ struct Held {
 /// Runs read back on threads of their own, parsed while the merge writes;
 /// more runs than this are read on the merging thread.
 const READER_THREADS: usize = 8;
+/// Findings a reader parses ahead of the merge.
+const READ_AHEAD: usize = 128;
 
 impl Pile {
     pub(crate) fn new(spill: Spill) -> Pile {
@@ -278,7 +281,9 @@ impl Pile {
         let (run, dir, mut full) = {
             let mut held = self.held();
             held.buffer.extend(findings);
-            if held.buffer.len() < self.spill.after || held.failed {
+            // Half a buffer: the one filling and the one being written stay
+            // within `after` findings together.
+            if held.buffer.len() < (self.spill.after / 2).max(1) || held.failed {
                 return;
             }
             let dir = match held.dir.clone() {
@@ -343,7 +348,7 @@ impl Pile {
             for (i, path) in runs.iter().enumerate() {
                 let file = std::fs::File::open(path)?;
                 if i < READER_THREADS {
-                    let (send, receive) = std::sync::mpsc::sync_channel(1024);
+                    let (send, receive) = std::sync::mpsc::sync_channel(READ_AHEAD);
                     scope.spawn(move || {
                         for found in read_run(file) {
                             // The merge stopped early (an error): so do we.
