@@ -496,6 +496,11 @@ mod tests {
         for chunk in findings.chunks(3) {
             pile.extend(chunk.iter().cloned().map(Found::new));
         }
+        written(pile)
+    }
+
+    /// What the pile hands out, in order, as JSON lines.
+    fn written(pile: Pile) -> Vec<String> {
         let mut out = Vec::new();
         pile.finish(&mut |f| {
             out.push(serde_json::to_string(&f).map_err(std::io::Error::other)?);
@@ -565,13 +570,7 @@ mod tests {
                 });
             }
         });
-        let mut out = Vec::new();
-        pile.finish(&mut |f| {
-            out.push(serde_json::to_string(&f).map_err(std::io::Error::other)?);
-            Ok(())
-        })
-        .expect("merged");
-        assert_eq!(out, expected);
+        assert_eq!(written(pile), expected);
     }
 
     #[test]
