@@ -73,6 +73,9 @@ struct FieldIndex {
     rules_of: Vec<Literals>,
     /// Codes that any value with a non-ASCII character marks.
     non_ascii: Vec<u32>,
+    /// Whether every anchor holds a byte beyond [`FORMAT`], so that a value
+    /// of format bytes only holds none.
+    skips_format: bool,
 }
 
 /// A loaded rule: what selecting, grouping and gating it needs, and its
@@ -311,6 +314,7 @@ fn field_index(target: Target, literals: Vec<(String, Vec<u32>)>) -> FieldIndex 
         })
         .collect();
     let index = Anchors::new(&distinct);
+    let skips_format = distinct.iter().all(|anchor| !is_format(anchor));
     let mut rules_of: Vec<Literals> = vec![Vec::new(); distinct.len()];
     // Where each anchor starts in its literal (anchors are slices of them).
     let offsets: Vec<usize> = anchors
@@ -330,7 +334,27 @@ fn field_index(target: Target, literals: Vec<(String, Vec<u32>)>) -> FieldIndex 
         anchors: index,
         rules_of,
         non_ascii: Vec::new(),
+        skips_format,
     }
+}
+
+/// Bytes of the values logs are full of that no rule looks for: times
+/// (`2019-05-14T12:34:56.789Z`), GUIDs, hexadecimal and decimal numbers,
+/// IP addresses. Such values were half the values the keyword index
+/// searched, and nearly every one new (so its memo missed and evicted).
+const FORMAT: [bool; 256] = {
+    let mut table = [false; 256];
+    let bytes = b"0123456789abcdefABCDEFxXtTzZ{}-:. ";
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+fn is_format(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| FORMAT[usize::from(b)])
 }
 
 /// ASCII lowercasing as a table, for the window search.
@@ -527,6 +551,9 @@ thread_local! {
 impl FieldIndex {
     /// Marks the codes of the literals `haystack` holds.
     fn mark(&self, haystack: &str, out: &mut Bits) {
+        if self.skips_format && is_format(haystack.as_bytes()) {
+            return;
+        }
         if !MEMO_LENGTHS.contains(&haystack.len()) {
             return self.search(haystack, &mut |code| out.set(code));
         }
@@ -630,8 +657,9 @@ const _: () = assert!(ANCHOR == 4);
 
 /// For each literal, the [`ANCHOR`] bytes that the fewest other literals of
 /// the same field share (so `.exe` is never chosen when the literal has
-/// anything rarer); shorter literals are their own anchor. Values are
-/// searched as bytes, so an anchor may cut a character.
+/// anything rarer), among those with a byte beyond [`FORMAT`] if it has
+/// any (see [`FieldIndex::skips_format`]); shorter literals are their own
+/// anchor. Values are searched as bytes, so an anchor may cut a character.
 fn anchors<'a>(literals: impl Iterator<Item = &'a [u8]> + Clone) -> Vec<&'a [u8]> {
     // Tens of thousands of literals over a SigmaHQ load: count grams as
     // integers, not slices.
@@ -646,7 +674,7 @@ fn anchors<'a>(literals: impl Iterator<Item = &'a [u8]> + Clone) -> Vec<&'a [u8]
         .map(|literal| {
             literal
                 .windows(ANCHOR)
-                .min_by_key(|g| frequency[&gram(g)])
+                .min_by_key(|g| (is_format(g), frequency[&gram(g)]))
                 .unwrap_or(literal)
         })
         .collect()
@@ -1509,6 +1537,11 @@ mod marks {
         // must keep each index's marks apart.
         let others = ["bbbb", "x.e\\", "aaaa"];
         let other = index_of(&others);
+        // An index whose every literal has a byte no format value has:
+        // values of format bytes only (here a, b, e, x, dots) are skipped.
+        let unformatted = ["x\\", "\\a.b", "é", "b\\ax", "aab\\"];
+        let skipping = index_of(&unformatted);
+        assert!(skipping.skips_format && !index.skips_format && !other.skips_format);
         let mut next = super::draws(0x9e37_79b9);
         let alphabet = ["a", "A", "b", "B", "x", ".", "e", "\\", "é"];
         let mut text =
@@ -1522,7 +1555,11 @@ mod marks {
                 _ => pool[pick(pool.len())].clone(),
             };
             let lower = haystack.to_ascii_lowercase();
-            for (index, literals) in [(&index, &literals[..]), (&other, &others[..])] {
+            for (index, literals) in [
+                (&index, &literals[..]),
+                (&other, &others[..]),
+                (&skipping, &unformatted[..]),
+            ] {
                 let mut bits = Bits::new(literals.len());
                 index.mark(&haystack, &mut bits);
                 for (i, literal) in literals.iter().enumerate() {
