@@ -280,6 +280,31 @@ fn a_damaged_evtx_still_yields_its_readable_records() {
     );
     assert_eq!(report.stats.damaged.len(), 1, "{:?}", report.stats);
 
+    // Empty chunks, between chunks in use and after them (a preallocated
+    // log), are skipped without a word; a chunk of garbage is one damaged.
+    let chunk = |n: usize| &bytes[4096 + n * 65536..4096 + (n + 1) * 65536];
+    let mut spaced = bytes[..4096 + 65536].to_vec();
+    spaced.extend(std::iter::repeat_n(0, 65536));
+    spaced.extend_from_slice(&bytes[4096 + 65536..]);
+    spaced.extend(std::iter::repeat_n(0, 3 * 65536));
+    let spaced_path = dir.path().join("spaced.evtx");
+    std::fs::write(&spaced_path, &spaced).expect("write");
+    let report = hunt(rules, std::slice::from_ref(&spaced_path));
+    assert_eq!(report.stats.records_read, intact);
+    assert!(report.stats.damaged.is_empty(), "{:?}", report.stats);
+    let mut garbage = chunk(0).to_vec();
+    garbage[..8].copy_from_slice(b"NotAChnk");
+    spaced.extend_from_slice(&garbage);
+    std::fs::write(&spaced_path, &spaced).expect("write");
+    let report = hunt(rules, std::slice::from_ref(&spaced_path));
+    assert_eq!(report.stats.records_read, intact);
+    assert_eq!(report.stats.damaged.len(), 1, "{:?}", report.stats);
+    assert!(
+        report.stats.damaged[0].detail.contains("chunk"),
+        "{:?}",
+        report.stats.damaged
+    );
+
     // Cut off in the middle: the complete chunks are read.
     let truncated_path = dir.path().join("truncated.evtx");
     std::fs::write(&truncated_path, &bytes[..bytes.len() / 2]).expect("write");

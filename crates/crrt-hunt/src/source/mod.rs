@@ -260,12 +260,7 @@ pub(crate) fn read_file(evidence: &Evidence, ctx: &ReadContext<'_>) {
     match detect_binary(&magic[..n]) {
         Some(Format::Evtx) => {
             ctx.sink.file_started(&name, Format::Evtx);
-            match ::evtx::EvtxParser::from_read_seek(file) {
-                Ok(parser) => evtx::read(parser, &name, ctx),
-                Err(e) => ctx
-                    .sink
-                    .failed(&name, format!("not a readable EVTX file: {e}")),
-            }
+            evtx::read(file, &name, ctx);
             ctx.sink.bytes_read(evidence.size);
         }
         Some(Format::Zip) => {

@@ -79,12 +79,7 @@ fn read_archive<R: Read + Seek + Send>(
                     continue;
                 }
                 if format == Format::Evtx {
-                    match ::evtx::EvtxParser::from_buffer(bytes) {
-                        Ok(parser) => super::evtx::read(parser, &member, ctx),
-                        Err(e) => ctx
-                            .sink
-                            .failed(&member, format!("not a readable EVTX file: {e}")),
-                    }
+                    super::evtx::read(Cursor::new(bytes), &member, ctx);
                 } else if depth >= MAX_DEPTH {
                     ctx.sink.failed(
                         &member,
