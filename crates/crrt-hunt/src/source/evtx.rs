@@ -1,7 +1,7 @@
 //! EVTX files, read chunk by chunk on all cores. A damaged chunk or record
 //! is counted and skipped; the rest of the file is still read.
 
-use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use evtx::{EvtxChunk, EvtxChunkData, EvtxFileHeader, ParserSettings};
@@ -39,14 +39,16 @@ pub(crate) fn read<T: Read + Seek + Send>(mut file: T, name: &str, ctx: &ReadCon
     let settings = Arc::new(ParserSettings::new().num_threads(1));
     let mut number = 0_u64;
     let chunks = std::iter::from_fn(|| {
-        let mut data = vec![0; CHUNK];
-        match file.read_exact(&mut data) {
-            Ok(()) => {
+        // Not zeroed first (`read_exact` into `vec![0; CHUNK]` was 1% of
+        // a hunt).
+        let mut data = Vec::with_capacity(CHUNK);
+        match (&mut file).take(CHUNK as u64).read_to_end(&mut data) {
+            Ok(CHUNK) => {
                 number += 1;
                 Some(Ok((number - 1, data)))
             }
             // A chunk cut short ends the file, as in evtx.
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof => None,
+            Ok(_) => None,
             Err(e) => Some(Err(e)),
         }
     });
