@@ -814,6 +814,15 @@ fn prefilter_never_hides_a_match() {
         json!({"CommandLine": "delta charlie bravo alpha"}),
         false,
     );
+    // Literals too short to gate on are still matched, alone or beside
+    // a longer one.
+    let short = "  sel: {CommandLine|contains: '^^'}\n  condition: sel";
+    check(short, json!({"CommandLine": "ec^^ho"}), true);
+    check(short, json!({"CommandLine": "ec^ho"}), false);
+    let beside = "  sel: {CommandLine|contains|all: ['-e', 'bypass']}\n  condition: sel";
+    check(beside, json!({"CommandLine": "ps -ep bypass"}), true);
+    check(beside, json!({"CommandLine": "ps /ep bypass"}), false);
+    check(beside, json!({"CommandLine": "ps -ep unrestricted"}), false);
     // Literals of cased letters beyond ASCII alone (Cyrillic homoglyphs)
     // wait for a value beyond ASCII, in either case; a lone Kelvin sign
     // lowercases to `k` and still finds plain text.
