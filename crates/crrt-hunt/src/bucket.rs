@@ -228,16 +228,12 @@ impl Bucket {
                         base.set(Bits::code(i, n as u32));
                     }
                     let atoms = gate.slots.into_iter().zip(0..).flat_map(|(slot, n)| {
-                        let code = Bits::code(i, n);
-                        // A literal too short to look for: the slot holds.
-                        if slot.iter().any(Atom::too_short) {
-                            base.set(code);
-                            return Vec::new();
-                        }
-                        slot.into_iter().map(|atom| (atom, code)).collect()
+                        slot.into_iter().map(move |atom| (atom, Bits::code(i, n)))
                     });
                     for (atom, i) in atoms {
                         match atom {
+                            // Nothing to look for: that slot always holds.
+                            Atom::Text(_, literal) if literal.is_empty() => base.set(i),
                             Atom::Text(target, mut literal) => {
                                 literal.make_ascii_lowercase();
                                 by_field
@@ -833,17 +829,7 @@ enum Atom {
     NonAscii(String),
 }
 
-/// Literals shorter than this gate nothing: `a`, `-`, `05` (the numbers of
-/// obfuscated command lines) are in most values, and one such anchor in a
-/// field's index made its search test windows of every length at every
-/// byte, CommandLine's 25 times slower per byte than the keyword index.
-const MIN_LITERAL: usize = 3;
-
 impl Atom {
-    fn too_short(&self) -> bool {
-        matches!(self, Atom::Text(_, literal) if literal.len() < MIN_LITERAL)
-    }
-
     /// How selective the atom is likely to be: longer literals are rarer;
     /// a number such as an event id is worth a short literal.
     fn selectivity(&self) -> usize {
@@ -931,9 +917,6 @@ impl Gate {
         if slots.iter().any(|slot| !keywords(slot)) {
             slots.retain(|slot| !keywords(slot));
         }
-        // A slot with a literal too short to look for always holds (see
-        // `Bucket::new`): another slot may take its place.
-        slots.retain(|slot| !slot.iter().any(Atom::too_short));
         // Stable sort: among equals the first written stays first.
         slots.sort_by_key(|s| std::cmp::Reverse(slot_score(s)));
         slots.truncate(SLOTS);

@@ -27,7 +27,7 @@ use crate::bucket::{LoadedRule, RuleBody, RuleHead};
 const MAGIC: &[u8; 16] = b"crrt-sigma-ir-2\n";
 /// Bump when the loader's rewriting of rules or their heads change, so
 /// cached rules are read again.
-const LOADER_REVISION: u32 = 10;
+const LOADER_REVISION: u32 = 9;
 /// Entries not used by the current load are kept up to this total size, so
 /// switching between rule sets does not thrash.
 const KEEP_BYTES: usize = 64 << 20;
