@@ -526,6 +526,10 @@ struct Memo {
     slots: Box<[Option<Remembered>]>,
     /// Bytes of the values held, kept under [`MEMO_BYTES`].
     bytes: usize,
+    /// The codes of the value being searched: grown once per thread,
+    /// not per search (a long command line marks twenty codes, and the
+    /// vector grown for them was reallocated four times).
+    found: Vec<u32>,
 }
 
 struct Remembered {
@@ -545,6 +549,7 @@ thread_local! {
     static MEMO: std::cell::RefCell<Memo> = std::cell::RefCell::new(Memo {
         slots: (0..MEMO_SLOTS).map(|_| None).collect(),
         bytes: 0,
+        found: Vec::new(),
     });
 }
 
@@ -560,7 +565,11 @@ impl FieldIndex {
         use std::hash::BuildHasher;
         let hash = FixedState::default().hash_one((self.id, haystack));
         MEMO.with_borrow_mut(|memo| {
-            let Memo { slots, bytes } = memo;
+            let Memo {
+                slots,
+                bytes,
+                found: codes,
+            } = memo;
             let slot = &mut slots[hash as usize % MEMO_SLOTS];
             if let Some(seen) = slot
                 && seen.hash == hash
@@ -570,7 +579,7 @@ impl FieldIndex {
                 seen.codes.iter().for_each(|&code| out.set(code));
                 return;
             }
-            let mut codes = Vec::new();
+            codes.clear();
             self.search(haystack, &mut |code| codes.push(code));
             codes.sort_unstable();
             codes.dedup();
@@ -584,7 +593,7 @@ impl FieldIndex {
                 index: self.id,
                 hash,
                 value: haystack.into(),
-                codes: codes.into(),
+                codes: codes.as_slice().into(),
             });
         })
     }
