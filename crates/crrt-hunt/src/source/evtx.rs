@@ -38,18 +38,26 @@ pub(crate) fn read<T: Read + Seek + Send>(mut file: T, name: &str, ctx: &ReadCon
     // tree walk, which `separate_json_attributes` forces).
     let settings = Arc::new(ParserSettings::new().num_threads(1));
     let mut number = 0_u64;
+    let mut ended = false;
     let chunks = std::iter::from_fn(|| {
+        if ended {
+            return None;
+        }
         // Not zeroed first (`read_exact` into `vec![0; CHUNK]` was 1% of
         // a hunt).
         let mut data = Vec::with_capacity(CHUNK);
-        match (&mut file).take(CHUNK as u64).read_to_end(&mut data) {
-            Ok(CHUNK) => {
-                number += 1;
-                Some(Ok((number - 1, data)))
-            }
+        let read = (&mut file).take(CHUNK as u64).read_to_end(&mut data);
+        number += 1;
+        match read {
+            Ok(CHUNK) => Some(Ok((number - 1, data))),
             // A chunk cut short ends the file, as in evtx.
             Ok(_) => None,
-            Err(e) => Some(Err(e)),
+            // Where a failed read left the file is unknown: the rest of
+            // it is not read.
+            Err(e) => {
+                ended = true;
+                Some(Err((number - 1, e)))
+            }
         }
     });
     chunks.par_bridge().for_each(|chunk| {
@@ -58,7 +66,13 @@ pub(crate) fn read<T: Read + Seek + Send>(mut file: T, name: &str, ctx: &ReadCon
         }
         let (number, data) = match chunk {
             Ok(chunk) => chunk,
-            Err(e) => return ctx.sink.damaged(name, 1, format!("unreadable chunk: {e}")),
+            Err((number, e)) => {
+                return ctx.sink.damaged(
+                    name,
+                    1,
+                    format!("unreadable chunk {number} (the rest of the file is not read): {e}"),
+                );
+            }
         };
         if is_empty(&data) {
             return;
@@ -148,4 +162,89 @@ pub(crate) fn chunk_records(chunk: &mut EvtxChunk<'_>) -> (Vec<Record>, u64, Opt
         }
     }
     (records, n_damaged, first_problem)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Cursor, Read, Seek, SeekFrom};
+    use std::sync::Mutex;
+
+    use super::read;
+    use crate::record::Record;
+    use crate::source::{Format, ReadContext, ReadLimits, RecordSink};
+
+    #[derive(Default)]
+    struct Sink {
+        records: Mutex<usize>,
+        damaged: Mutex<Vec<String>>,
+    }
+
+    impl RecordSink for Sink {
+        fn records(&self, _: &str, records: Vec<Record>) {
+            *self.records.lock().expect("lock") += records.len();
+        }
+        fn damaged(&self, _: &str, _: u64, detail: String) {
+            self.damaged.lock().expect("lock").push(detail);
+        }
+        fn failed(&self, _: &str, _: String) {}
+        fn unsupported(&self, _: &str) {}
+        fn bytes_read(&self, _: u64) {}
+        fn file_started(&self, _: &str, _: Format) {}
+    }
+
+    /// A file whose reads fail from `fails_at` on, every time.
+    struct Failing {
+        inner: Cursor<Vec<u8>>,
+        fails_at: u64,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let at = self.inner.position();
+            if at >= self.fails_at {
+                return Err(std::io::Error::other("the disk is failing"));
+            }
+            let n = buf.len().min((self.fails_at - at) as usize);
+            self.inner.read(&mut buf[..n])
+        }
+    }
+
+    impl Seek for Failing {
+        fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+            self.inner.seek(to)
+        }
+    }
+
+    /// A read that fails is one damaged chunk, named, and the end of the
+    /// file: what was read before it is kept, and the walk stops (it once
+    /// could have asked a failing file for chunks forever).
+    #[test]
+    fn a_failing_read_ends_the_file_after_what_it_read() {
+        let Some(files) = crate::windows::tests::corpus_evtx_files() else {
+            return;
+        };
+        let bytes = files
+            .iter()
+            .filter_map(|f| std::fs::read(f).ok())
+            .find(|b| b.len() > 4096 + 2 * 65536 && b[4096 + 65536..][..8] == *b"ElfChnk\0")
+            .expect("a sample of two chunks or more");
+        let sink = Sink::default();
+        let ctx = ReadContext {
+            sink: &sink,
+            limits: ReadLimits::default(),
+            syslog_year: 2024,
+        };
+        let file = Failing {
+            inner: Cursor::new(bytes),
+            fails_at: 4096 + 65536 + 100,
+        };
+        read(file, "failing.evtx", &ctx);
+        assert!(*sink.records.lock().expect("lock") > 0);
+        let damaged = sink.damaged.lock().expect("lock");
+        assert_eq!(damaged.len(), 1, "{damaged:?}");
+        assert!(
+            damaged[0].contains("chunk 1") && damaged[0].contains("the disk is failing"),
+            "{damaged:?}"
+        );
+    }
 }
