@@ -340,8 +340,8 @@ fn field_index(target: Target, literals: Vec<(String, Vec<u32>)>) -> FieldIndex 
 
 /// Bytes of the values logs are full of that no rule looks for: times
 /// (`2019-05-14T12:34:56.789Z`), GUIDs, hexadecimal and decimal numbers,
-/// IP addresses. Such values were half the values the keyword index
-/// searched, and nearly every one new (so its memo missed and evicted).
+/// IP addresses. Such values were 45% of the values the keyword index
+/// met on the attack samples, and two thirds of its memo's misses.
 const FORMAT: [bool; 256] = {
     let mut table = [false; 256];
     let bytes = b"0123456789abcdefABCDEFxXtTzZ{}-:. ";

@@ -814,8 +814,8 @@ fn prefilter_never_hides_a_match() {
         json!({"CommandLine": "delta charlie bravo alpha"}),
         false,
     );
-    // Literals too short to gate on are still matched, alone or beside
-    // a longer one.
+    // Literals of two bytes (in most values, and searched at every byte
+    // among longer anchors) are matched, alone or beside a longer one.
     let short = "  sel: {CommandLine|contains: '^^'}\n  condition: sel";
     check(short, json!({"CommandLine": "ec^^ho"}), true);
     check(short, json!({"CommandLine": "ec^ho"}), false);
