@@ -34,6 +34,7 @@ use rsigma_ir::{
 use rsigma_parser::{Level, LogSource, Quantifier, Status};
 use serde::{Deserialize, Serialize};
 
+use crate::record::EventView;
 use crate::rules::CompiledFilter;
 
 /// One log source's rules, ready to evaluate.
@@ -41,6 +42,8 @@ pub(crate) struct Bucket {
     rules: Vec<LazyRule>,
     filters: Arc<Vec<CompiledFilter>>,
     fields: Vec<FieldIndex>,
+    /// Field name to its index in `fields`.
+    field_of: HashMap<Box<str>, usize, FixedState>,
     /// Keyword literals (ASCII-lowercased) with their slot codes, until
     /// [`Keywords::index`] numbers them; then their ids in that index.
     keywords: Vec<(Box<str>, Vec<u32>)>,
@@ -277,7 +280,7 @@ impl Bucket {
         for target in non_ascii.keys() {
             by_field.entry(target.clone()).or_default();
         }
-        let fields = by_field
+        let fields: Vec<FieldIndex> = by_field
             .into_iter()
             .map(|(target, literals)| {
                 let mut index = field_index(target, literals.into_iter().collect());
@@ -285,9 +288,16 @@ impl Bucket {
                 index
             })
             .collect();
+        let field_of = (fields.iter().enumerate())
+            .filter_map(|(i, index)| match &index.target {
+                Target::Field(name) => Some((name.as_str().into(), i)),
+                Target::Keywords => None,
+            })
+            .collect();
         Bucket {
             rules: lazy,
             fields,
+            field_of,
             keywords,
             keyword_ids: Vec::new(),
             numbers,
@@ -475,15 +485,27 @@ impl Bucket {
     /// it goes to.
     pub(crate) fn evaluate(
         &self,
-        event: &impl Event,
+        event: &EventView<'_>,
         keywords: &KeywordHits<'_>,
     ) -> Vec<EvaluationResult> {
         let mut candidates = self.base.clone();
-        for index in &self.fields {
-            if let Target::Field(field) = &index.target
-                && let Some(value) = event.get_field(field)
-            {
-                visit_strings(&value, &mut |s| index.mark(s, &mut candidates));
+        // A bucket with many indexed fields (process creation: dozens,
+        // most of them absent from a given event) looks each of the
+        // event's fields up among them, rather than each of them up among
+        // the event's fields one by one.
+        let by_event = self.fields.len() > FIELDS_LOOKED_UP
+            && event.for_each_named_field(&mut |name, value| {
+                if let Some(&i) = self.field_of.get(name) {
+                    visit_strings(&value, &mut |s| self.fields[i].mark(s, &mut candidates));
+                }
+            });
+        if !by_event {
+            for index in &self.fields {
+                if let Target::Field(field) = &index.target
+                    && let Some(value) = event.get_field(field)
+                {
+                    visit_strings(&value, &mut |s| index.mark(s, &mut candidates));
+                }
             }
         }
         if !self.keyword_ids.is_empty() {
@@ -516,6 +538,10 @@ impl Bucket {
         out
     }
 }
+
+/// Indexed fields a bucket looks up one by one in an event; beyond them,
+/// it looks up each of the event's fields among its own.
+const FIELDS_LOOKED_UP: usize = 8;
 
 /// Long values searched lately on this thread, with the codes an index
 /// marked for them. Logs repeat themselves event after event (image paths,

@@ -205,6 +205,29 @@ impl<'a> EventView<'a> {
         }
     }
 
+    /// Calls `visit` with each field of a flat record under every name
+    /// [`Event::get_field`] gives it by: its own (unless a rename takes
+    /// that name) and each name renamed to it. `false`, and nothing
+    /// visited, for a JSON record, whose rules may read nested values by
+    /// path.
+    pub(crate) fn for_each_named_field(&self, visit: &mut dyn FnMut(&str, EventValue<'_>)) -> bool {
+        let Fields::Flat(list) = self.fields else {
+            return false;
+        };
+        for (key, value) in list {
+            let key: &str = key;
+            if !self.renames.iter().any(|(sigma, _)| **sigma == *key) {
+                visit(key, EventValue::from(value));
+            }
+            for (sigma, native) in self.renames {
+                if **native == *key {
+                    visit(sigma, EventValue::from(value));
+                }
+            }
+        }
+        true
+    }
+
     fn lookup(&self, path: &str) -> Option<EventValue<'_>> {
         let value = match (self.fields, self.flat) {
             (Fields::Flat(_), _) | (_, Some(_)) => self.fields.get(path),
@@ -294,5 +317,70 @@ impl Event for EventView<'_> {
             Fields::Json(_) => self.inner.top_level_keys(),
             Fields::Flat(list) => Some(list.iter().map(|(key, _)| Cow::Borrowed(&**key)).collect()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use rsigma_eval::event::Event;
+    use serde_json::{Value, json};
+
+    use super::{EventView, Fields, Record, RecordKind};
+
+    /// Every name a rule reads a flat record's field by is visited, with
+    /// the value `get_field` gives, and no other: renamed fields, a field
+    /// whose own name a rename takes (shadowed), fields under both names.
+    #[test]
+    fn fields_are_visited_under_the_names_get_field_knows() {
+        let field = |k: &str, v: Value| (Arc::<str>::from(k), v);
+        let record = Record {
+            kind: RecordKind::Windows,
+            fields: Fields::Flat(vec![
+                field("NewProcessName", json!("C:\\x\\cmd.exe")),
+                field("Image", json!("shadowed")),
+                field("CommandLine", json!("cmd /c whoami")),
+                field("EventID", json!(4688)),
+            ]),
+            timestamp: None,
+            position: 1,
+        };
+        let renames: Vec<(Box<str>, Box<str>)> = [
+            ("Image", "NewProcessName"),
+            ("ProcessName", "NewProcessName"),
+            ("ParentImage", "ParentProcessName"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.into(), b.into()))
+        .collect();
+        let view = EventView::new(&record, &renames);
+        let mut visited: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        assert!(view.for_each_named_field(&mut |name, value| {
+            let text = format!("{value:?}");
+            visited.entry(name.to_owned()).or_default().push(text);
+        }));
+        let names = [
+            "NewProcessName",
+            "Image",
+            "ProcessName",
+            "ParentImage",
+            "ParentProcessName",
+            "CommandLine",
+            "EventID",
+            "Nothing",
+        ];
+        for name in names {
+            let expected = view.get_field(name).map(|v| vec![format!("{v:?}")]);
+            assert_eq!(visited.get(name).cloned(), expected, "{name}");
+        }
+        assert_eq!(visited.len(), 5, "{visited:?}");
+        // A JSON record is left to `get_field` (paths into nested values).
+        let json = Record {
+            fields: Fields::Json(json!({"Image": "x"})),
+            ..record
+        };
+        assert!(!EventView::new(&json, &renames).for_each_named_field(&mut |_, _| {}));
     }
 }
